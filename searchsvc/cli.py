@@ -1,0 +1,129 @@
+"""The `searchsvc` command: a thin click layer over the library functions (index, search, serve, settings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from searchsvc.config import SettingsError, load_settings, settings_table
+from searchsvc.indexer import ExitStatus, IndexReport, index_paths
+from searchsvc.store import IndexStore, IndexStoreError
+
+
+def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+    try:
+        return load_settings({k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+class _Progress:
+    """A progress bar on a terminal, a plain line every 10% otherwise (logs stay readable)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.bar = None
+        self.last_decile = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.tty:
+            if self.bar is None:
+                self.bar = click.progressbar(length=total, label="extracting", file=sys.stderr)
+                self.bar.__enter__()
+            self.bar.update(1)
+            if done == total:
+                self.bar.__exit__(None, None, None)
+            return
+        decile = done * 10 // total
+        if decile != self.last_decile:
+            self.last_decile = decile
+            click.echo(f"indexed {done}/{total} documents", err=True)
+
+
+def _print_report(report: IndexReport) -> None:
+    for w in report.warnings:
+        click.echo(f"warning: {w.name}: {w.reason}", err=True)
+    for f in report.failures:
+        click.echo(f"failed: {f.name}: {f.reason}", err=True)
+    wps = report.words / report.seconds if report.seconds else 0.0
+    click.echo(
+        f"indexed {report.indexed}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"deleted {report.deleted}, failed {len(report.failures)} "
+        f"in {report.seconds:.1f}s ({wps:,.0f} words/s)"
+    )
+
+
+@click.group()
+@click.version_option(package_name="searchsvc")
+def main() -> None:
+    """searchsvc: search news articles and reports by words, phrases, people, places and dates."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index directory [default: index/].")
+@click.option("--rebuild", is_flag=True, help="Build a fresh index beside the live one and swap it in.")
+@click.option("--prune", is_flag=True, help="Remove documents whose files are gone.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Extraction processes [default: CPU count].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def index(
+    paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, prune: bool, workers: int | None, as_json: bool
+) -> None:
+    """Index document files (txt, json, jsonl, md, html) under PATHS [default: seeds/]."""
+    settings = _settings(index_dir=str(index_dir) if index_dir else None, index_workers=workers)
+    roots = list(paths) or settings.source_paths
+    missing = [str(p) for p in roots if not p.exists()]
+    if missing:
+        raise click.UsageError(f"no such file or directory: {', '.join(missing)}")
+    try:
+        report = index_paths(
+            roots,
+            IndexStore(settings.index_path),
+            model=settings.spacy_model,
+            workers=settings.index_workers,
+            rebuild=rebuild,
+            prune=prune,
+            max_file_bytes=settings.max_file_bytes,
+            progress=None if as_json else _Progress(),
+        )
+    except IndexStoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitStatus.ERROR)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_report(report)
+    sys.exit(report.exit_status)
+
+
+@main.command()
+@click.option("--host", help="Address to bind [default: SEARCHSVC_HOST or 127.0.0.1].")
+@click.option("--port", type=int, help="Port [default: SEARCHSVC_PORT or 8000].")
+@click.option("--workers", type=click.IntRange(1, 64), help="gunicorn workers.")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the search API with gunicorn."""
+    env = dict(os.environ)
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            env[f"SEARCHSVC_{name}"] = str(value)
+    conf = str(Path(__file__).with_name("gunicorn_conf.py"))
+    args = [sys.executable, "-m", "gunicorn", "-c", conf, "searchsvc.wsgi:app"]
+    os.execve(sys.executable, args, env)
+
+
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the README's configuration table.")
+def show_settings(markdown: bool) -> None:
+    """Show the settings in force (defaults overridden by SEARCHSVC_* variables)."""
+    if markdown:
+        click.echo(settings_table())
+        return
+    settings = _settings()
+    for name, value in settings.values.items():
+        if name.endswith("_key") and value:
+            value = "(set)"
+        click.echo(f"{name} = {value}")

