@@ -7,6 +7,7 @@ unchanged re-run to file reading and hashing.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import json
@@ -15,10 +16,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from searchsvc.documents import Document, LoadError, LoadWarning, iter_documents
 from searchsvc.extract.types import Extraction
-from searchsvc.schema import SCHEMA_VERSION, document_fields
+from searchsvc.schema import SCHEMA_VERSION, document_fields, fields_from_stored
+
+if TYPE_CHECKING:
+    from searchsvc.extract import Extractor
 from searchsvc.store import IndexStore
 
 # Bump when extraction changes in a way that should re-extract every document on the next run.
@@ -130,6 +135,45 @@ def _existing(store: IndexStore) -> dict[str, tuple[str, str]]:
         return {ids[n]: (hashes[n], paths[n]) for n in reader.all_doc_ids()}
 
 
+def _api_documents(store: IndexStore) -> list[dict[str, object]]:
+    """Stored fields of documents added over HTTP (no source file), to carry into a rebuilt generation."""
+    ix, _ = store.open()
+    with ix.searcher() as searcher:
+        out = []
+        for docnum in searcher.document_numbers(path=""):
+            stored = searcher.stored_fields(docnum)
+            out.append(fields_from_stored(stored))
+        return out
+
+
+def apply_changes(
+    store: IndexStore, upserts: Sequence[Document], deletes: Sequence[str], extractor: Extractor, model: str
+) -> None:
+    """Upsert and delete documents by id in the live generation with one commit; the caller holds the write
+    lock. Creates the index if there is none yet. Idempotent, so re-applying after a crash is harmless."""
+    if store.exists():
+        ix, _ = store.open()
+        fresh_generation = None
+    else:
+        ix, fresh_generation = store.create_generation()
+    extractions = list(extractor.extract_many([(extraction_text(d), d.published) for d in upserts], batch_size=CHUNK))
+    writer = ix.writer(limitmb=128)
+    try:
+        for doc_id in deletes:
+            writer.delete_by_term("id", doc_id)
+        for doc, extraction in zip(upserts, extractions, strict=True):
+            fields = document_fields(doc, extraction, path="", content_hash=content_hash(doc, model))
+            writer.update_document(**fields)
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    if fresh_generation:
+        store.publish(fresh_generation)
+    else:
+        store.touch()
+
+
 def _source_name(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root)) if root.is_dir() else path.name
@@ -147,13 +191,16 @@ def index_paths(
     prune: bool = False,
     max_file_bytes: int = 10_000_000,
     progress: Callable[[int, int], None] | None = None,
+    take_lock: bool = True,
 ) -> IndexReport:
     """Index the documents under `paths` into `store`: new and changed ones are extracted and written, unchanged
-    ones skipped, and with `prune` documents whose files are gone are removed. Holds the store's write lock."""
+    ones skipped, and with `prune` documents whose files are gone are removed. Holds the store's write lock
+    (pass take_lock=False when the caller already holds it). A rebuild keeps documents added over HTTP."""
     started = time.perf_counter()
     report = IndexReport()
     roots = [Path(p) for p in paths]
-    with store.write_lock():
+    with store.write_lock() if take_lock else contextlib.nullcontext():
+        carried = _api_documents(store) if rebuild and store.exists() else []
         fresh = rebuild or not store.exists()
         existing = {} if fresh else _existing(store)
         pending: list[tuple[Document, str, str]] = []  # document, path, hash
@@ -188,7 +235,7 @@ def index_paths(
 
         if fresh:
             ix, generation = store.create_generation()
-        elif pending or stale:
+        elif pending or stale:  # an incremental update of the live generation
             ix, marker = store.open()
             generation = marker.generation
         else:
@@ -214,6 +261,9 @@ def index_paths(
                 report.words += len(doc.body.split()) + len(doc.title.split())
                 if progress:
                     progress(n, len(pending))
+            for fields in carried:
+                if fields["id"] not in seen:
+                    writer.add_document(**fields)
             for doc_id in stale:
                 writer.delete_by_term("id", doc_id)
             report.deleted = len(stale)

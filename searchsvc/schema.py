@@ -79,9 +79,9 @@ def build_schema() -> Schema:
         # ISO "YYYY-MM-DD"; empty when the document states no date.
         published=ID(stored=True, sortable=True),
         # Every day that starts or ends a mentioned date ("YYYY-MM-DD"), for range filters.
-        mentioned=KEYWORD(),
+        mentioned=KEYWORD(stored=True),
         # "YYYY-MM" of each mentioned date, as a column for facets.
-        mentioned_month=KEYWORD(commas=True, sortable=True, scorable=False),
+        mentioned_month=KEYWORD(commas=True, stored=True, sortable=True, scorable=False),
         # Stored as-is for results: full ISO datetime if known, url, author, JSON of entities and dates.
         published_raw=STORED(),
         url=STORED(),
@@ -90,7 +90,7 @@ def build_schema() -> Schema:
         dates_json=STORED(),
         # Bookkeeping for incremental indexing.
         path=ID(stored=True, sortable=True),
-        content_hash=ID(sortable=True),
+        content_hash=ID(stored=True, sortable=True),
     )
 
 
@@ -127,6 +127,20 @@ def document_fields(doc: Document, extraction: Extraction, *, path: str, content
         "path": path,
         "content_hash": content_hash,
     }
+
+
+def fields_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Whoosh fields rebuilt from a stored document, so a rebuild can carry it over without re-extraction."""
+    entities = stored.get("entities_json") or []
+    copied = ("id", "title", "body", "source", "published", "published_raw", "url", "author", "entities_json",
+              "dates_json", "path", "tags", "content_hash", "mentioned",
+              "mentioned_month")
+    fields = {name: stored.get(name) for name in copied}
+    fields.update(
+        entity="\n".join(name for _, name, _ in entities),
+        **{kind: ",".join(n for t, n, _ in entities if t == kind) for kind in ENTITY_FIELDS},
+    )
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def record_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:

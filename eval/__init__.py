@@ -1,0 +1,1 @@
+"""Quality measured against hand-written gold data with the real pipeline (python -m eval.extraction)."""

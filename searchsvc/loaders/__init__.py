@@ -1,0 +1,193 @@
+"""Per-format parsers behind `searchsvc.documents.load_path`: reading, decoding and sidecar metadata.
+
+Each parser takes decoded text and yields Documents, LoadErrors and LoadWarnings; nothing here raises for
+bad content. Use `searchsvc.documents` for the public API.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from searchsvc.documents import (
+    SIDECAR_SUFFIX,
+    SUPPORTED_SUFFIXES,
+    Document,
+    DocumentError,
+    LoadError,
+    LoadItem,
+    LoadWarning,
+    document_from_mapping,
+)
+
+# A file where more than this share of the decoded characters (and at least _MIN_REPLACED of them) are
+# replacements is not text at all; a short Latin-1 file ("Caf\xe9") still loads with a warning.
+_MAX_REPLACED_SHARE = 0.2
+_MIN_REPLACED = 32
+_DECLARED_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+# Keys a sidecar or front matter may not set: the body comes from the file itself.
+BODY_KEYS = ("body", "text", "content")
+
+
+def read_bytes(path: Path, name: str, max_bytes: int) -> bytes | LoadError:
+    """The file's bytes, or a LoadError for unreadable, empty or over-`max_bytes` files."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except IsADirectoryError:
+        return LoadError(name, "is a folder, not a file")
+    except OSError as exc:
+        return LoadError(name, f"cannot read: {exc.strerror or exc}")
+    if len(data) > max_bytes:
+        return LoadError(name, f"file is larger than max_bytes ({max_bytes} bytes); skipped")
+    if not data:
+        return LoadError(name, "empty file")
+    return data
+
+
+def decode(data: bytes, name: str, *, html: bool = False) -> tuple[str | None, list[LoadError | LoadWarning]]:
+    """Text of a file, decoded as UTF-8 (or UTF-16 with a BOM, or an HTML page's declared charset).
+
+    Invalid bytes are replaced with U+FFFD and reported as a LoadWarning; files with NUL bytes or mostly
+    undecodable bytes are binary (LoadError, text None). Newlines are normalised to "\\n".
+    """
+    encoding = "UTF-8"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "UTF-16"
+        text, bad = _decode_with(data, "utf-16")
+    elif b"\0" in data:
+        return None, [LoadError(name, f"binary file (NUL byte at offset {data.index(0)})")]
+    else:
+        text, bad = _decode_with(data, "utf-8-sig")
+        if bad and html:
+            declared = _DECLARED_CHARSET.search(data[:4096])
+            if declared:
+                try:
+                    text, bad = data.decode(declared.group(1).decode("ascii")), []
+                except (LookupError, UnicodeDecodeError):
+                    pass
+    problems: list[LoadError | LoadWarning] = []
+    if bad:
+        first, count = bad
+        if count >= _MIN_REPLACED and count > _MAX_REPLACED_SHARE * len(text):
+            return None, [LoadError(name, f"not a text file ({count} of {len(text)} characters undecodable)")]
+        places = "1 place" if count == 1 else f"{count} places"
+        reason = f"invalid {encoding} at byte {first}, replaced with U+FFFD ({places})"
+        problems.append(LoadWarning(name, reason))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        problems.append(LoadError(name, "file contains only whitespace"))
+        return None, problems
+    return text, problems
+
+
+def _decode_with(data: bytes, encoding: str) -> tuple[str, tuple[int, int] | tuple[()]]:
+    """Decode strictly if possible; else with replacement, returning (first bad byte offset, replacements)."""
+    try:
+        return data.decode(encoding), ()
+    except UnicodeDecodeError as exc:
+        text = data.decode(encoding, errors="replace")
+        genuine = data.count("\ufffd".encode()) if encoding == "utf-8-sig" else 0
+        bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0  # utf-8-sig counts after it
+        return text, (exc.start + bom, max(1, text.count("\ufffd") - genuine))
+
+
+def load_sidecar(path: Path, max_bytes: int) -> tuple[dict[str, Any] | None, list[LoadError | LoadWarning]]:
+    """Metadata from `NAME.meta.json` beside `NAME.ext` (None when absent); its body keys are ignored."""
+    sidecar = path.with_name(path.stem + SIDECAR_SUFFIX)
+    if not sidecar.is_file():
+        return None, []
+    name = str(sidecar)
+    data = read_bytes(sidecar, name, max_bytes)
+    if isinstance(data, LoadError):
+        return None, [data]
+    text, problems = decode(data, name)
+    if text is None:
+        return None, problems
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return None, [*problems, LoadError(name, f"invalid JSON: {exc}")]
+    if not isinstance(meta, dict):
+        return None, [*problems, LoadError(name, "metadata sidecar must be a JSON object")]
+    return {k: v for k, v in meta.items() if k not in BODY_KEYS}, problems
+
+
+Parser = Callable[..., Iterator[LoadItem]]
+
+
+def _parser(suffix: str) -> Parser | None:
+    if suffix == ".txt":
+        from searchsvc.loaders.text import parse_text
+
+        return parse_text
+    if suffix == ".json":
+        from searchsvc.loaders.jsonfiles import parse_json
+
+        return parse_json
+    if suffix in (".jsonl", ".ndjson"):
+        from searchsvc.loaders.jsonfiles import parse_jsonl
+
+        return parse_jsonl
+    if suffix in (".md", ".markdown"):
+        from searchsvc.loaders.markdown import parse_markdown
+
+        return parse_markdown
+    if suffix in (".html", ".htm"):
+        from searchsvc.loaders.html import parse_html
+
+        return parse_html
+    return None
+
+
+# Formats holding one document each, which may have a NAME.meta.json sidecar.
+_SINGLE_DOCUMENT = (".txt", ".md", ".markdown", ".html", ".htm")
+
+
+def load_file(path: Path, *, name: str, default_id: str, max_bytes: int) -> Iterator[LoadItem]:
+    """Read, decode and parse one file; see `searchsvc.documents.load_path`."""
+    if path.is_dir():
+        yield LoadError(name, "is a folder, not a file (iter_documents walks folders)")
+        return
+    suffix = path.suffix.lower()
+    parser = _parser(suffix)
+    if parser is None or path.name.lower().endswith(SIDECAR_SUFFIX):
+        yield LoadError(name, f"unsupported file type; supported: {' '.join(SUPPORTED_SUFFIXES)}")
+        return
+    data = read_bytes(path, name, max_bytes)
+    if isinstance(data, LoadError):
+        yield data
+        return
+    text, problems = decode(data, name, html=suffix in (".html", ".htm"))
+    yield from problems
+    if text is None:
+        return
+    if suffix not in _SINGLE_DOCUMENT:
+        yield from parser(text, name=name, default_id=default_id)
+        return
+    meta, sidecar_problems = load_sidecar(path, max_bytes)
+    if any(isinstance(problem, LoadError) for problem in sidecar_problems):
+        # loading without the metadata the user gave would index wrong ids or dates
+        for problem in sidecar_problems:
+            if isinstance(problem, LoadError):
+                problem = LoadError(problem.name, f"{problem.reason}; {name} not loaded")
+            yield problem
+        return
+    yield from sidecar_problems
+    yield from parser(text, name=name, default_id=default_id, meta=meta or {})
+
+
+def build(
+    data: dict[str, Any], *, name: str, default_id: str | None, meta: dict[str, Any] | None = None
+) -> Document | LoadError:
+    """One Document from parsed fields plus sidecar/front-matter `meta` (which wins), or a LoadError."""
+    if meta:
+        data = {**data, **{key: value for key, value in meta.items() if value is not None}}
+    try:
+        return document_from_mapping(data, default_id=default_id, name=name)
+    except DocumentError as exc:
+        return LoadError(exc.name, exc.reason)

