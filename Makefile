@@ -23,13 +23,13 @@ index: $(STAMP)
 
 ## test: lint and the whole test suite
 test: $(STAMP)
-	$(BIN)/ruff check searchsvc tests bench
+	$(BIN)/ruff check searchsvc tests bench eval
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest
 
 ## lint: ruff
 lint: $(STAMP)
-	$(BIN)/ruff check searchsvc tests bench
+	$(BIN)/ruff check searchsvc tests bench eval
 	$(BIN)/ruff format --check searchsvc tests bench || true
 
 ## bench: performance benchmark on ../shared/data (prints a table, writes bench/results.json)

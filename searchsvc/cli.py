@@ -115,6 +115,34 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     os.execve(sys.executable, args, env)
 
 
+@main.command("search")
+@click.argument("query")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index directory [default: index/].")
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response.")
+def search_command(query: str, index_dir: Path | None, limit: int, as_json: bool) -> None:
+    """Search the index from the command line (the same search the API runs)."""
+    from searchsvc.errors import ServiceError
+    from searchsvc.search import SearchRequest, SearchService
+
+    settings = _settings(index_dir=str(index_dir) if index_dir else None)
+    service = SearchService(settings)
+    try:
+        result = service.search(SearchRequest(q=query, limit=limit, highlight=not as_json))
+    except ServiceError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    finally:
+        service.close()
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{result.total}{'+' if result.total_relation == 'gte' else ''} hits in {result.took_ms:.1f} ms")
+    for hit in result.hits:
+        click.echo(f"{hit.score or 0:8.3f}  {hit.id}  {hit.published or '':10}  {hit.title}")
+    if result.suggestion:
+        click.echo(f"did you mean: {result.suggestion}")
+
+
 @main.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the README's configuration table.")
 def show_settings(markdown: bool) -> None:

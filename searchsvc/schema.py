@@ -104,7 +104,7 @@ def document_fields(doc: Document, extraction: Extraction, *, path: str, content
     published_day = published.date().isoformat() if isinstance(published, dt.datetime) else (
         published.isoformat() if published else ""
     )
-    mentioned_days = sorted({d.start.isoformat() for d in extraction.dates} | {d.end.isoformat() for d in extraction.dates})
+    mentioned_days = sorted({day.isoformat() for d in extraction.dates for day in (d.start, d.end)})
     mentioned_months = sorted({d.start.isoformat()[:7] for d in extraction.dates})
     return {
         "id": doc.id,

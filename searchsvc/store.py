@@ -31,6 +31,11 @@ LOCK = "write.lock"
 IGNORED_ENTRIES = {".gitkeep", LOCK, "tasks.sqlite", "tasks.sqlite-wal", "tasks.sqlite-shm", ".DS_Store"}
 
 
+def _ours(name: str) -> bool:
+    """Entries searchsvc leaves in an index directory before the first marker (an interrupted first build)."""
+    return name in IGNORED_ENTRIES or name.startswith(("gen-", f".{MARKER}"))
+
+
 class IndexStoreError(Exception):
     """The index directory is missing, foreign, from another schema version, or unreadable."""
 
@@ -61,7 +66,7 @@ class IndexStore:
         """The live generation, or None when no index was built here yet. Raises on a foreign directory."""
         marker_path = self.root / MARKER
         if not marker_path.exists():
-            if self.root.is_dir() and any(p.name not in IGNORED_ENTRIES for p in self.root.iterdir()):
+            if self.root.is_dir() and any(not _ours(p.name) for p in self.root.iterdir()):
                 raise IndexStoreError(
                     f"{self.root} holds files but no {MARKER}: it was not created by searchsvc, so it will not be "
                     "opened (Whoosh indexes contain pickled data). Point SEARCHSVC_INDEX_DIR to an empty or "
@@ -113,7 +118,8 @@ class IndexStore:
 
     def publish(self, generation: str) -> Marker:
         """Make `generation` the live one (atomic), then remove generations older than the previous live one."""
-        previous = self.read_marker()
+        # First publish: the new gen-* folder is the only entry, which read_marker would call foreign.
+        previous = self.read_marker() if (self.root / MARKER).exists() else None
         marker = Marker(generation, time.time(), SCHEMA_VERSION)
         tmp = self.root / f".{MARKER}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:

@@ -1,0 +1,228 @@
+"""The HTTP layer: parse and validate requests, call the search service, serialise the results (orjson).
+
+No Whoosh here: requests go through schemas.py into search.py's plain types and come back as dicts.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Any
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, request
+
+from searchsvc import __version__
+from searchsvc.config import Settings
+from searchsvc.errors import (
+    NotFoundError,
+    ParameterError,
+    UnauthorizedError,
+    UnknownParameterError,
+    UnsupportedMediaTypeError,
+    register_error_handlers,
+)
+from searchsvc.query import Filters
+from searchsvc.schemas import (
+    EntitiesRequestSchema,
+    NoParametersSchema,
+    RequestSchema,
+    SearchRequestSchema,
+    SimilarRequestSchema,
+    args_to_data,
+    load_request,
+    openapi_spec,
+)
+from searchsvc.search import SearchRequest, SearchService
+
+bp = Blueprint("api", __name__)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+OPEN_ENDPOINTS = {"api.health", "api.ready"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status=status, mimetype="application/json")
+
+
+class _State:
+    """What the blueprint needs per app: settings, the search service, prepared schemas, the OpenAPI doc."""
+
+    def __init__(self, settings: Settings, service: SearchService) -> None:
+        self.settings = settings
+        self.service = service
+        # Marshmallow schemas are costly to build and safe to reuse for loading: one of each per app.
+        self.search_schema = SearchRequestSchema(settings)
+        self.similar_schema = SimilarRequestSchema(settings)
+        self.entities_schema = EntitiesRequestSchema(settings)
+        self.no_params = NoParametersSchema(settings)
+        self.cors_origins = {o.strip() for o in str(settings.cors_origins).split(",") if o.strip()}
+        self._openapi: bytes | None = None
+
+    def openapi(self) -> bytes:
+        if self._openapi is None:
+            self._openapi = orjson.dumps(openapi_spec(self.settings, __version__))
+        return self._openapi
+
+
+def _state() -> _State:
+    return current_app.extensions["searchsvc"]  # type: ignore[no-any-return]
+
+
+def _params(schema: RequestSchema) -> dict[str, Any]:
+    """Query-string parameters validated by `schema`."""
+    data = args_to_data(schema, request.args)
+    _reject_control_characters(data)
+    return load_request(schema, data)
+
+
+def _reject_control_characters(data: dict[str, Any]) -> None:
+    # q gets its own, more specific error (invalid_query) from the query parser.
+    for key, value in data.items():
+        values = value if isinstance(value, list) else [value]
+        if key != "q" and any(isinstance(v, str) and _CONTROL.search(v) for v in values):
+            raise ParameterError(f"{key} contains a control character", key)
+
+
+def _json_body() -> dict[str, Any]:
+    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"POST bodies must be JSON (Content-Type: application/json), not {request.mimetype or 'nothing'}"
+        )
+    raw = request.get_data(cache=False)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ParameterError(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParameterError("the request body must be a JSON object of search parameters")
+    return data
+
+
+# -- auth, headers, CORS -------------------------------------------------------------------------------------
+@bp.before_request
+def _authorize() -> None:
+    key = _state().settings.search_key
+    if not key or request.endpoint in OPEN_ENDPOINTS or request.method == "OPTIONS":
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), str(key).encode()):
+        raise UnauthorizedError("a valid key is required: send Authorization: Bearer <key>")
+
+
+def _finish(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    state = current_app.extensions.get("searchsvc")
+    origin = request.headers.get("Origin")
+    if state is not None and state.cors_origins:
+        response.vary.add("Origin")  # caches must not reuse one origin's answer for another
+        if origin and ("*" in state.cors_origins or origin in state.cors_origins):
+            response.headers["Access-Control-Allow-Origin"] = "*" if "*" in state.cors_origins else origin
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+                response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+# -- endpoints -----------------------------------------------------------------------------------------------
+@bp.route("/search", methods=["GET", "POST"])
+def search() -> Response:
+    state = _state()
+    if request.method == "POST":
+        if request.args:
+            name = next(iter(request.args))
+            raise UnknownParameterError(
+                f"POST /search takes its parameters in the JSON body, not {name!r}", name
+            )
+        data = _json_body()
+        _reject_control_characters(data)
+        params = load_request(state.search_schema, data)
+    else:
+        params = _params(state.search_schema)
+    search_request = SearchRequest(
+        q=params["q"],
+        match=params["match"],
+        filters=Filters(
+            person=tuple(params["person"]),
+            org=tuple(params["org"]),
+            place=tuple(params["place"]),
+            published_from=params["published_from"],
+            published_to=params["published_to"],
+            mentioned_from=params["mentioned_from"],
+            mentioned_to=params["mentioned_to"],
+        ),
+        sort=params["sort"],
+        limit=params["limit"],
+        offset=params["offset"],
+        facets=tuple(dict.fromkeys(params["facets"])),
+        facet_size=params["facet_size"],
+        highlight=params["highlight"],
+    )
+    return json_response(state.service.search(search_request).to_json())
+
+
+@bp.get("/documents/<path:doc_id>")
+def document(doc_id: str) -> Response:
+    state = _state()
+    _params(state.no_params)
+    record = state.service.get_document(doc_id)
+    if record is None:
+        raise NotFoundError(f"no document with id {doc_id!r}", "doc_id")
+    return json_response(record)
+
+
+@bp.get("/documents/<path:doc_id>/similar")
+def similar(doc_id: str) -> Response:
+    state = _state()
+    params = _params(state.similar_schema)
+    hits = state.service.similar(doc_id, params["limit"])
+    if hits is None:
+        raise NotFoundError(f"no document with id {doc_id!r}", "doc_id")
+    return json_response({"id": doc_id, "hits": hits})
+
+
+@bp.get("/entities")
+def entities() -> Response:
+    state = _state()
+    params = _params(state.entities_schema)
+    names = state.service.entities(params["type"], params["prefix"], params["limit"])
+    return json_response({"type": params["type"], "prefix": params["prefix"], "entities": names})
+
+
+@bp.get("/stats")
+def stats() -> Response:
+    state = _state()
+    _params(state.no_params)
+    return json_response(state.service.stats())
+
+
+@bp.get("/health")
+def health() -> Response:
+    """Liveness: answers without touching the index."""
+    return json_response({"status": "ok"})
+
+
+@bp.get("/ready")
+def ready() -> Response:
+    """Readiness: 503 index_unavailable until the index is open and readable."""
+    return json_response(_state().service.ready())
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return Response(_state().openapi(), mimetype="application/json")
+
+
+def register(app: Flask, settings: Settings, service: SearchService) -> None:
+    """Install the API on `app`: endpoints, the JSON error contract, security headers and CORS."""
+    app.extensions["searchsvc"] = _State(settings, service)
+    app.register_blueprint(bp)
+    register_error_handlers(app, json_response)
+    app.after_request(_finish)

@@ -1,0 +1,153 @@
+"""Error types and the one JSON error body every endpoint answers with.
+
+    {"error": {"code": "invalid_query", "message": "...", "field": "q"}}
+
+The library raises `ServiceError` subclasses (query.py and search.py know nothing of HTTP, so Flask is
+imported only inside `register_error_handlers`); the handlers turn them, Werkzeug's HTTP errors and anything
+unexpected into that body. Codes are stable: clients switch on `code`, people read `message`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
+
+    Responder = Callable[[Any, int], Response]
+
+log = logging.getLogger("searchsvc")
+
+# code -> HTTP status; the only list of codes a client may see.
+CODES: dict[str, int] = {
+    "invalid_query": 400,
+    "invalid_parameter": 400,
+    "unknown_parameter": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "internal": 500,
+    "index_unavailable": 503,
+}
+
+# Werkzeug HTTP statuses without a more specific cause map onto these codes.
+_STATUS_CODES: dict[int, str] = {
+    400: "invalid_parameter",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    414: "payload_too_large",
+    415: "unsupported_media_type",
+    431: "payload_too_large",
+    503: "index_unavailable",
+}
+
+
+class ServiceError(Exception):
+    """An error a client caused or should know about; carries its code, message and offending field."""
+
+    code = "internal"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    @property
+    def status(self) -> int:
+        return CODES[self.code]
+
+
+class QueryError(ServiceError):
+    """`q` cannot be parsed or would be too costly to run."""
+
+    code = "invalid_query"
+
+    def __init__(self, message: str, field: str | None = "q") -> None:
+        super().__init__(message, field)
+
+
+class ParameterError(ServiceError):
+    """A request parameter has a value that cannot be used."""
+
+    code = "invalid_parameter"
+
+
+class UnknownParameterError(ServiceError):
+    """A parameter the endpoint does not know: named, so a typo like `limt` is not silently ignored."""
+
+    code = "unknown_parameter"
+
+
+class NotFoundError(ServiceError):
+    code = "not_found"
+
+
+class UnauthorizedError(ServiceError):
+    code = "unauthorized"
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    code = "unsupported_media_type"
+
+
+class IndexUnavailableError(ServiceError):
+    """No index is built yet, or it cannot be opened: the service is up but cannot answer searches."""
+
+    code = "index_unavailable"
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The JSON error body; the only place its shape is written down."""
+    if code not in CODES:
+        raise ValueError(f"unknown error code {code!r}")
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def code_for_status(status: int) -> str:
+    """The error code for an HTTP status that has no more specific cause."""
+    if status in _STATUS_CODES:
+        return _STATUS_CODES[status]
+    return "internal" if status >= 500 else "invalid_parameter"
+
+
+def register_error_handlers(app: Flask, respond: Responder) -> None:
+    """Make every failure, expected or not, answer with `error_body` as JSON (never HTML, never a traceback).
+    `respond(data, status)` serialises, so the API's one JSON encoder is used for errors too."""
+    from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+    def _respond(code: str, message: str, field: str | None, status: int) -> Response:
+        return respond(error_body(code, message, field), status)
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> Response:
+        response = _respond(exc.code, exc.message, exc.field, exc.status)
+        if isinstance(exc, UnauthorizedError):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="searchsvc"'
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 404:
+            message = "no such endpoint or resource"
+        response = _respond(code_for_status(status), message, None, status)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        from flask import request
+
+        # Method and path only: the query string and headers may carry keys or private queries.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _respond("internal", "internal error; it was logged on the server", None, 500)

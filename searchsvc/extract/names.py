@@ -1,0 +1,196 @@
+"""Cleaning of one entity mention's text, before any document-level resolution.
+
+spaCy's spans carry what surrounds a name in running text: "the", a possessive ("Putin’s"), quotes, and
+for people a title ("Russian Foreign Minister Sergey Lavrov"). The index wants the bare name, so that every
+mention of one thing yields the same string. These functions are pure and need no model.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Full names only (and unambiguous short forms): "Sun", "Sat" or "Jan" may well be names.
+WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday tues thurs".split())
+MONTHS = frozenset(
+    "january february march april may june july august september october november december sept".split()
+)
+
+# Words that, at the start of a person's mention, are a title or role rather than part of the name.
+# Multi-word titles ("Foreign Minister", "Secretary of State") are covered word by word.
+TITLE_WORDS = frozenset(
+    """
+    president vice prime foreign finance defence defense interior trade economy health education justice
+    home deputy minister ministers secretary of state general attorney chancellor king queen prince princess
+    crown pope cardinal archbishop bishop rev reverend sen senator rep representative congressman
+    congresswoman gov governor mayor mr mrs ms miss mx dr prof professor sir dame lord lady baroness baron
+    gen col lt capt captain colonel major sgt admiral commander chairman chairwoman chair chief executive ceo
+    cfo coo founder judge ambassador premier speaker sheikh emir sultan envoy commissioner director
+    spokesman spokeswoman former ex late acting then dictator leader president-elect officer medical
+    district circuit supreme high court senior associate assistant managing
+    coach manager quarterback striker goalkeeper midfielder defender winger pitcher skipper
+    """.split()
+)
+
+# Titles that, before a name, make the mention a person whatever spaCy labelled it ("Mr Ebbers" as ORG).
+PERSONAL_TITLES = frozenset(
+    "mr mrs ms miss mx dr president senator sen rep congressman congresswoman gov governor mayor "
+    "sir dame lord lady pope king queen prince princess sheikh emir sultan premier chancellor".split()
+)
+
+# Names whose "'s" belongs to the name and is not a possessive (apostrophes normalised to "'").
+POSSESSIVE_NAMES = frozenset(
+    "McDonald's|Moody's|Sainsbury's|Standard & Poor's|Lloyd's|Macy's|Kellogg's|Wendy's|Denny's|Kohl's|"
+    "Dillard's|Ben & Jerry's|Domino's|Sotheby's|Christie's|Claire's|Levi's|Harrod's|Hershey's|Nando's|"
+    "Lowe's|St John's".split("|")
+)
+
+_APOSTROPHES = "'\u2019\u2018`\u00b4"
+_EDGE_PUNCT = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb\u201e()[]{}<>,;:!?*\u2013\u2014-/\\|#@~ \t\r\n"
+_POSSESSIVE = re.compile(rf"(?:[{_APOSTROPHES}]s|(?<=s)[{_APOSTROPHES}])$")
+_LEADING_THE = re.compile(r"^(?:the|The|THE|a|an)\s+")
+_TRAILING_CONNECTOR = re.compile(r"\s+(?:and|or|of|the|&)$")
+_TRAILING_SCORE = re.compile(r"\s+\d+[-\u2013:]\d+$")  # "Nottingham Forest 2-0" (but "Radio 4" stays)
+_OPEN_PAREN = re.compile(r"\s*\([^)]*$")  # "World Health Organization (WHO"
+_NATIONALITY = re.compile(r"^[A-Z][a-z]+(?:an|ese|ish|ian|ic|i|ch)$")
+_NUMERIC = re.compile(r"^[\d\s.,:/%$£€¥+\-–]+(?:bn|m|k|st|nd|rd|th|s)?$")
+_ACRONYM = re.compile(r"^(?:[A-Z]\.?){2,}$|^[A-Z][A-Z0-9&.\-]*[A-Z0-9]$")
+
+
+def normalise_apostrophes(text: str) -> str:
+    """Curly and straight apostrophes compare equal after this."""
+    return re.sub(f"[{_APOSTROPHES}]", "'", text)
+
+
+def strip_possessive(text: str) -> str:
+    """ "Putin's" -> "Putin", "Moscow’s" -> "Moscow", "Reuters'" -> "Reuters"; "McDonald's" is kept."""
+    if normalise_apostrophes(text) in POSSESSIVE_NAMES:
+        return normalise_apostrophes(text)
+    return _POSSESSIVE.sub("", text).rstrip()
+
+
+def strip_edges(text: str) -> str:
+    """Drop quotes, brackets and punctuation around a name (a final "." is kept: it may close "U.S.")."""
+    text = " ".join(text.split())
+    previous = None
+    while previous != text:
+        previous = text
+        text = _OPEN_PAREN.sub("", text)
+        text = text.strip(_EDGE_PUNCT)
+        text = strip_possessive(text)
+        text = _TRAILING_SCORE.sub("", text) if re.search(r"[A-Za-z]", text) else text
+        text = _LEADING_THE.sub("", text)
+        text = _TRAILING_CONNECTOR.sub("", text)
+    # A sentence-final "." is not part of a name unless the name is an abbreviation ("U.S.", "Inc.", "Jr.").
+    if text.endswith(".") and re.search(r"(?:^|[\s.])[A-Za-z]{4,}\.$", text) and not text.endswith(".."):
+        text = text[:-1]
+    return text
+
+
+def strip_titles(name: str) -> tuple[str, bool]:
+    """Remove leading titles and roles from a person's name; also say whether a personal title was seen.
+
+    "Russian Foreign Minister Sergey Lavrov" -> ("Sergey Lavrov", False), "Mr. Putin" -> ("Putin", True).
+    A name made only of title words ("Prince") is returned unchanged.
+    """
+    tokens = name.split()
+    personal = False
+    i = 0
+    # A nationality adjective in front of a title belongs to the title ("Russian Foreign Minister").
+    if len(tokens) > 2 and _NATIONALITY.match(tokens[0]) and _title_key(tokens[1]) in TITLE_WORDS:
+        i = 1
+    while i < len(tokens) - 1 and _title_key(tokens[i]) in TITLE_WORDS:
+        personal = personal or _title_key(tokens[i]) in PERSONAL_TITLES
+        i += 1
+    if i == 0 or i >= len(tokens):
+        return name, False
+    return " ".join(tokens[i:]), personal
+
+
+def _title_key(token: str) -> str:
+    return token.lower().rstrip(".").lstrip("(")
+
+
+def is_junk(name: str) -> bool:
+    """Names that are never a person, organisation or place: weekdays, months, numbers, single letters."""
+    if not name:
+        return True
+    letters = [c for c in name if c.isalpha()]
+    if not letters or (len(letters) == 1 and not any(c.isdigit() for c in name)):
+        return True
+    if is_calendar_word(name):
+        return True
+    if _NUMERIC.match(name):
+        return True
+    # A proper name has a capital somewhere; "bitcoin" or "the company" tagged as ORG do not.
+    cased = [c for c in letters if c.lower() != c.upper()]
+    return bool(cased) and not any(c.isupper() for c in cased)
+
+
+def is_calendar_word(name: str) -> bool:
+    """ "Monday", "Fridays", "March", "Sept.": spaCy often tags these as people or organisations."""
+    key = name.lower().rstrip(".")
+    return key in WEEKDAYS or key in MONTHS or key.rstrip("s") in WEEKDAYS
+
+
+def is_acronym(name: str) -> bool:
+    """ "NATO", "U.S.", "M&S", "G7": written in capitals, so never a person's name."""
+    return bool(_ACRONYM.match(name)) and sum(c.isupper() for c in name) >= 2
+
+
+def title_before(text: str, start: int) -> bool:
+    """Whether a role introduces the name at text[start:]: "Dr. Nadia Petrova" (the title outside spaCy's
+    span) or "the defence secretary, Helen Carver"."""
+    before = text[max(0, start - 40) : start].rstrip()
+    comma = before.endswith(",")
+    words = before.rstrip(",").split()
+    if not words:
+        return False
+    key = _title_key(words[-1])
+    return key in TITLE_WORDS if comma else key in PERSONAL_TITLES or key in TITLE_WORDS - {"of", "state"}
+
+
+def has_personal_title(text: str) -> bool:
+    """ "Mrs May", "President Trump": a title that only people carry, which vouches for the name after it."""
+    words = strip_edges(text).split()
+    return len(words) > 1 and any(_title_key(w) in PERSONAL_TITLES for w in words[:-1])
+
+
+def clean_name(text: str, label: str) -> tuple[str, str]:
+    """Clean a mention's text and return (name, label); a personal title turns any label into PERSON.
+
+    Junk is not dropped here ("May" may still turn out to be Theresa May): see `is_junk`.
+    """
+    name = strip_edges(text)
+    first = _title_key(name.split()[0]) if name else ""
+    if label == "PERSON" or first in PERSONAL_TITLES:
+        stripped, personal = strip_titles(name)
+        if stripped != name:
+            name = strip_edges(stripped)
+            if personal:
+                label = "PERSON"
+    return name, label
+
+
+_COMPOUND_JOIN = re.compile(r"(?<=[a-z\u00e0-\u00ff])[-\u2013\u2014/](?=[A-Z])")
+
+
+def split_compound(text: str) -> list[tuple[int, int]]:
+    """Character ranges of the names joined in "Barack Obama-Hillary Clinton", else [].
+
+    spaCy reads such a pair as one span (often FAC); each part is a name of its own when every part has at
+    least two capitalised words. Single words ("Coca-Cola", "Wang-Lavrov") are left alone.
+    """
+    bounds = [0] + [p for m in _COMPOUND_JOIN.finditer(text) for p in (m.start(), m.end())] + [len(text)]
+    if len(bounds) < 4:
+        return []
+    parts = []
+    for start, end in zip(bounds[::2], bounds[1::2], strict=True):
+        chunk = text[start:end]
+        lead = len(chunk) - len(_LEADING_THE.sub("", chunk.lstrip()))
+        start += lead
+        chunk = text[start:end].rstrip()
+        words = chunk.split()
+        if len(words) < 2 or not all(w[:1].isupper() for w in words):
+            return []
+        parts.append((start, start + len(chunk)))
+    return parts

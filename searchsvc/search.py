@@ -1,0 +1,865 @@
+"""Running searches: ranking (BM25F), filters, facets, highlights, sorting and pagination -> plain results.
+
+One `SearchService` per process keeps the index open. Whoosh searchers read posting files through shared
+seek/read file objects, so a searcher must not be used by two threads at once: each worker thread gets its own
+long-lived searcher of the current index "view". Every `refresh_interval` seconds at most, the service checks
+the store's marker (rewritten by every rebuild and every in-place update) and Whoosh's TOC; when either moved,
+a new view is opened and swapped in. Requests already running keep the view they started with; a retired view
+is closed when its last request ends.
+
+Counting is bounded like Elasticsearch's `track_total_hits`, and kept off the ranking's path (the ranking
+then skips low-scoring blocks exactly as Whoosh's own top-N collector does):
+  - when document frequencies alone prove more than `count_bound` matches, `total` is `count_bound` with
+    `total_relation: "gte"`, and nothing is counted;
+  - otherwise the matching documents are computed by set algebra over posting lists (block-decoded, several
+    times cheaper than stepping a matcher) and the count is exact; facets and date sorts use the same set;
+  - queries with phrases need positions, so their matches are counted by the ranking collector itself, which
+    skips nothing until `count_bound` matches were counted (then `gte`).
+Facets need every matching document, so with facets the count is always exact. Searches past `query_timeout`
+stop and return what they found, flagged `timed_out` (Whoosh's TimeLimitCollector needs SIGALRM, which only
+works in a main thread).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import heapq
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import accumulate, chain, islice
+from typing import Any
+
+from whoosh import query as wq
+from whoosh.collectors import Collector
+from whoosh.matching.wrappers import FilterMatcher
+from whoosh.searching import Searcher
+
+from searchsvc.config import Settings
+from searchsvc.errors import IndexUnavailableError, ParameterError
+from searchsvc.highlight import highlight_body, highlight_title, marks_from_query, normalise, stem
+from searchsvc.query import STOPWORDS, BuiltQuery, Filters, QueryBuilder, check_expansion
+from searchsvc.schema import ENTITY_FIELDS, record_from_stored
+from searchsvc.store import IndexStore, IndexStoreError, Marker
+
+log = logging.getLogger("searchsvc")
+
+SORTS = ("relevance", "published", "-published")
+FACETS = ("person", "org", "place", "published", "mentioned")
+# Facet name -> the column it is counted from.
+_FACET_COLUMNS = {
+    "person": "person",
+    "org": "org",
+    "place": "place",
+    "published": "published",
+    "mentioned": "mentioned_month",
+}
+SUGGEST_BELOW = 5  # offer a did-you-mean when fewer hits than this were found
+_DEADLINE_EVERY = 1024  # matches between clock checks
+
+
+# -- requests and results ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SearchRequest:
+    """A validated search (schemas.py checks ranges and names); hashable, so it keys the result cache."""
+
+    q: str = ""
+    match: str = "auto"
+    filters: Filters = field(default_factory=Filters)
+    sort: str | None = None  # None: relevance when there is a q, newest first otherwise
+    limit: int = 10
+    offset: int = 0
+    facets: tuple[str, ...] = ()
+    facet_size: int = 10
+    highlight: bool = True
+
+    @property
+    def effective_sort(self) -> str:
+        return self.sort or ("relevance" if self.q.strip() else "-published")
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float | None
+    title: str
+    published: str | None
+    url: str | None
+    source: str | None
+    highlights: dict[str, list[str]]
+    entities: dict[str, list[str]]
+    dates: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "score": self.score,
+            "title": self.title,
+            "published": self.published,
+            "url": self.url,
+            "source": self.source,
+            "highlights": self.highlights,
+            "entities": self.entities,
+            "dates": self.dates,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    total: int
+    total_relation: str  # "eq" or "gte"
+    took_ms: float
+    limit: int
+    offset: int
+    hits: list[Hit]
+    facets: dict[str, list[dict[str, Any]]]
+    suggestion: str | None
+    timed_out: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "total": self.total,
+            "total_relation": self.total_relation,
+            "took_ms": self.took_ms,
+            "limit": self.limit,
+            "offset": self.offset,
+            "timed_out": self.timed_out,
+            "hits": [h.to_json() for h in self.hits],
+            "facets": self.facets,
+            "suggestion": self.suggestion,
+        }
+
+
+@dataclass(frozen=True)
+class _Matches:
+    ranked: list[tuple[float | None, int]]  # (score, or None when sorted by date; docnum), best first
+    total: int
+    exact: bool
+    ids: Iterable[int]  # every matching docnum when facets need them
+    timed_out: bool = False
+
+
+# -- collecting ----------------------------------------------------------------------------------------------
+class _BoundedCollector(Collector):
+    """Top-N by score with an exact count up to `count_bound` and a clock check every few matches.
+
+    Whoosh's TopCollector raises its minimum score as soon as its heap is full, which lets matchers skip
+    blocks and drop sub-queries; then the count is no longer exact. Here the minimum score is only raised
+    (and skipping allowed) once `count_bound` matches were counted, and never when every id is kept (facets).
+    With `count_bound=0` (the count comes from `_count_docs`) it skips as early as Whoosh's own collector.
+    """
+
+    def __init__(self, limit: int, count_bound: int, deadline: float, keep_ids: bool) -> None:
+        """`count_bound` 0: the count is not needed (it was computed elsewhere), skip as soon as possible."""
+        super().__init__()
+        self.limit = limit
+        self.count_bound = count_bound
+        self.deadline = deadline
+        self.keep_ids = keep_ids
+        self.total = 0
+        self.ids: list[int] = []
+        self.timed_out = False
+        self.skipping = False
+        self.replace = 10
+
+    def prepare(self, top_searcher, q, context):  # type: ignore[no-untyped-def]
+        super().prepare(top_searcher, q, context)
+        self.items: list[tuple[float, int]] = []
+        self.minscore = 0
+
+    def _use_block_quality(self) -> bool:
+        return self.skipping and self.matcher.supports_block_quality()
+
+    def sort_key(self, sub_docnum):  # type: ignore[no-untyped-def]
+        return 0 - self.matcher.score()
+
+    def collect(self, sub_docnum: int) -> None:
+        docnum = self.offset + sub_docnum
+        score = self.matcher.score()
+        self.total += 1
+        if self.keep_ids:
+            self.ids.append(docnum)
+        items = self.items
+        if len(items) < self.limit:
+            heapq.heappush(items, (score, -docnum))
+        elif score > items[0][0]:
+            heapq.heapreplace(items, (score, -docnum))
+            if self.skipping:
+                self.minscore = items[0][0]
+        if (
+            not self.skipping
+            and not self.keep_ids
+            and self.total >= self.count_bound
+            and len(items) >= self.limit
+        ):
+            self.skipping = True
+            self.minscore = items[0][0]
+
+    def matches(self) -> Iterator[int]:
+        # ScoredCollector.matches without its class: replace the matcher with a cheaper one now and then, and
+        # skip low-quality blocks once allowed.
+        matcher = self.matcher
+        replace_counter = 0
+        minscore = self.minscore
+        check_quality = True
+        while matcher.is_active():
+            if replace_counter == 0 or self.minscore != minscore:
+                self.matcher = matcher = matcher.replace(self.minscore or 0)
+                if not matcher.is_active():
+                    break
+                replace_counter = self.replace
+                if self.minscore != minscore:
+                    check_quality = True
+                    minscore = self.minscore
+            replace_counter -= 1
+            if check_quality and self._use_block_quality():
+                matcher.skip_to_quality(minscore)
+                if not matcher.is_active():
+                    break
+            yield matcher.id()
+            check_quality = matcher.next()
+
+    def collect_matches(self) -> None:
+        if self.timed_out:
+            return
+        n = 0
+        for sub_docnum in self.matches():
+            self.collect(sub_docnum)
+            n += 1
+            if n % _DEADLINE_EVERY == 0 and time.monotonic() > self.deadline:
+                self.timed_out = True
+                return
+
+    def results(self):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("read .items, .total and .ids")
+
+    def ranked(self) -> list[tuple[float | None, int]]:
+        """(score, docnum), best first; equal scores in index order."""
+        return [(score, -neg) for score, neg in sorted(self.items, reverse=True)]
+
+
+def _all_ids(searcher: Searcher, q: wq.Query, deadline: float) -> tuple[list[int], bool]:
+    """Every matching docnum, unscored (the fast path of Whoosh matchers), and whether time ran out."""
+    ids: list[int] = []
+    context = searcher.boolean_context()
+    for sub, offset in searcher.leaf_searchers():
+        matcher = q.matcher(sub, context)
+        for n, docnum in enumerate(matcher.all_ids(), 1):
+            ids.append(docnum + offset)
+            if n % _DEADLINE_EVERY == 0 and time.monotonic() > deadline:
+                return ids, True
+    return ids, False
+
+
+def _leaf_ids(matcher: Any) -> list[int]:
+    """Every id of a fresh posting list, a block at a time: Whoosh's all_ids() steps one posting at a time and
+    decodes each block's id deltas in a Python loop; here itertools.accumulate does it. This reads
+    W3LeafMatcher's block data (Whoosh-Reloaded is pinned); any other matcher takes the slow, public path."""
+    if type(matcher).__name__ != "W3LeafMatcher" or not hasattr(matcher, "_read_data") or matcher._byteids:
+        return list(matcher.all_ids())
+    out: list[int] = []
+    while matcher.is_active():
+        if matcher._data is None:
+            matcher._read_data()
+        ids = accumulate(matcher._data[0])
+        out.extend(islice(ids, matcher._i, None) if matcher._i else ids)
+        matcher._next_block()
+    return out
+
+
+class _DocSets:
+    """Docnums of one segment matching a query, by set algebra over posting lists -- several times cheaper
+    than stepping a matcher through every match. A term's posting list is read once per query."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.terms: dict[tuple[str, Any], set[int]] = {}
+
+    def term(self, fieldname: str, text: Any) -> set[int]:
+        key = (fieldname, text)
+        if key not in self.terms:
+            reader = self.reader
+            if key not in reader:
+                docs: set[int] = set()
+            else:
+                matcher = reader.postings(fieldname, text)
+                if isinstance(matcher, FilterMatcher):  # a segment with deletions
+                    docs = set(_leaf_ids(matcher.child)) - set(reader.deleted_docs_set)
+                else:
+                    docs = set(_leaf_ids(matcher))
+            self.terms[key] = docs
+        return self.terms[key]
+
+    def of(self, q: wq.Query) -> set[int] | None:
+        """None when `q` needs positions (phrases): those are counted by matching."""
+        if isinstance(q, wq.Term):
+            return self.term(q.fieldname, q.text)
+        if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm, wq.TermRange)):
+            out: set[int] = set()
+            for text in q._btexts(self.reader):
+                out |= self.term(q.fieldname, text)
+            return out
+        if isinstance(q, wq.Every):
+            return set(self.reader.all_doc_ids())
+        if q is wq.NullQuery:
+            return set()
+        if isinstance(q, (wq.Or, wq.DisjunctionMax, wq.And)):
+            parts = []
+            for child in q.subqueries:
+                docs = self.of(child)
+                if docs is None:
+                    return None
+                parts.append(docs)
+            if not parts:
+                return set()
+            if isinstance(q, wq.And):
+                parts.sort(key=len)
+                return parts[0].intersection(*parts[1:])
+            return parts[0].union(*parts[1:])
+        if isinstance(q, wq.AndMaybe):
+            return self.of(q.a)
+        if isinstance(q, (wq.AndNot, wq.Require)):
+            a, b = self.of(q.a), self.of(q.b)
+            if a is None or b is None:
+                return None
+            return a - b if isinstance(q, wq.AndNot) else a & b
+        if isinstance(q, wq.ConstantScoreQuery):
+            return self.of(q.child)
+        return None
+
+
+def _segment_lower_bound(q: wq.Query, reader: Any) -> int:
+    """A cheap lower bound of the number of documents matching `q` in one segment, from document frequencies
+    (deleted documents subtracted): enough to know that a count would pass `count_bound` without counting."""
+    if isinstance(q, wq.Term):
+        if (q.fieldname, q.text) not in reader:
+            return 0
+        return max(
+            0, reader.doc_frequency(q.fieldname, q.text) - (reader.doc_count_all() - reader.doc_count())
+        )
+    if isinstance(q, (wq.Or, wq.DisjunctionMax)):
+        return max((_segment_lower_bound(c, reader) for c in q.subqueries), default=0)
+    if isinstance(q, wq.And):
+        return _segment_lower_bound(q.subqueries[0], reader) if len(q.subqueries) == 1 else 0
+    if isinstance(q, wq.AndMaybe):
+        return _segment_lower_bound(q.a, reader)
+    if isinstance(q, wq.Every):
+        return int(reader.doc_count())
+    return 0
+
+
+def _lower_bound(searcher: Searcher, q: wq.Query) -> int:
+    return sum(_segment_lower_bound(q, sub.reader()) for sub, _ in searcher.leaf_searchers())
+
+
+def _count_docs(searcher: Searcher, q: wq.Query) -> set[int] | None:
+    """Global docnums matching `q`, or None when set algebra does not apply."""
+    out: set[int] = set()
+    for sub, offset in searcher.leaf_searchers():
+        docs = _DocSets(sub.reader()).of(q)
+        if docs is None:
+            return None
+        if offset:
+            docs = {d + offset for d in docs}
+        out |= docs
+    return out
+
+
+# -- the open index ------------------------------------------------------------------------------------------
+class _View:
+    """One opened generation of the index: its searchers (one per thread) and caches valid while it lives."""
+
+    def __init__(self, store: IndexStore) -> None:
+        try:
+            self.ix, self.marker = store.open()
+            self.toc_generation = self.ix.latest_generation()
+        except IndexStoreError as exc:
+            log.warning("index unavailable: %s", exc)
+            raise IndexUnavailableError(
+                "the index is not available: it has not been built or cannot be read"
+            ) from None
+        self.key = (self.marker.generation, self.marker.built_at, self.toc_generation)
+        self.builder = QueryBuilder(self.ix.schema)
+        self.refs = 0
+        self.retired = False
+        self._local = threading.local()
+        self._searchers: list[Searcher] = []
+        self._lock = threading.Lock()
+        self._facet_values: dict[str, list[tuple[str, ...]]] = {}
+        self._display: dict[str, dict[str, str]] = {}
+        self._published: tuple[list[str], list[int], list[int]] | None = None
+        self._stats: dict[str, Any] | None = None
+        self.searcher()  # fail now, in the thread that opened the view, if the files are unreadable
+
+    def searcher(self) -> Searcher:
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is None:
+            searcher = self.ix.searcher()
+            self._local.searcher = searcher
+            with self._lock:
+                self._searchers.append(searcher)
+        return searcher
+
+    def is_current(self, marker: Marker | None) -> bool:
+        if marker is None or (marker.generation, marker.built_at) != self.key[:2]:
+            return False
+        return self.ix.latest_generation() == self.toc_generation
+
+    def close(self) -> None:
+        with self._lock:
+            searchers, self._searchers = self._searchers, []
+        for s in searchers:
+            try:
+                s.close()
+            except Exception:  # closing a half-deleted generation must not fail a request
+                log.debug("closing a searcher failed", exc_info=True)
+
+    def by_published(self, docs: set[int], wanted: int, newest_first: bool) -> list[int]:
+        """The first `wanted` of `docs` by publication date (newest or oldest first), undated ones last, ties
+        in index order. Uses the index's date order, sorted once per view."""
+        values, newest, oldest = self._published_order()
+        if len(docs) * 8 < len(values):  # few matches: sort just them
+            dated = [d for d in docs if values[d]]
+            undated = sorted(d for d in docs if not values[d])
+            if newest_first:
+                top = heapq.nsmallest(wanted, dated, key=lambda d: (_inverted(values[d]), d))
+            else:
+                top = heapq.nsmallest(wanted, dated, key=lambda d: (values[d], d))
+            return (top + undated)[:wanted]
+        order = newest if newest_first else oldest
+        out = []
+        for d in order:
+            if d in docs:
+                out.append(d)
+                if len(out) == wanted:
+                    break
+        return out
+
+    def _published_order(self) -> tuple[list[str], list[int], list[int]]:
+        with self._lock:
+            if self._published is not None:
+                return self._published
+        values = [v or "" for v in self.searcher().reader().column_reader("published")]
+        dated = [d for d, v in enumerate(values) if v]
+        undated = [d for d, v in enumerate(values) if not v]
+        newest = sorted(dated, key=lambda d: (_inverted(values[d]), d)) + undated
+        oldest = sorted(dated, key=lambda d: (values[d], d)) + undated
+        with self._lock:
+            self._published = (values, newest, oldest)
+        return self._published
+
+    def facet_values(self, facet: str) -> tuple[list[tuple[str, ...]], dict[str, str]]:
+        """Per docnum, the facet keys of the document (lowercased names or "YYYY-MM" months), and key -> the
+        display form (first seen). Read once from the column for the view's lifetime."""
+        with self._lock:
+            if facet in self._facet_values:
+                return self._facet_values[facet], self._display[facet]
+        creader = self.searcher().reader().column_reader(_FACET_COLUMNS[facet])
+        values: list[tuple[str, ...]] = []
+        display: dict[str, str] = {}
+        for raw in creader:
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8")
+            if facet == "published":
+                values.append((raw[:7],) if raw else ())
+                continue
+            keys = []
+            for part in raw.split(",") if raw else ():
+                part = part.strip()
+                if not part:
+                    continue
+                key = part.lower()
+                display.setdefault(key, part)
+                keys.append(key)
+            values.append(tuple(keys))
+        with self._lock:
+            self._facet_values[facet] = values
+            self._display[facet] = display
+        return values, display
+
+
+class _ResultCache:
+    """A small thread-safe LRU of search results keyed by (view key, request)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, SearchResult] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> SearchResult | None:
+        if self.size <= 0:
+            return None
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: SearchResult) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+# -- the service ---------------------------------------------------------------------------------------------
+class SearchService:
+    """Searches, documents, similar documents, entity names and statistics over one index directory."""
+
+    def __init__(self, settings: Settings, store: IndexStore | None = None) -> None:
+        self.settings = settings
+        self.store = store or IndexStore(settings.index_path)
+        self._view: _View | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self._cache = _ResultCache(settings.cache_size)
+
+    # -- views -----------------------------------------------------------------------------------------------
+    def _current(self) -> _View:
+        view = self._view
+        now = time.monotonic()
+        if view is not None and now - self._checked < self.settings.refresh_interval:
+            return view
+        with self._lock:
+            view = self._view
+            if view is not None and time.monotonic() - self._checked < self.settings.refresh_interval:
+                return view
+            try:
+                marker = self.store.read_marker()
+            except IndexStoreError as exc:
+                log.warning("index unavailable: %s", exc)
+                marker = None
+            if view is not None and view.is_current(marker):
+                self._checked = time.monotonic()
+                return view
+            fresh = _View(self.store)  # raises IndexUnavailableError; the old view (if any) stays in place
+            self._view = fresh
+            self._checked = time.monotonic()
+            self._cache.clear()
+            if view is not None:
+                self._retire(view)
+            return fresh
+
+    def _retire(self, view: _View) -> None:
+        view.retired = True
+        if view.refs == 0:
+            view.close()
+
+    @contextmanager
+    def _use(self) -> Iterator[tuple[_View, Searcher]]:
+        """The current view, pinned for the duration of one request, and this thread's searcher on it."""
+        for attempt in range(2):
+            view = self._current()
+            with self._lock:
+                view.refs += 1
+            try:
+                searcher = view.searcher()
+                break
+            except Exception:
+                # This thread's first searcher on a view whose files a newer rebuild already removed: look
+                # for the newer generation now, once.
+                self._release(view)
+                log.warning("cannot open a searcher on generation %s", view.marker.generation, exc_info=True)
+                if attempt:
+                    raise IndexUnavailableError("the index cannot be read; it may be being rebuilt") from None
+                self._checked = 0.0
+        try:
+            yield view, searcher
+        finally:
+            self._release(view)
+
+    def _release(self, view: _View) -> None:
+        with self._lock:
+            view.refs -= 1
+            close = view.retired and view.refs == 0
+        if close:
+            view.close()
+
+    def refresh(self) -> None:
+        """Check for a new index now instead of at the next interval."""
+        self._checked = 0.0
+        self._current()
+
+    def close(self) -> None:
+        with self._lock:
+            view, self._view = self._view, None
+        if view is not None:
+            self._retire(view)
+
+    # -- searching -------------------------------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Run one search. Raises QueryError / ParameterError for bad input, IndexUnavailableError."""
+        started = time.perf_counter()
+        for name in request.facets:
+            if name not in FACETS:
+                raise ParameterError(f"unknown facet {name!r}; facets are: {', '.join(FACETS)}", "facets")
+        if request.effective_sort not in SORTS:
+            raise ParameterError(f"sort must be one of {', '.join(SORTS)}", "sort")
+        with self._use() as (view, searcher):
+            key = (view.key, request)
+            cached = self._cache.get(key)
+            if cached is not None:
+                return dataclasses.replace(cached, took_ms=_ms(started))
+            built = view.builder.build(request.q, match=request.match, filters=request.filters)
+            if built.text_query is not None:
+                check_expansion(built.text_query, searcher.reader(), self.settings.max_expansion)
+            result = self._run(view, searcher, request, built, started)
+        if not result.timed_out:
+            self._cache.put(key, result)
+        return result
+
+    def _run(
+        self, view: _View, searcher: Searcher, request: SearchRequest, built: BuiltQuery, started: float
+    ) -> SearchResult:
+        deadline = time.monotonic() + self.settings.query_timeout
+        if request.effective_sort == "relevance":
+            matches = self._by_relevance(searcher, request, built.query, deadline)
+        else:
+            matches = self._by_date(view, searcher, request, built.query, deadline)
+        hits = self._hits(searcher, request, built, matches.ranked[request.offset :])
+        facets = {name: self._facet(view, name, matches.ids, request.facet_size) for name in request.facets}
+        suggestion = None
+        if matches.total < SUGGEST_BELOW and built.words:
+            suggestion = _suggest(searcher, request.q.strip(), built.words)
+        return SearchResult(
+            query=request.q,
+            total=matches.total,
+            total_relation="eq" if matches.exact else "gte",
+            took_ms=_ms(started),
+            limit=request.limit,
+            offset=request.offset,
+            hits=hits,
+            facets=facets,
+            suggestion=suggestion,
+            timed_out=matches.timed_out,
+        )
+
+    def _by_relevance(
+        self, searcher: Searcher, request: SearchRequest, q: wq.Query, deadline: float
+    ) -> _Matches:
+        """The best offset+limit by score, and the count (the module docstring says how it stays cheap)."""
+        wanted = request.offset + request.limit
+        bound = self.settings.count_bound
+
+        def rank(count_bound: int, keep_ids: bool) -> _BoundedCollector:
+            collector = _BoundedCollector(wanted, count_bound, deadline, keep_ids)
+            searcher.search_with_collector(q, collector)
+            return collector
+
+        if not request.facets and _lower_bound(searcher, q) >= bound:
+            collector = rank(0, False)
+            return _Matches(collector.ranked(), bound, False, (), collector.timed_out)
+        docs = _count_docs(searcher, q)
+        if docs is not None:
+            if not docs:
+                return _Matches([], 0, True, ())
+            collector = rank(0, False)
+            return _Matches(collector.ranked(), len(docs), True, docs, collector.timed_out)
+        collector = rank(bound, bool(request.facets))
+        exact = not collector.skipping and not collector.timed_out
+        return _Matches(collector.ranked(), collector.total, exact, collector.ids, collector.timed_out)
+
+    def _by_date(
+        self, view: _View, searcher: Searcher, request: SearchRequest, q: wq.Query, deadline: float
+    ) -> _Matches:
+        """Every match, then the first offset+limit by publication date."""
+        docs = _count_docs(searcher, q)
+        timed_out = False
+        if docs is None:
+            found, timed_out = _all_ids(searcher, q, deadline)
+            docs = set(found)
+        wanted = request.offset + request.limit
+        top = view.by_published(docs, wanted, newest_first=request.effective_sort == "-published")
+        return _Matches([(None, d) for d in top], len(docs), not timed_out, docs, timed_out)
+
+    def _hits(
+        self,
+        searcher: Searcher,
+        request: SearchRequest,
+        built: BuiltQuery,
+        page: list[tuple[float | None, int]],
+    ) -> list[Hit]:
+        marks = None
+        if request.highlight and built.text_query is not None and page:
+            marks = marks_from_query(built.text_query, searcher.reader(), self.settings.max_expansion)
+        hits = []
+        for score, docnum in page:
+            stored = searcher.stored_fields(docnum)
+            record = record_from_stored(stored)
+            highlights: dict[str, list[str]] = {"title": [], "body": []}
+            if marks is not None:
+                highlights = {
+                    "title": highlight_title(record["title"], marks["title"]),
+                    "body": highlight_body(record["body"], marks["body"]),
+                }
+            hits.append(
+                Hit(
+                    id=record["id"],
+                    score=None if score is None else round(float(score), 4),
+                    title=record["title"],
+                    published=record["published"],
+                    url=record["url"],
+                    source=record["source"],
+                    highlights=highlights,
+                    entities={k: [e["name"] for e in record["entities"][k]] for k in ENTITY_FIELDS},
+                    dates=[d["value"] for d in record["dates"]],
+                )
+            )
+        return hits
+
+    def _facet(self, view: _View, name: str, ids: Iterable[int], size: int) -> list[dict[str, Any]]:
+        values, display = view.facet_values(name)
+        counts = Counter(chain.from_iterable(map(values.__getitem__, ids)))  # counted in C
+        top = heapq.nsmallest(size, counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [{"value": display.get(k, k), "count": c} for k, c in top]
+
+    # -- documents and entities ------------------------------------------------------------------------------
+    def get_document(self, doc_id: str) -> dict[str, Any] | None:
+        """The stored document as a plain record, or None."""
+        with self._use() as (_, searcher):
+            docnum = searcher.document_number(id=doc_id)
+            if docnum is None:
+                return None
+            return record_from_stored(searcher.stored_fields(docnum))
+
+    def similar(self, doc_id: str, limit: int = 10) -> list[dict[str, Any]] | None:
+        """Documents sharing the most distinctive body terms with `doc_id` (None if it does not exist)."""
+        with self._use() as (_, searcher):
+            docnum = searcher.document_number(id=doc_id)
+            if docnum is None:
+                return None
+            body = searcher.stored_fields(docnum).get("body") or ""
+            if not body.strip():
+                return []
+            results = searcher.more_like(docnum, "body", text=body, top=limit, numterms=12)
+            out = []
+            for hit in results:
+                record = record_from_stored(hit.fields())
+                out.append(
+                    {
+                        "id": record["id"],
+                        "score": round(float(hit.score), 4),
+                        "title": record["title"],
+                        "published": record["published"],
+                        "url": record["url"],
+                        "source": record["source"],
+                    }
+                )
+            return out
+
+    def entities(self, kind: str, prefix: str = "", limit: int = 10) -> list[dict[str, Any]]:
+        """Entity names of one type starting with `prefix` (case-insensitive), most documents first."""
+        if kind not in ENTITY_FIELDS:
+            raise ParameterError(f"type must be one of {', '.join(ENTITY_FIELDS)}", "type")
+        prefix = prefix.strip().lower()
+        with self._use() as (_, searcher):
+            reader = searcher.reader()
+            if kind not in reader.schema:
+                return []
+            scan = ((info.doc_frequency(), text) for text, info in reader.iter_prefix(kind, prefix))
+            top = heapq.nsmallest(limit, scan, key=lambda ft: (-ft[0], ft[1]))
+            creader = reader.column_reader(kind)
+            out = []
+            for count, term in top:
+                name = term.decode("utf-8") if isinstance(term, bytes) else term
+                out.append({"name": _display_name(reader, creader, kind, name), "count": count})
+            return out
+
+    def stats(self) -> dict[str, Any]:
+        """Document count, the live generation, when it was built, distinct entity names by type."""
+        with self._use() as (view, searcher):
+            if view._stats is None:
+                reader = searcher.reader()
+                view._stats = {
+                    "documents": searcher.doc_count(),
+                    "generation": view.marker.generation,
+                    "built_at": dt.datetime.fromtimestamp(view.marker.built_at, dt.UTC).isoformat(),
+                    "entities": {
+                        kind: sum(1 for _ in reader.lexicon(kind)) if kind in reader.schema else 0
+                        for kind in ENTITY_FIELDS
+                    },
+                }
+            return dict(view._stats)
+
+    def ready(self) -> dict[str, Any]:
+        """Raises IndexUnavailableError unless the index is open and readable."""
+        with self._use() as (view, searcher):
+            return {
+                "status": "ready",
+                "documents": searcher.doc_count(),
+                "generation": view.marker.generation,
+            }
+
+
+_INVERT = str.maketrans("0123456789", "9876543210")
+
+
+def _inverted(iso: str) -> str:
+    """A key that sorts ISO dates newest first in ascending order (digit-wise complement)."""
+    return iso.translate(_INVERT)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _display_name(reader: Any, creader: Any, kind: str, term: str) -> str:
+    """The name as written in a document that has it (keyword terms are lowercased)."""
+    postings = reader.postings(kind, term)
+    if postings.is_active():
+        raw = creader[postings.id()]
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8")
+        for part in raw.split(","):
+            if part.strip().lower() == term:
+                return part.strip()
+    return term
+
+
+def _suggest(searcher: Searcher, q: str, words: list[tuple[int, str]]) -> str | None:
+    """`q` with unknown words replaced by the likeliest known spelling: entity names first (they are
+    unstemmed), then the body's spelling field when the schema keeps one."""
+    reader = searcher.reader()
+    schema = reader.schema
+    correctors = []
+    if "entity" in schema:
+        correctors.append(("entity", reader.corrector("entity")))
+    if "body" in schema and schema["body"].separate_spelling():
+        correctors.append(("body", reader.corrector("body")))
+    if not correctors:
+        return None
+    replacements: list[tuple[int, int, str]] = []
+    for pos, word in words:
+        norm = normalise(word)
+        if len(norm) < 3 or norm in STOPWORDS or not norm.isalpha():
+            continue
+        if reader.doc_frequency("entity", norm) or reader.doc_frequency("body", stem(norm)):
+            continue
+        for _, corrector in correctors:
+            found = corrector.suggest(norm, limit=1, maxdist=2)
+            if found:
+                replacements.append((pos, pos + len(word), found[0]))
+                break
+    if not replacements:
+        return None
+    out, last = [], 0
+    for start, end, text in replacements:
+        out.append(q[last:start])
+        out.append(text)
+        last = end
+    out.append(q[last:])
+    return "".join(out)

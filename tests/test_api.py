@@ -1,0 +1,234 @@
+"""The HTTP API: every endpoint, response shapes (checked against their schemas), OpenAPI, auth, CORS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SEED_ID, assert_error, hit_ids
+from flask.testing import FlaskClient
+from openapi_spec_validator import validate
+
+from searchsvc.api import SECURITY_HEADERS
+from searchsvc.schemas import (
+    DocumentSchema,
+    EntitiesResponseSchema,
+    HealthResponseSchema,
+    ReadyResponseSchema,
+    SearchResponseSchema,
+    SimilarResponseSchema,
+    StatsResponseSchema,
+)
+
+
+def ok(response: Any, schema: Any) -> dict[str, Any]:
+    """A 200 JSON response whose body has exactly the documented shape."""
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "application/json"
+    data = response.get_json()
+    assert schema().validate(data) == {}, schema().validate(data)
+    return data  # type: ignore[no-any-return]
+
+
+# -- search --------------------------------------------------------------------------------------------------
+def test_phrase_search(client: FlaskClient) -> None:
+    data = ok(client.get("/search", query_string={"q": '"Belt and Road"'}), SearchResponseSchema)
+    assert hit_ids(data) == [SEED_ID]
+    assert any("<mark>Belt and Road</mark>" in f for f in data["hits"][0]["highlights"]["body"])
+    assert data["total"] == 1 and data["total_relation"] == "eq" and data["suggestion"] is None
+
+
+@pytest.mark.parametrize("q", ["Belt NOT Road", '"Road and Belt"'])
+def test_queries_that_must_not_find_the_seed(client: FlaskClient, q: str) -> None:
+    data = ok(client.get("/search", query_string={"q": q}), SearchResponseSchema)
+    assert SEED_ID not in hit_ids(data)
+
+
+def test_person_filter_and_facets(client: FlaskClient) -> None:
+    data = ok(client.get("/search?person=Sergey%20Lavrov&facets=person,place"), SearchResponseSchema)
+    assert hit_ids(data) == [SEED_ID]
+    assert {"value": "Wang Yi", "count": 1} in data["facets"]["person"]
+    assert {"value": "China", "count": 1} in data["facets"]["place"]
+
+
+def test_repeated_facets_and_names(client: FlaskClient) -> None:
+    data = ok(client.get("/search?facets=person&facets=place&place=China&place=Alaska"), SearchResponseSchema)
+    assert set(data["facets"]) == {"person", "place"}
+    assert set(hit_ids(data)) == {SEED_ID, "wang-alaska"}
+
+
+@pytest.mark.parametrize(("person", "found"), [("sergey lavrov", True), ("Lavrov", False)])
+def test_person_names_are_whole_and_case_insensitive(client: FlaskClient, person: str, found: bool) -> None:
+    data = ok(client.get("/search", query_string={"person": person}), SearchResponseSchema)
+    assert (SEED_ID in hit_ids(data)) is found
+
+
+def test_entity_field_query(client: FlaskClient) -> None:
+    assert hit_ids(ok(client.get("/search?q=entity:lavrov"), SearchResponseSchema)) == [SEED_ID]
+
+
+def test_did_you_mean(client: FlaskClient) -> None:
+    data = ok(client.get("/search?q=Lavorv"), SearchResponseSchema)
+    assert "lavrov" in data["suggestion"].lower()
+
+
+def test_post_json_equals_get(client: FlaskClient) -> None:
+    got = ok(client.get("/search?q=China&place=Alaska&facets=place&limit=5"), SearchResponseSchema)
+    posted = ok(
+        client.post("/search", json={"q": "China", "place": ["Alaska"], "facets": ["place"], "limit": 5}),
+        SearchResponseSchema,
+    )
+    assert hit_ids(got) == hit_ids(posted) and got["facets"] == posted["facets"]
+    as_string = ok(
+        client.post("/search", json={"q": "China", "place": "Alaska", "facets": "place"}),
+        SearchResponseSchema,
+    )
+    assert hit_ids(as_string) == hit_ids(got)
+
+
+def test_empty_form_fields_count_as_not_given(client: FlaskClient) -> None:
+    data = ok(client.get("/search?q=China&published_from=&sort=&person="), SearchResponseSchema)
+    assert data["total"] == 3
+
+
+def test_sort_and_pagination(client: FlaskClient) -> None:
+    data = ok(client.get("/search?sort=-published&limit=2&offset=1"), SearchResponseSchema)
+    assert data["limit"] == 2 and data["offset"] == 1 and len(data["hits"]) == 2
+    assert data["hits"][0]["published"] >= data["hits"][1]["published"]
+
+
+# -- documents, similar, entities, stats, health -------------------------------------------------------------
+def test_document_with_slashes_in_its_id(client: FlaskClient) -> None:
+    data = ok(client.get("/documents/reports/2021/03/nato"), DocumentSchema)
+    assert data["id"] == "reports/2021/03/nato"
+    assert [e["name"] for e in data["entities"]["place"]] == ["Brussels", "China", "Russia"]
+
+
+def test_document_escaped_slash(client: FlaskClient) -> None:
+    assert client.get("/documents/reports%2F2021%2F03%2Fnato").status_code == 200
+
+
+def test_missing_document(client: FlaskClient) -> None:
+    assert_error(client.get("/documents/no-such-doc"), 404, "not_found", "doc_id")
+    assert_error(client.get("/documents/no-such-doc/similar"), 404, "not_found", "doc_id")
+
+
+def test_similar(client: FlaskClient) -> None:
+    data = ok(client.get("/documents/harbour-b/similar?limit=2"), SimilarResponseSchema)
+    assert data["id"] == "harbour-b" and 0 < len(data["hits"]) <= 2
+
+
+def test_entities(client: FlaskClient) -> None:
+    data = ok(client.get("/entities?type=person&prefix=wa&limit=10"), EntitiesResponseSchema)
+    assert data["entities"] == [{"name": "Wang Yi", "count": 2}]
+
+
+def test_stats(client: FlaskClient) -> None:
+    data = ok(client.get("/stats"), StatsResponseSchema)
+    assert data["documents"] == 8
+
+
+def test_health_and_ready(client: FlaskClient) -> None:
+    assert ok(client.get("/health"), HealthResponseSchema) == {"status": "ok"}
+    assert ok(client.get("/ready"), ReadyResponseSchema)["documents"] == 8
+
+
+def test_without_an_index_the_app_starts_and_is_not_ready(make_app: Any, tmp_path: Path) -> None:
+    client = make_app(tmp_path / "empty").test_client()
+    assert client.get("/health").status_code == 200
+    assert_error(client.get("/ready"), 503, "index_unavailable")
+    assert_error(client.get("/search?q=x"), 503, "index_unavailable")
+    assert_error(client.get("/stats"), 503, "index_unavailable")
+
+
+def test_a_foreign_index_directory_is_not_opened(make_app: Any, tmp_path: Path) -> None:
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "_MAIN_1.toc").write_bytes(b"pickled things")
+    client = make_app(tmp_path / "foreign").test_client()
+    error = assert_error(client.get("/ready"), 503, "index_unavailable")
+    assert str(tmp_path) not in error["message"]
+
+
+# -- errors that are routes, not parameters ------------------------------------------------------------------
+def test_unknown_route_is_json_404(client: FlaskClient) -> None:
+    assert_error(client.get("/nope"), 404, "not_found")
+
+
+def test_wrong_method_is_json_405(client: FlaskClient) -> None:
+    response = client.delete("/search")
+    assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"] and "POST" in response.headers["Allow"]
+    assert_error(client.post("/health"), 405, "method_not_allowed")
+
+
+# -- OpenAPI -------------------------------------------------------------------------------------------------
+def test_openapi_document_is_valid_and_complete(client: FlaskClient) -> None:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    spec = response.get_json()
+    validate(spec)
+    assert set(spec["paths"]) == {
+        "/search",
+        "/documents/{doc_id}",
+        "/documents/{doc_id}/similar",
+        "/entities",
+        "/stats",
+        "/health",
+        "/ready",
+        "/openapi.json",
+    }
+    get_search = spec["paths"]["/search"]["get"]
+    names = {p["name"] for p in get_search["parameters"]}
+    assert {"q", "person", "facets", "limit", "offset", "published_from", "highlight"} <= names
+    assert {"400", "500", "503"} <= set(get_search["responses"])
+    assert "415" in spec["paths"]["/search"]["post"]["responses"]
+    limit = next(p for p in get_search["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)
+
+
+# -- headers, auth, CORS -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("url", ["/search?q=china", "/health", "/nope", "/search?limt=1", "/openapi.json"])
+def test_security_headers_on_every_response(client: FlaskClient, url: str) -> None:
+    response = client.get(url)
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_search_key(make_app: Any) -> None:
+    client = make_app(search_key="s3cret").test_client()
+    assert_error(client.get("/search?q=china"), 401, "unauthorized")
+    response = client.get("/search?q=china", headers={"Authorization": "Bearer wrong"})
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_error(client.get("/documents/x", headers={"Authorization": "Basic s3cret"}), 401, "unauthorized")
+    assert client.get("/search?q=china", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    for url in ("/stats", "/entities?type=person", "/openapi.json", f"/documents/{SEED_ID}"):
+        assert_error(client.get(url), 401, "unauthorized")
+    assert client.get("/health").status_code == 200
+    assert client.get("/ready").status_code == 200
+
+
+def test_cors_only_when_configured(make_app: Any) -> None:
+    client = make_app(cors_origins="https://news.example").test_client()
+    allowed = client.get("/health", headers={"Origin": "https://news.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://news.example"
+    other = client.get("/health", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.options(
+        "/search", headers={"Origin": "https://news.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 200
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+def test_cors_preflight_needs_no_key(make_app: Any) -> None:
+    client = make_app(cors_origins="*", search_key="s3cret").test_client()
+    preflight = client.options(
+        "/search", headers={"Origin": "https://any.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert_error(client.get("/search", headers={"Origin": "https://any.example"}), 401, "unauthorized")

@@ -1,0 +1,198 @@
+"""The error contract: one body shape, stable codes, and a table of hostile requests with their answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from conftest import assert_error
+from flask.testing import FlaskClient
+
+from searchsvc.api import SECURITY_HEADERS
+from searchsvc.errors import (
+    CODES,
+    IndexUnavailableError,
+    NotFoundError,
+    ParameterError,
+    QueryError,
+    UnauthorizedError,
+    UnknownParameterError,
+    UnsupportedMediaTypeError,
+    code_for_status,
+    error_body,
+)
+
+
+def test_error_body_shape() -> None:
+    assert error_body("invalid_query", "bad", "q") == {
+        "error": {"code": "invalid_query", "message": "bad", "field": "q"}
+    }
+    assert error_body("not_found", "gone") == {
+        "error": {"code": "not_found", "message": "gone", "field": None}
+    }
+    with pytest.raises(ValueError):
+        error_body("oops", "unknown codes are a programming error")
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code"),
+    [
+        (QueryError("x"), 400, "invalid_query"),
+        (ParameterError("x", "limit"), 400, "invalid_parameter"),
+        (UnknownParameterError("x", "limt"), 400, "unknown_parameter"),
+        (UnauthorizedError("x"), 401, "unauthorized"),
+        (NotFoundError("x"), 404, "not_found"),
+        (UnsupportedMediaTypeError("x"), 415, "unsupported_media_type"),
+        (IndexUnavailableError("x"), 503, "index_unavailable"),
+    ],
+)
+def test_error_types_carry_status_and_code(exc: Any, status: int, code: str) -> None:
+    assert (exc.status, exc.code) == (status, code)
+
+
+def test_statuses_map_to_codes() -> None:
+    assert code_for_status(404) == "not_found"
+    assert code_for_status(405) == "method_not_allowed"
+    assert code_for_status(413) == "payload_too_large"
+    assert code_for_status(502) == "internal"
+    assert set(CODES) >= {"forbidden", "internal", "index_unavailable"}
+
+
+TEN_KB = "lavrov " * 1500
+DEEP = "(" * 40 + "belt" + ")" * 40
+
+# (method, url, keyword arguments for the test client, status, code, field)
+HOSTILE: list[tuple[str, str, dict[str, Any], int, str, str | None]] = [
+    ("GET", "/search", {"query_string": {"q": '"'}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": 'belt "and road'}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "AND"}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "belt OR"}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "NOT"}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "*"}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "b*"}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "title:"}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "foo:bar"}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "(belt"}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": DEEP}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "()"}}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": "belt\x01road"}}, 400, "invalid_query", "q"),
+    ("GET", "/search?q=belt%00", {}, 400, "invalid_query", "q"),
+    ("GET", "/search", {"query_string": {"q": TEN_KB}}, 400, "invalid_parameter", "q"),
+    ("GET", "/search?limit=0", {}, 400, "invalid_parameter", "limit"),
+    ("GET", "/search?limit=101", {}, 400, "invalid_parameter", "limit"),
+    ("GET", "/search?limit=abc", {}, 400, "invalid_parameter", "limit"),
+    ("GET", "/search?limit=1.5", {}, 400, "invalid_parameter", "limit"),
+    ("GET", "/search?limit=1&limit=2", {}, 400, "invalid_parameter", "limit"),
+    ("GET", "/search?offset=-1", {}, 400, "invalid_parameter", "offset"),
+    ("GET", "/search?offset=10001", {}, 400, "invalid_parameter", "offset"),
+    ("GET", "/search?published_from=2021-13-45", {}, 400, "invalid_parameter", "published_from"),
+    ("GET", "/search?mentioned_to=2021-02-30", {}, 400, "invalid_parameter", "mentioned_to"),
+    ("GET", "/search?published_from=2022&published_to=2021", {}, 400, "invalid_parameter", "published_from"),
+    ("GET", "/search?sort=random", {}, 400, "invalid_parameter", "sort"),
+    ("GET", "/search?match=some", {}, 400, "invalid_parameter", "match"),
+    ("GET", "/search?facets=person,colour", {}, 400, "invalid_parameter", "facets"),
+    ("GET", "/search?facet_size=0", {}, 400, "invalid_parameter", "facet_size"),
+    ("GET", "/search?highlight=maybe", {}, 400, "invalid_parameter", "highlight"),
+    ("GET", "/search?person=%01", {}, 400, "invalid_parameter", "person"),
+    ("GET", "/search?limt=5", {}, 400, "unknown_parameter", "limt"),
+    ("GET", "/search?q=x&callback=alert", {}, 400, "unknown_parameter", "callback"),
+    (
+        "POST",
+        "/search",
+        {"data": "{not json", "content_type": "application/json"},
+        400,
+        "invalid_parameter",
+        None,
+    ),
+    (
+        "POST",
+        "/search",
+        {"data": "[1, 2]", "content_type": "application/json"},
+        400,
+        "invalid_parameter",
+        None,
+    ),
+    (
+        "POST",
+        "/search",
+        {"data": "q=belt", "content_type": "application/x-www-form-urlencoded"},
+        415,
+        "unsupported_media_type",
+        None,
+    ),
+    (
+        "POST",
+        "/search",
+        {"data": '{"q": "belt"}', "content_type": "text/plain"},
+        415,
+        "unsupported_media_type",
+        None,
+    ),
+    ("POST", "/search", {"data": '{"q": "belt"}'}, 415, "unsupported_media_type", None),
+    ("POST", "/search", {"json": {"q": "belt", "limt": 5}}, 400, "unknown_parameter", "limt"),
+    ("POST", "/search", {"json": {"limit": True}}, 400, "invalid_parameter", "limit"),
+    ("POST", "/search", {"json": {"limit": 2.5}}, 400, "invalid_parameter", "limit"),
+    ("POST", "/search", {"json": {"person": [1]}}, 400, "invalid_parameter", "person"),
+    ("POST", "/search", {"json": {"q": ["belt"]}}, 400, "invalid_parameter", "q"),
+    ("POST", "/search", {"json": {"q": "AND"}}, 400, "invalid_query", "q"),
+    ("POST", "/search?limit=5", {"json": {"q": "belt"}}, 400, "unknown_parameter", "limit"),
+    ("GET", "/entities?type=animal", {}, 400, "invalid_parameter", "type"),
+    ("GET", "/entities", {}, 400, "invalid_parameter", "type"),
+    ("GET", "/documents/x?foo=1", {}, 400, "unknown_parameter", "foo"),
+    ("GET", "/documents/x/similar?limit=0", {}, 400, "invalid_parameter", "limit"),
+    ("GET", "/stats?verbose=1", {}, 400, "unknown_parameter", "verbose"),
+    ("GET", "/no/such/route", {}, 404, "not_found", None),
+    ("PUT", "/search", {}, 405, "method_not_allowed", None),
+    ("DELETE", "/documents/x", {}, 405, "method_not_allowed", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs", "status", "code", "field"),
+    HOSTILE,
+    ids=[f"{m} {u} {str(k)[:40]}" for m, u, k, *_ in HOSTILE],
+)
+def test_hostile_requests(
+    client: FlaskClient,
+    method: str,
+    url: str,
+    kwargs: dict[str, Any],
+    status: int,
+    code: str,
+    field: str | None,
+) -> None:
+    response = client.open(url, method=method, **kwargs)
+    assert_error(response, status, code, field)
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+
+
+def test_payload_too_large(make_app: Any) -> None:
+    client = make_app(max_body_bytes=1000).test_client()
+    response = client.post("/search", data='{"q": "' + "x" * 2000 + '"}', content_type="application/json")
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_unexpected_errors_are_a_generic_json_500(make_app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    app = make_app(search_key="s3cret")
+
+    def explode() -> None:
+        raise RuntimeError("secret internals s3cret")
+
+    app.add_url_rule("/explode", "explode", explode)
+    client = app.test_client()
+    with caplog.at_level(logging.ERROR, logger="searchsvc"):
+        response = client.get("/explode?token=abc", headers={"Authorization": "Bearer s3cret"})
+    error = assert_error(response, 500, "internal")
+    assert "secret internals" not in error["message"] and "RuntimeError" not in error["message"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    logged = [r for r in caplog.records if r.name == "searchsvc"]
+    assert logged and logged[0].exc_info is not None  # the traceback is in the server log
+    assert all("s3cret" not in r.getMessage() and "token=abc" not in r.getMessage() for r in logged)
+
+
+def test_index_failure_during_a_request_is_503(make_app: Any, tmp_path: Any) -> None:
+    client = make_app(tmp_path / "nothing-here").test_client()
+    assert_error(client.get("/documents/x"), 503, "index_unavailable")
+    assert_error(client.post("/search", json={"q": "x"}), 503, "index_unavailable")
