@@ -771,6 +771,9 @@ class SearchService:
             if kind not in reader.schema:
                 return []
             scan = ((info.doc_frequency(), text) for text, info in reader.iter_prefix(kind, prefix))
+            if reader.has_deletions():  # term statistics still count replaced and deleted documents
+                scan = ((_live_count(reader, kind, text), text) for _, text in scan)
+                scan = (ft for ft in scan if ft[0])
             top = heapq.nsmallest(limit, scan, key=lambda ft: (-ft[0], ft[1]))
             creader = reader.column_reader(kind)
             out = []
@@ -811,6 +814,11 @@ _INVERT = str.maketrans("0123456789", "9876543210")
 def _inverted(iso: str) -> str:
     """A key that sorts ISO dates newest first in ascending order (digit-wise complement)."""
     return iso.translate(_INVERT)
+
+
+def _live_count(reader: Any, fieldname: str, text: Any) -> int:
+    """Documents containing a term, not counting deleted ones."""
+    return sum(1 for docnum in reader.postings(fieldname, text).all_ids() if not reader.is_deleted(docnum))
 
 
 def _ms(started: float) -> float:

@@ -1,0 +1,82 @@
+"""Real gunicorn for the tests that talk HTTP: started on a free port over a given index, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.base = base
+        self.process = process
+        self.log = log
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        return requests.get(self.base + path, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+@contextmanager
+def run_gunicorn(index_dir: Path, log: Path, workers: int = 2, **settings: str) -> Iterator[Server]:
+    """gunicorn with searchsvc/gunicorn_conf.py, as `searchsvc serve` starts it; `settings` are SEARCHSVC_* values."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SEARCHSVC_INDEX_DIR": str(index_dir),
+        "SEARCHSVC_HOST": "127.0.0.1",
+        "SEARCHSVC_PORT": str(port),
+        "SEARCHSVC_WORKERS": str(workers),
+        "SEARCHSVC_REFRESH_INTERVAL": "0.2",
+        "SEARCHSVC_SEARCH_KEY": "",
+        "PYTHONPATH": str(ROOT),
+        **{f"SEARCHSVC_{k.upper()}": v for k, v in settings.items()},
+    }
+    conf = str(ROOT / "searchsvc" / "gunicorn_conf.py")
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", conf, "searchsvc.wsgi:app"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{server.log_tail()}")
+            try:
+                if server.get("/health").status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer /health:\n{server.log_tail()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
