@@ -40,6 +40,10 @@ bench: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/python -m bench.eval
 
+## fuzz: the fuzz tests with 20x the examples make test runs
+fuzz: $(STAMP)
+	SEARCHSVC_FUZZ_EXAMPLES=20 $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider
+
 ## lock: re-resolve the hashed lock files after changing dependencies in pyproject.toml
 lock: $(STAMP)
 	$(BIN)/pip install --quiet pip-tools

@@ -7,6 +7,7 @@ mention of one thing yields the same string. These functions are pure and need n
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Full names only (and unambiguous short forms): "Sun", "Sat" or "Jan" may well be names.
@@ -56,9 +57,12 @@ _NUMERIC = re.compile(r"^[\d\s.,:/%$£€¥+\-–]+(?:bn|m|k|st|nd|rd|th|s)?$")
 _ACRONYM = re.compile(r"^(?:[A-Z]\.?){2,}$|^[A-Z][A-Z0-9&.\-]*[A-Z0-9]$")
 
 
+_ANY_APOSTROPHE = re.compile(f"[{_APOSTROPHES}]")
+
+
 def normalise_apostrophes(text: str) -> str:
     """Curly and straight apostrophes compare equal after this."""
-    return re.sub(f"[{_APOSTROPHES}]", "'", text)
+    return _ANY_APOSTROPHE.sub("'", text)
 
 
 def strip_possessive(text: str) -> str:
@@ -68,6 +72,7 @@ def strip_possessive(text: str) -> str:
     return _POSSESSIVE.sub("", text).rstrip()
 
 
+@functools.lru_cache(maxsize=65536)
 def strip_edges(text: str) -> str:
     """Drop quotes, brackets and punctuation around a name (a final "." is kept: it may close "U.S.")."""
     text = " ".join(text.split())
@@ -110,6 +115,7 @@ def _title_key(token: str) -> str:
     return token.lower().rstrip(".").lstrip("(")
 
 
+@functools.lru_cache(maxsize=65536)
 def is_junk(name: str) -> bool:
     """Names that are never a person, organisation or place: weekdays, months, numbers, single letters."""
     if not name:
@@ -155,6 +161,7 @@ def has_personal_title(text: str) -> bool:
     return len(words) > 1 and any(_title_key(w) in PERSONAL_TITLES for w in words[:-1])
 
 
+@functools.lru_cache(maxsize=65536)
 def clean_name(text: str, label: str) -> tuple[str, str]:
     """Clean a mention's text and return (name, label); a personal title turns any label into PERSON.
 

@@ -9,6 +9,10 @@ Cost is what matters here, since every indexed document passes through it, so th
    go through `tok2vec` + `tagger` + `parser`, so that tense.infer_tense can follow the date to its verb.
    Names that spaCy glued together ("the Barack Obama-Hillary Clinton" as FAC) get a second `ner` pass on
    each part.
+
+Date candidates are spaCy's DATE spans, TIME spans ("Monday night"; dates.resolve_date turns down "10 a.m."),
+and CARDINAL spans shaped like "3/22" after "on"/"by"/"of" (spaCy never tags those DATE). A DATE that is a
+word of a person's full name in the same text ("May has promised", after "Theresa May") is that person.
 """
 
 from __future__ import annotations

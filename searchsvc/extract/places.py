@@ -128,6 +128,7 @@ def country_name(alpha_2: str) -> str:
     return getattr(country, "common_name", None) or country.name
 
 
+@functools.lru_cache(maxsize=65536)
 def canonical_country(name: str) -> str | None:
     """The canonical country name for a way of writing a country ("U.S.", "Russian Federation"), else None."""
     return _index().get(_key(name))
