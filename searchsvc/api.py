@@ -125,7 +125,7 @@ def _finish(response: Response) -> Response:
         if origin and ("*" in state.cors_origins or origin in state.cors_origins):
             response.headers["Access-Control-Allow-Origin"] = "*" if "*" in state.cors_origins else origin
             if request.method == "OPTIONS":
-                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
                 response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
                 response.headers["Access-Control-Max-Age"] = "600"
     return response

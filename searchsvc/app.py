@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from searchsvc import api
+from searchsvc import api, api_writes
 from searchsvc.config import load_settings
 from searchsvc.search import SearchService
 
@@ -22,10 +22,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` holds setting overrides by name (what tests pass), e.g. {"index_dir": ...}."""
     settings = load_settings(config)
     app = Flask("searchsvc")
+    # Document ids are opaque: "a//b" is an id, not a path to normalise with an HTML 308 redirect.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     _configure_logging(settings.log_level)
-    api.register(app, settings, SearchService(settings))
+    service = SearchService(settings)
+    api.register(app, settings, service)
+    api_writes.register(app, settings, service)  # also starts this process's task writer
     return app
 
 

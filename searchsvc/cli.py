@@ -90,7 +90,7 @@ def index(
             max_file_bytes=settings.max_file_bytes,
             progress=None if as_json else _Progress(),
         )
-    except IndexStoreError as exc:
+    except (IndexStoreError, OSError) as exc:  # OSError: a full disk or a file size limit while writing
         click.echo(f"error: {exc}", err=True)
         sys.exit(ExitStatus.ERROR)
     if as_json:
@@ -126,6 +126,14 @@ def search_command(query: str, index_dir: Path | None, limit: int, as_json: bool
     from searchsvc.search import SearchRequest, SearchService
 
     settings = _settings(index_dir=str(index_dir) if index_dir else None)
+    try:  # the store's own message says what is wrong (foreign, damaged, missing); the service's is generic
+        ix, _ = IndexStore(settings.index_path).open()
+        ix.reader().close()
+        ix.close()
+    except IndexStoreError as exc:
+        raise click.ClickException(f"index_unavailable: {exc}") from None
+    except Exception as exc:  # Whoosh raises many kinds on damaged segment files
+        raise click.ClickException(f"index_unavailable: cannot read the index: {type(exc).__name__}: {exc}") from None
     service = SearchService(settings)
     try:
         result = service.search(SearchRequest(q=query, limit=limit, highlight=not as_json))

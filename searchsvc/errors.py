@@ -33,6 +33,7 @@ CODES: dict[str, int] = {
     "unsupported_media_type": 415,
     "internal": 500,
     "index_unavailable": 503,
+    "storage_full": 507,
 }
 
 # Werkzeug HTTP statuses without a more specific cause map onto these codes.
@@ -98,10 +99,28 @@ class UnsupportedMediaTypeError(ServiceError):
     code = "unsupported_media_type"
 
 
+class PayloadTooLargeError(ServiceError):
+    """A request carries more than the service accepts (bytes, or documents in one batch)."""
+
+    code = "payload_too_large"
+
+
 class IndexUnavailableError(ServiceError):
     """No index is built yet, or it cannot be opened: the service is up but cannot answer searches."""
 
     code = "index_unavailable"
+
+
+class ForbiddenError(ServiceError):
+    """The endpoint is disabled by configuration (writes without SEARCHSVC_ADMIN_KEY)."""
+
+    code = "forbidden"
+
+
+class InsufficientStorageError(ServiceError):
+    """The disk holding the index and its task database is full: a write could not be accepted."""
+
+    code = "storage_full"
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:

@@ -19,6 +19,8 @@ threads = 4
 timeout = max(30, int(_settings.query_timeout * 4))
 graceful_timeout = 30
 keepalive = 5
+# Not preloaded: each worker builds the app after the fork, and with it its task writer thread (api_writes.py);
+# a thread started in the master would not survive the fork.
 preload_app = False
 # Long GET queries: max_query_length characters may be three times as many bytes once percent-encoded.
 limit_request_line = 8190

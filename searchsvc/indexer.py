@@ -8,11 +8,13 @@ unchanged re-run to file reading and hashing.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import enum
 import hashlib
 import json
 import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ from searchsvc.store import IndexStore
 # Bump when extraction changes in a way that should re-extract every document on the next run.
 EXTRACTION_VERSION = 1
 CHUNK = 32
+Published = dt.date | dt.datetime | None
 
 
 class ExitStatus(enum.IntEnum):
@@ -107,11 +110,8 @@ def _extract_chunk(items: list[tuple[str, object]]) -> list[Extraction]:
     return list(_worker_extractor.extract_many(items, batch_size=len(items)))  # type: ignore[arg-type]
 
 
-def extract_all(docs: Sequence[Document], model: str, workers: int) -> Iterator[Extraction]:
-    """Extractions in the order of `docs`; in this process for one worker, else in a spawned pool."""
-    items = [(extraction_text(d), d.published) for d in docs]
-    if not items:
-        return
+def _extract_unique(items: list[tuple[str, Published]], model: str, workers: int) -> Iterator[Extraction]:
+    """Extractions of `items` in order; in this process for one worker, else in a spawned pool."""
     if workers <= 1 or len(items) <= CHUNK:
         from searchsvc.extract import Extractor
 
@@ -122,6 +122,38 @@ def extract_all(docs: Sequence[Document], model: str, workers: int) -> Iterator[
     with ctx.Pool(workers, initializer=_init_worker, initargs=(model,)) as pool:
         for extractions in pool.imap(_extract_chunk, chunks):
             yield from extractions
+
+
+def extract_all(docs: Sequence[Document], model: str, workers: int) -> Iterator[Extraction]:
+    """Extractions in the order of `docs`.
+
+    Extraction is a pure function of (text, publication date), so documents that repeat both (syndicated
+    copies, the same article under several ids) are extracted once and share the (frozen) result; it is kept
+    only until the last document that needs it was yielded.
+    """
+    slots: list[int] = []  # per document, the index of its (text, published) among the unique ones
+    first: dict[tuple[str, Published], int] = {}
+    unique: list[tuple[str, Published]] = []
+    for d in docs:
+        key = (extraction_text(d), d.published)
+        slot = first.setdefault(key, len(unique))
+        if slot == len(unique):
+            unique.append(key)
+        slots.append(slot)
+    if not unique:
+        return
+    del first
+    uses = Counter(slots)
+    produced = _extract_unique(unique, model, workers)
+    kept: dict[int, Extraction] = {}
+    for slot in slots:
+        if slot not in kept:  # a first occurrence: slots are first seen in order, so it is the next one
+            kept[slot] = next(produced)
+        extraction = kept[slot]
+        uses[slot] -= 1
+        if not uses[slot]:
+            del kept[slot]
+        yield extraction
 
 
 # -- the index run ------------------------------------------------------------------------------------------

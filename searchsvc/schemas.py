@@ -569,4 +569,7 @@ def openapi_spec(settings: Settings, version: str) -> dict[str, Any]:
             }
         },
     )
+    from searchsvc.schemas_writes import add_write_paths  # imports this module: a late import
+
+    add_write_paths(spec, settings)
     return spec.to_dict()

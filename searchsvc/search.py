@@ -37,6 +37,7 @@ from typing import Any
 
 from whoosh import query as wq
 from whoosh.collectors import Collector
+from whoosh.index import FileIndex
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.searching import Searcher
 
@@ -373,13 +374,29 @@ def _count_docs(searcher: Searcher, q: wq.Query) -> set[int] | None:
 
 
 # -- the open index ------------------------------------------------------------------------------------------
+def _read_toc(ix: Any) -> Any:
+    """The index's latest commit; retried like Whoosh's own reader() when a writer's commit removes the TOC
+    file between listing and reading it."""
+    for _ in range(9):
+        try:
+            return ix._read_toc()
+        except OSError:
+            time.sleep(0.01)
+    try:
+        return ix._read_toc()
+    except OSError as exc:
+        raise IndexStoreError(f"cannot read the index's table of contents: {exc}") from None
+
+
 class _View:
     """One opened generation of the index: its searchers (one per thread) and caches valid while it lives."""
 
     def __init__(self, store: IndexStore) -> None:
         try:
             self.ix, self.marker = store.open()
-            self.toc_generation = self.ix.latest_generation()
+            # Pinned: every thread's searcher on this view reads this one commit (see `searcher`).
+            self._toc = _read_toc(self.ix)
+            self.toc_generation = self._toc.generation
         except IndexStoreError as exc:
             log.warning("index unavailable: %s", exc)
             raise IndexUnavailableError(
@@ -396,16 +413,28 @@ class _View:
         self._display: dict[str, dict[str, str]] = {}
         self._published: tuple[list[str], list[int], list[int]] | None = None
         self._stats: dict[str, Any] | None = None
-        self.searcher()  # fail now, in the thread that opened the view, if the files are unreadable
+        try:
+            self.searcher()  # fail now, in the thread that opened the view, if the files are unreadable
+        except Exception as exc:  # Whoosh raises many kinds on damaged segment files
+            log.warning("index unavailable: cannot read %s: %s: %s", self.marker.generation, type(exc).__name__, exc)
+            self.close()
+            raise IndexUnavailableError("the index is not available: it has not been built or cannot be read") from None
 
     def searcher(self) -> Searcher:
         searcher = getattr(self._local, "searcher", None)
         if searcher is None:
-            searcher = self.ix.searcher()
+            searcher = self.open_searcher()
             self._local.searcher = searcher
             with self._lock:
                 self._searchers.append(searcher)
         return searcher
+
+    def open_searcher(self) -> Searcher:
+        """A searcher of the view's commit. Not ix.searcher(), which opens the latest commit: the view's caches
+        (facet columns, date order) are by document number, so no thread may search a newer commit."""
+        toc = self._toc
+        reader = FileIndex._reader(self.ix.storage, toc.schema, list(toc.segments), toc.generation)
+        return Searcher(reader, fromindex=self.ix)
 
     def is_current(self, marker: Marker | None) -> bool:
         if marker is None or (marker.generation, marker.built_at) != self.key[:2]:

@@ -1,13 +1,17 @@
-"""Durable write tasks: every write is a row in SQLite before it is acknowledged, applied in order by one writer.
+"""Durable write tasks: every write is a row in SQLite before it is acknowledged, applied in order by one
+writer.
 
-Whoosh allows one writer at a time, and gunicorn runs several worker processes. Every worker runs a `TaskWriter`
-thread, but only the one that takes the index's write lock (the same lock `searchsvc index` takes) applies tasks.
-A task is applied with one Whoosh commit and then marked done; a crash between the two re-applies it on restart,
-which is harmless because each operation is an upsert or a delete by id.
+Whoosh allows one writer at a time, and gunicorn runs several worker processes. Every worker runs a
+`TaskWriter` thread, but only the one that takes the index's write lock (the same lock `searchsvc index`
+takes) applies tasks. A batch of tasks is applied with one Whoosh commit and then marked done; a crash between
+the two re-applies it on restart (its `attempts` count says so), which gives the same index because each
+operation is an upsert or a delete by id, applied in the order the tasks were accepted.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
 import json
 import logging
 import sqlite3
@@ -15,33 +19,51 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("searchsvc.tasks")
 
 STATUSES = ("enqueued", "processing", "succeeded", "failed")
+FINISHED = ("succeeded", "failed")
 KINDS = ("documents", "delete", "reindex")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    result TEXT,
-    error TEXT,
-    enqueued_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, id);
-"""
+# A task whose application raised this many times is marked failed, so one bad task cannot block the queue.
+MAX_ATTEMPTS = 3
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        result TEXT,
+        error TEXT,
+        enqueued_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        details TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, id)",
+)
+# Everything but the payload (which may be megabytes of documents): what get/list/wait read.
+_COLUMNS = "id, kind, status, details, result, error, enqueued_at, started_at, finished_at, attempts"
+
+Outcome = tuple[int, str, "dict[str, Any] | None", "str | None"]  # task id, status, result, error
 
 
 class StorageFullError(OSError):
     """The disk holding the task database or the index is full."""
+
+    def __init__(self, message: str = "no space left on the device holding the index and its task database"):
+        super().__init__(errno.ENOSPC, message)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -49,94 +71,123 @@ class Task:
     id: int
     kind: str
     status: str
-    payload: dict[str, Any]
+    details: dict[str, Any]
     result: dict[str, Any] | None
     error: str | None
     enqueued_at: float
     started_at: float | None
     finished_at: float | None
     attempts: int
+    # The documents or ids to apply: loaded only by `claim` (get/list/wait leave it empty).
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
 
     def summary(self) -> dict[str, Any]:
-        """What the API shows of a task (the payload's documents are not echoed back)."""
+        """What the API shows of a task (the documents themselves are not echoed back)."""
         return {
             "id": self.id,
             "kind": self.kind,
             "status": self.status,
-            "enqueued_at": self.enqueued_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "enqueued_at": _iso(self.enqueued_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
             "attempts": self.attempts,
-            "details": {k: v for k, v in self.payload.items() if k not in ("documents",)},
+            "details": self.details,
             "result": self.result,
             "error": self.error,
         }
 
 
 def _row_to_task(row: sqlite3.Row) -> Task:
+    keys = row.keys()
     return Task(
         id=row["id"],
         kind=row["kind"],
         status=row["status"],
-        payload=json.loads(row["payload"]),
+        details=json.loads(row["details"]) if row["details"] else {},
         result=json.loads(row["result"]) if row["result"] else None,
         error=row["error"],
         enqueued_at=row["enqueued_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         attempts=row["attempts"],
+        payload=json.loads(row["payload"]) if "payload" in keys else {},
     )
 
 
+def _storage_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+
+
 class TaskQueue:
-    """The task table in `<index_dir>/tasks.sqlite` (WAL, synchronous=FULL: a committed enqueue survives kill -9)."""
+    """The task table in `<index_dir>/tasks.sqlite` (WAL, synchronous=FULL: a committed enqueue survives
+    kill -9 and power loss). Each method opens its own connection, so one queue object serves all threads."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            # Every gunicorn worker opens the queue at once when it boots: one transaction at a time.
+            db.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA:
+                db.execute(statement)
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(tasks)")}
+            if "details" not in columns:  # databases from before the column existed
+                db.execute("ALTER TABLE tasks ADD COLUMN details TEXT")
+            db.execute("COMMIT")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=FULL")
         try:
-            yield db
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except sqlite3.OperationalError as exc:
-            if "full" in str(exc).lower():
-                raise StorageFullError(28, "no space left for the task database") from None
+            if _storage_full(exc):
+                raise StorageFullError() from None
+            raise
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA synchronous=FULL")
+            yield db
+        except (sqlite3.OperationalError, OSError) as exc:
+            if _storage_full(exc):
+                raise StorageFullError() from None
             raise
         finally:
             db.close()
 
-    def enqueue(self, kind: str, payload: dict[str, Any]) -> Task:
+    def enqueue(self, kind: str, payload: dict[str, Any], details: dict[str, Any] | None = None) -> Task:
+        """Store a task durably (committed and synced when this returns) and return it."""
         if kind not in KINDS:
             raise ValueError(f"unknown task kind {kind!r}")
+        details = details or {}
+        now = time.time()
         with self._connect() as db:
             cur = db.execute(
-                "INSERT INTO tasks (kind, status, payload, enqueued_at) VALUES (?, 'enqueued', ?, ?)",
-                (kind, json.dumps(payload, ensure_ascii=False), time.time()),
+                "INSERT INTO tasks (kind, status, payload, details, enqueued_at)"
+                " VALUES (?, 'enqueued', ?, ?, ?)",
+                (kind, json.dumps(payload, ensure_ascii=False), json.dumps(details, ensure_ascii=False), now),
             )
-            task_id = cur.lastrowid
-        task = self.get(int(task_id))  # type: ignore[arg-type]
-        assert task is not None
-        return task
+            task_id = int(cur.lastrowid or 0)
+        return Task(task_id, kind, "enqueued", details, None, None, now, None, None, 0, payload)
 
     def get(self, task_id: int) -> Task | None:
         with self._connect() as db:
-            row = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            row = db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return _row_to_task(row) if row else None
 
     def list(self, status: str | None = None, limit: int = 100, before: int | None = None) -> list[Task]:
-        """Newest first."""
-        sql, args = "SELECT * FROM tasks WHERE 1=1", []
+        """Newest first; `before` (a task id) pages back."""
+        sql, args = f"SELECT {_COLUMNS} FROM tasks WHERE 1=1", []
         if status:
             sql += " AND status = ?"
             args.append(status)
-        if before:
+        if before is not None:
             sql += " AND id < ?"
             args.append(before)
         sql += " ORDER BY id DESC LIMIT ?"
@@ -146,15 +197,26 @@ class TaskQueue:
 
     def pending_count(self) -> int:
         with self._connect() as db:
-            return db.execute("SELECT count(*) FROM tasks WHERE status IN ('enqueued', 'processing')").fetchone()[0]
+            row = db.execute(
+                "SELECT count(*) FROM tasks WHERE status IN ('enqueued', 'processing')"
+            ).fetchone()
+        return int(row[0])
 
-    def claim(self, max_documents: int = 2000) -> list[Task]:
-        """The oldest unfinished tasks, in order, marked processing. Tasks left `processing` by a crashed writer
-        come first, so nothing accepted is skipped. A reindex task is claimed alone."""
+    def counts(self) -> dict[str, int]:
+        """Tasks by status."""
+        with self._connect() as db:
+            rows = db.execute("SELECT status, count(*) AS n FROM tasks GROUP BY status").fetchall()
+        return {status: 0 for status in STATUSES} | {r["status"]: r["n"] for r in rows}
+
+    def claim(self, max_documents: int = 2000, max_tasks: int = 500) -> list[Task]:
+        """The oldest unfinished tasks, in order, marked processing. Tasks left `processing` by a crashed
+        writer come first, so nothing accepted is skipped. A reindex task is claimed alone. Only the holder of
+        the index's write lock may call this."""
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             rows = db.execute(
-                "SELECT * FROM tasks WHERE status IN ('enqueued', 'processing') ORDER BY id LIMIT 500"
+                "SELECT * FROM tasks WHERE status IN ('enqueued', 'processing') ORDER BY id LIMIT ?",
+                (max_tasks,),
             ).fetchall()
             claimed: list[Task] = []
             docs = 0
@@ -162,9 +224,12 @@ class TaskQueue:
                 task = _row_to_task(row)
                 if task.kind == "reindex" and claimed:
                     break
+                size = len(task.payload.get("documents", ())) + len(task.payload.get("ids", ()))
+                if claimed and docs + size > max_documents:
+                    break
                 claimed.append(task)
-                docs += len(task.payload.get("documents", ())) + len(task.payload.get("ids", ()))
-                if task.kind == "reindex" or docs >= max_documents:
+                docs += size
+                if task.kind == "reindex":
                     break
             now = time.time()
             db.executemany(
@@ -172,42 +237,64 @@ class TaskQueue:
                 [(now, t.id) for t in claimed],
             )
             db.execute("COMMIT")
-        return claimed
+        # What the rows now say (attempts counts this one).
+        return [
+            Task(t.id, t.kind, "processing", t.details, t.result, t.error, t.enqueued_at, now, None,
+                 t.attempts + 1, t.payload)
+            for t in claimed
+        ]
 
-    def finish(self, outcomes: list[tuple[int, str, dict[str, Any] | None, str | None]]) -> None:
+    def finish(self, outcomes: list[Outcome]) -> None:
         """Mark tasks (id, status, result, error) in one transaction."""
         now = time.time()
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 "UPDATE tasks SET status=?, result=?, error=?, finished_at=? WHERE id=?",
-                [(s, json.dumps(r) if r is not None else None, e, now, i) for i, s, r, e in outcomes],
+                [(s, json.dumps(r, ensure_ascii=False) if r is not None else None, e, now, i)
+                 for i, s, r, e in outcomes],
             )
             db.execute("COMMIT")
 
     def wait(self, task_id: int, timeout: float, poll: float = 0.05) -> Task | None:
-        """The task once it succeeded or failed, or as it is when `timeout` runs out."""
+        """The task once it succeeded or failed, or as it is when `timeout` runs out (None: no such task)."""
         deadline = time.monotonic() + timeout
         while True:
             task = self.get(task_id)
-            if task is None or task.status in ("succeeded", "failed") or time.monotonic() >= deadline:
+            if task is None or task.finished or time.monotonic() >= deadline:
                 return task
-            time.sleep(poll)
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 
 
-Apply = Callable[[list[Task]], list[tuple[int, str, dict[str, Any] | None, str | None]]]
+Apply = Callable[[list[Task]], list[Outcome]]
 
 
 class TaskWriter:
     """A background thread that applies pending tasks whenever it can take the index's write lock."""
 
-    def __init__(self, queue: TaskQueue, lock_factory: Callable[[], Any], apply: Apply, poll: float = 0.1) -> None:
+    def __init__(
+        self,
+        queue: TaskQueue,
+        lock_factory: Callable[[], Any],
+        apply: Apply,
+        poll: float = 0.1,
+        max_attempts: int = MAX_ATTEMPTS,
+        handoff_delay: float = 0.5,
+    ) -> None:
         self.queue = queue
         self.lock_factory = lock_factory
         self.apply = apply
         self.poll = poll
+        self.max_attempts = max_attempts
+        # A writer that has not applied anything yet (no spaCy model loaded) lets the one that has go first.
+        self.handoff_delay = handoff_delay
+        self._warm = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         if self._thread is None:
@@ -215,6 +302,7 @@ class TaskWriter:
             self._thread.start()
 
     def stop(self, timeout: float = 10) -> None:
+        """Let the batch being applied finish, then end the thread."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -223,8 +311,13 @@ class TaskWriter:
         while not self._stop.is_set():
             try:
                 if self.queue.pending_count():
+                    if not self._warm and self.handoff_delay > 0:
+                        if self._stop.wait(self.handoff_delay):
+                            break
+                        if not self.queue.pending_count():
+                            continue
                     self.run_once()
-            except Exception:  # keep the writer alive; the task stays pending and is retried
+            except Exception:  # keep the writer alive; the tasks stay pending and are retried
                 log.exception("task writer failed; retrying")
                 self._stop.wait(1.0)
             self._stop.wait(self.poll)
@@ -234,7 +327,7 @@ class TaskWriter:
         lock = self.lock_factory()
         try:
             lock.acquire(timeout=0)
-        except Exception:  # filelock.Timeout: another process is the writer now
+        except Exception:  # filelock.Timeout: another process (a worker or `searchsvc index`) is writing
             return 0
         try:
             applied = 0
@@ -242,8 +335,34 @@ class TaskWriter:
                 tasks = self.queue.claim()
                 if not tasks:
                     break
-                self.queue.finish(self.apply(tasks))
+                started = time.monotonic()
+                self._apply(tasks)
+                self._warm = True
                 applied += len(tasks)
+                log.info(
+                    "applied %d task(s) %d-%d in %.2f s", len(tasks), tasks[0].id, tasks[-1].id,
+                    time.monotonic() - started,
+                )
             return applied
         finally:
             lock.release()
+
+    def _apply(self, tasks: list[Task]) -> None:
+        """Apply a batch; when it raises, apply its tasks one by one so that only a task that fails by itself
+        (`max_attempts` times) is marked failed, and the others are applied."""
+        try:
+            outcomes = self.apply(tasks)
+        except Exception as exc:
+            if _storage_full(exc):
+                raise  # not the tasks' fault: they stay pending and are retried
+            if len(tasks) > 1:
+                log.warning("a batch of %d tasks failed (%s); applying them one by one", len(tasks), exc)
+                for task in tasks:
+                    self._apply([task])
+                return
+            task = tasks[0]
+            if task.attempts < self.max_attempts:
+                raise
+            log.exception("task %d failed %d times; marking it failed", task.id, task.attempts)
+            outcomes = [(task.id, "failed", None, f"{type(exc).__name__}: {exc}")]
+        self.queue.finish(outcomes)

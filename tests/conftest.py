@@ -16,6 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from searchsvc import api_writes
 from searchsvc.app import create_app
 from searchsvc.config import Settings, load_settings
 from searchsvc.errors import CODES
@@ -32,6 +33,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "refresh_interval": 0.0,
     "cache_size": 64,
     "search_key": "",
+    "admin_key": "",  # writes are off unless a test turns them on (see test_writes.py)
     "cors_origins": "",
 }
 
@@ -163,13 +165,19 @@ def service(settings: Settings) -> Iterator[SearchService]:
 
 
 @pytest.fixture
-def make_app(index_dir: Path) -> Any:
-    """create_app with overrides on top of the test settings (an index_dir override included)."""
+def make_app(index_dir: Path) -> Iterator[Any]:
+    """create_app with overrides on top of the test settings (an index_dir override included). An app with an
+    admin key runs a task writer thread, stopped when the test ends."""
+    apps: list[Flask] = []
 
     def make(index: Path | None = None, **overrides: Any) -> Flask:
-        return create_app(app_config(index or index_dir, **overrides))
+        app = create_app(app_config(index or index_dir, **overrides))
+        apps.append(app)
+        return app
 
-    return make
+    yield make
+    for app in apps:
+        api_writes.shutdown(app)
 
 
 @pytest.fixture

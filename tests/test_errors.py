@@ -144,7 +144,8 @@ HOSTILE: list[tuple[str, str, dict[str, Any], int, str, str | None]] = [
     ("GET", "/stats?verbose=1", {}, 400, "unknown_parameter", "verbose"),
     ("GET", "/no/such/route", {}, 404, "not_found", None),
     ("PUT", "/search", {}, 405, "method_not_allowed", None),
-    ("DELETE", "/documents/x", {}, 405, "method_not_allowed", None),
+    ("PATCH", "/documents/x", {}, 405, "method_not_allowed", None),
+    ("DELETE", "/documents/x", {}, 403, "forbidden", None),  # writes are off without an admin key
 ]
 
 

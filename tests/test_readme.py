@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+from doc_examples import split_write_section
 from servers import ROOT, run_gunicorn
 
 from searchsvc.config import settings_table
@@ -20,7 +21,8 @@ BLOCK = re.compile(r"```console\n(.*?)```", re.DOTALL)
 def examples() -> list[tuple[str, str]]:
     """(command, expected output) pairs from the README's console blocks."""
     pairs = []
-    for block in BLOCK.findall(README.read_text("utf-8")):
+    # The write API's examples change the index: test_writes_gunicorn.py runs them on a server of their own.
+    for block in BLOCK.findall(split_write_section(README.read_text("utf-8"))[0]):
         for chunk in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:
             command, _, output = chunk.partition("\n")
             pairs.append((command, output.strip()))

@@ -351,7 +351,7 @@ def test_an_unreadable_generation_is_unavailable_not_a_crash(service: SearchServ
     def broken() -> None:
         raise FileNotFoundError("segment removed by a newer rebuild")
 
-    view.ix.searcher = broken  # type: ignore[method-assign]
+    view.open_searcher = broken  # type: ignore[method-assign]
     errors: list[Exception] = []
 
     def other_thread() -> None:  # a thread without a searcher on this view yet

@@ -1,0 +1,86 @@
+"""Indexing runs: the project's `searchsvc index` in a child process per run (its own CPU time and peak RSS),
+and a plain Whoosh index of the same text for the size ratio."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.measure import ChildRun, dir_size_mb, run_child, searchsvc_command
+
+
+class BenchError(RuntimeError):
+    """A step of the benchmark failed (its log says why)."""
+
+
+def _env() -> dict[str, str]:
+    """The environment of the child runs: this one without SEARCHSVC_* (only the flags configure a run)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
+
+
+def live_generation(index_dir: Path) -> Path:
+    marker = json.loads((index_dir / "searchsvc.json").read_text("utf-8"))
+    return index_dir / marker["generation"]
+
+
+def segment_count(index_dir: Path) -> int:
+    from whoosh import index as whoosh_index
+
+    ix = whoosh_index.open_dir(str(live_generation(index_dir)))
+    return len(ix._segments())
+
+
+def index_run(source: Path, index_dir: Path, workers: int, log: Path, *, fresh: bool = True) -> dict[str, Any]:
+    """`searchsvc index --json --workers N --index DIR SOURCE`; a fresh run starts from an empty directory."""
+    if fresh and index_dir.exists():
+        shutil.rmtree(index_dir)
+    args = [*searchsvc_command(), "index", "--json", "--workers", str(workers), "--index", str(index_dir),
+            str(source)]
+    run = run_child(args, env=_env(), log=log)
+    report = _report(run, log)
+    out: dict[str, Any] = {
+        "workers": workers,
+        "documents": report["indexed"] + report["updated"],
+        "unchanged": report["unchanged"],
+        "failed": report["failed"],
+        "words": report["words"],
+        "seconds": round(run.wall, 2),
+        "indexer_seconds": report["seconds"],
+        "cpu_seconds": round(run.cpu, 1),
+        "peak_rss_mb": round(run.peak_rss_mb, 1),
+    }
+    out["docs_per_s"] = round(out["documents"] / run.wall, 1) if out["documents"] else 0.0
+    out["words_per_s"] = round(out["words"] / run.wall) if out["words"] else 0
+    out["words_per_cpu_s"] = round(out["words"] / run.cpu) if out["words"] and run.cpu else 0
+    if (index_dir / "searchsvc.json").exists():
+        out["size_mb"] = dir_size_mb(live_generation(index_dir))
+        out["segments"] = segment_count(index_dir)
+    return out
+
+
+def _report(run: ChildRun, log: Path) -> dict[str, Any]:
+    try:
+        report = json.loads(run.stdout)
+    except ValueError:
+        raise BenchError(f"searchsvc index exited with {run.returncode} without a report; see {log}") from None
+    if run.returncode != 0 or not isinstance(report, dict) or report.get("failed"):
+        raise BenchError(f"searchsvc index exited with {run.returncode} (every document must index); see {log}")
+    return report
+
+
+def plain_run(source: Path, index_dir: Path, log: Path) -> dict[str, Any]:
+    """bench.plain in a child process: the plain Whoosh index of the same text."""
+    run = run_child([sys.executable, "-m", "bench.plain", str(source), str(index_dir)], env=_env(), log=log)
+    if run.returncode != 0:
+        raise BenchError(f"the plain Whoosh index failed ({run.returncode}); see {log}")
+    out: dict[str, Any] = json.loads(run.stdout)
+    out["seconds"] = round(run.wall, 2)
+    out["cpu_seconds"] = round(run.cpu, 1)
+    out["peak_rss_mb"] = round(run.peak_rss_mb, 1)
+    out["docs_per_s"] = round(out["documents"] / run.wall, 1)
+    out["words_per_s"] = round(out["words"] / run.wall)
+    return out

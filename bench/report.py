@@ -1,0 +1,241 @@
+"""The one table a run prints, the targets of issue 6 checked against the figures, and results.json."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.queries import CATEGORIES
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:.0f}"
+        return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
+    cells = [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    def line(values: Sequence[str]) -> str:
+        first = values[0].ljust(widths[0])
+        return indent + "  ".join([first, *(v.rjust(w) for v, w in zip(values[1:], widths[1:], strict=True))])
+    return [line(list(headers)), *(line(r) for r in cells)]
+
+
+def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue with the figure it is judged on and whether it is met (None: not measured)."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: Any, goal: str, ok: bool | None, basis: str) -> None:
+        out.append({"target": name, "value": value, "goal": goal, "met": ok, "basis": basis})
+
+    q = results.get("queries", {}).get("inprocess", {}).get("groups", {})
+    http = results.get("http", {})
+    plain_raw = q.get("plain", {})
+    hl_raw = q.get("hl+facets", {})
+    seq_groups = http.get("sequential_1worker", {}).get("groups", {})
+    if seq_groups and plain_raw:
+        s = seq_groups.get("plain", {})
+        p50 = _div(s.get("p50"), plain_raw.get("raw_p50"))
+        p95 = _div(s.get("p95"), plain_raw.get("raw_p95"))
+        add("HTTP p50 / raw p50, plain", p50, "<= 1.3", _le(p50, 1.3), "1 client, 1 worker, cache off")
+        add("HTTP p95 / raw p95, plain", p95, "<= 1.5", _le(p95, 1.5), "1 client, 1 worker, cache off")
+        hl = seq_groups.get("hl+facets", {})
+        r = _div(hl.get("p95"), hl_raw.get("raw_p95"))
+        add("HTTP p95 / raw p95, highlights+facets", r, "<= 3", _le(r, 3.0), "1 client, 1 worker, cache off")
+    cache = http.get("cached_repeat", {})
+    if cache:
+        add("repeated request p50 (ms)", cache.get("p50"), "< 2", _lt(cache.get("p50"), 2.0),
+            "HTTP, 1 worker, default cache")
+    loads = http.get("load", {})
+    if "1" in loads and "2" in loads:
+        scale = _div(loads["2"]["req_per_s"], loads["1"]["req_per_s"])
+        add("req/s 2 workers / 1 worker", scale, ">= 1.7", _ge(scale, 1.7), f"{loads['1']['clients']} clients")
+        errors = sum(v.get("errors", 0) for v in loads.values()) + sum(
+            v.get("errors", 0) for v in (http.get("sequential_1worker", {}), cache)
+        )
+        add("HTTP errors", errors, "0", errors == 0, "every HTTP request of the run")
+        rss = max((w.get("peak_rss_mb", 0) for v in loads.values() for w in v.get("workers", [])), default=None)
+        add("peak RSS per serving worker (MB)", rss, "<= 500", _le(rss, 500), "VmHWM of each worker")
+    idx = results.get("indexing", {})
+    w2 = idx.get("slice_2_workers")
+    if w2:
+        add("indexing words/s with extraction, 2 workers", w2["words_per_s"], ">= 10,000",
+            _ge(w2["words_per_s"], 10_000), f"{w2['documents']:,} unique articles, every one extracted")
+    full, rerun = idx.get("full"), idx.get("unchanged_rerun")
+    if full and rerun:
+        share = _div(rerun["seconds"], full["seconds"])
+        add("unchanged re-run / full run", share, "< 0.10", _lt(share, 0.10), "wall seconds")
+    plain = idx.get("plain_whoosh")
+    if full and plain and full.get("size_mb"):
+        size = _div(full["size_mb"], plain["size_mb"])
+        add("index size / plain Whoosh", size, "<= 1.3", _le(size, 1.3), "bytes on disk, same text")
+    return out
+
+
+def _div(a: Any, b: Any) -> float | None:
+    if a is None or b is None or not b or (isinstance(a, float) and math.isnan(a)):
+        return None
+    return round(a / b, 2)
+
+
+def _le(v: Any, limit: float) -> bool | None:
+    return None if v is None else v <= limit
+
+
+def _lt(v: Any, limit: float) -> bool | None:
+    return None if v is None else v < limit
+
+
+def _ge(v: Any, limit: float) -> bool | None:
+    return None if v is None else v >= limit
+
+
+def render(results: Mapping[str, Any]) -> str:
+    lines: list[str] = []
+    m, c, data = results["machine"], results["commit"], results.get("data", {})
+    dirty = " (uncommitted changes)" if c.get("dirty") else ""
+    lines.append(
+        f"searchsvc benchmark: {data.get('documents', 0):,} Reuters-21578 articles "
+        f"({data.get('unique_documents', 0):,} unique x {data.get('copies', 0)}), {data.get('words', 0):,} words"
+    )
+    lines.append(
+        f"  {m['cpu_count']} CPUs, {m['memory_gb']} GB, Python {m['python']}, {m['platform']}; "
+        f"commit {(c.get('commit') or '?')[:12]}{dirty}; load average at start {results.get('load_start')}, "
+        f"end {results.get('load_end')}"
+    )
+    idx = results.get("indexing")
+    if idx:
+        lines.append("")
+        lines.append("indexing (searchsvc index, one child process per run)")
+        rows = []
+        for key, label in (
+            ("slice_1_worker", "extraction slice, 1 worker"),
+            ("slice_2_workers", "extraction slice, 2 workers"),
+            ("full", "full build, 2 workers"),
+            ("unchanged_rerun", "unchanged re-run"),
+            ("plain_whoosh", "plain Whoosh, no extraction"),
+        ):
+            r = idx.get(key)
+            if r:
+                rows.append([label, r["documents"], r.get("words"), r["seconds"], r.get("docs_per_s"),
+                             r.get("words_per_s"), r.get("cpu_seconds"), r.get("peak_rss_mb"), r.get("size_mb"),
+                             r.get("segments")])
+        lines += table(["run", "docs", "words", "wall s", "docs/s", "words/s", "cpu s", "peak RSS MB",
+                        "size MB", "segs"], rows)
+        for note in idx.get("notes", []):
+            lines.append(f"  note: {note}")
+    q = results.get("queries", {}).get("inprocess")
+    if q:
+        lines.append("")
+        lines.append(
+            f"queries in-process: service.search (cache off) vs the raw Whoosh query it builds, ms "
+            f"({q['queries']} queries x {q['rounds']} rounds, interleaved)"
+        )
+        rows = []
+        for name in CATEGORIES:
+            r = q["categories"][name]
+            rows.append([name, r["n"], r["raw_p50"], r["raw_p95"], r["svc_p50"], r["svc_p95"], r["p50_ratio"],
+                         r["p95_ratio"], r["errors"]])
+        for name in ("plain", "all"):
+            r = q["groups"][name]
+            rows.append([f"[{name}]", r["n"], r["raw_p50"], r["raw_p95"], r["svc_p50"], r["svc_p95"],
+                         r["p50_ratio"], r["p95_ratio"], ""])
+        lines += table(["category", "n", "raw p50", "raw p95", "svc p50", "svc p95", "x p50", "x p95", "err"],
+                       rows)
+        lines.append("  plain = term, or, and, phrase; raw = searcher.search(q, limit=offset+10) + stored id/title "
+                     "(sortedby the column for date sorts)")
+    levers = results.get("queries", {}).get("levers")
+    if levers:
+        lines.append("")
+        lines.append("levers (same queries, A/B interleaved, ms)")
+        rows = []
+        for key in ("raw_exact_count", "service_count", "highlight", "facets", "hl+facets", "deep offset",
+                    "date sort", "flask_in_process"):
+            r = levers.get(key)
+            if not r:
+                continue
+            a, b = [k[:-4] for k in r if k.endswith("_p50") and not k.startswith("p50")][:2]
+            rows.append([r["lever"], f"{a} / {b}", r[a + "_p50"], r[b + "_p50"], r[a + "_p95"], r[b + "_p95"],
+                         r["p50_cost_ms"], r["p50_ratio"]])
+        lines += table(["lever", "A / B", "A p50", "B p50", "A p95", "B p95", "A-B p50", "A/B p50"], rows)
+        j, b, ch = levers.get("json_us", {}), levers.get("query_build_us", {}), levers.get("cache_hit", {})
+        lines.append(
+            f"  query build p50 {b.get('p50')} us; response dict p50 {j.get('to_json_p50')} us, orjson "
+            f"{j.get('orjson_p50')} us, stdlib json {j.get('stdlib_json_p50')} us "
+            f"({j.get('response_bytes_p50')} bytes p50); cache hit in-process p50 {ch.get('p50')} ms"
+        )
+    http = results.get("http")
+    if http:
+        lines.append("")
+        load = http.get("load", {})
+        any_load = next(iter(load.values()), {})
+        lines.append(
+            f"HTTP: gunicorn (gthread), {any_load.get('clients', '?')} keep-alive clients, "
+            f"{any_load.get('requests', '?')} requests of the same mix, result cache off"
+        )
+        rows = []
+        runs = [(f"{w} worker{'s' if w != '1' else ''}", r) for w, r in sorted(load.items())]
+        runs += [(f"lever: {name}", r) for name, r in http.get("levers", {}).items()]
+        for label, r in runs:
+            workers = r.get("workers", [])
+            lat = r["latency_ms"]
+            rows.append([label, r["req_per_s"], lat["p50"], lat["p95"], lat["p99"], r["errors"],
+                         r.get("reconnects"), " ".join(_fmt(w.get("rss_mb")) for w in workers),
+                         " ".join(_fmt(w.get("peak_rss_mb")) for w in workers),
+                         " ".join(_fmt(w.get("cpu_s_during_load")) for w in workers)])
+        lines += table(["server", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "reconn", "RSS MB",
+                        "peak RSS MB", "cpu s/worker"], rows)
+        seq = http.get("sequential_1worker")
+        if seq:
+            lines.append("  1 client, 1 worker, cache off (latency without queueing) vs raw in-process, ms:")
+            rows = []
+            groups = results.get("queries", {}).get("inprocess", {})
+            for name, r in seq.get("groups", {}).items():
+                raw = groups.get("groups", {}).get(name) or groups.get("categories", {}).get(name) or {}
+                rows.append([name, r["n"], raw.get("raw_p50"), raw.get("raw_p95"), r["p50"], r["p95"],
+                             _div(r["p50"], raw.get("raw_p50")), _div(r["p95"], raw.get("raw_p95"))])
+            lines += table(["group", "n", "raw p50", "raw p95", "http p50", "http p95", "x p50", "x p95"], rows)
+        cache = http.get("cached_repeat")
+        if cache:
+            lines.append(f"  repeated identical request over HTTP (default cache): p50 {cache['p50']} ms, "
+                         f"p95 {cache['p95']} ms, n {cache['n']}")
+    t = results.get("targets")
+    if t:
+        lines.append("")
+        lines.append("targets (issue 6)")
+        rows = [[x["target"], x["value"], x["goal"], {True: "met", False: "MISSED", None: "-"}[x["met"]],
+                 x["basis"]] for x in t]
+        lines += table(["target", "value", "goal", "", "measured on"], rows)
+    lines.append("")
+    load = results.get("phase_load_average", {})
+    lines.append(f"total {results.get('seconds', 0):.0f} s; phases (seconds, 1-min load average at the end):")
+    lines += table(["phase", "s", "load"], [[k, v, (load.get(k) or [None])[0]]
+                                            for k, v in results.get("phase_seconds", {}).items()])
+    return "\n".join(lines)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(results: Mapping[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(_clean(results), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

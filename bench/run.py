@@ -1,0 +1,251 @@
+"""`make bench`: Reuters-21578 -> JSONL -> `searchsvc index` -> in-process queries (service vs raw Whoosh) ->
+gunicorn over HTTP -> one table and bench/results.json.
+
+    python -m bench.run [--copies 5] [--queries 40] [--requests 2000] [--quick]
+
+Needs only ../shared/data/reuters21578 (skips with a message, exit 0, when it is absent). Everything it writes
+goes to bench/work/ and bench/results.json (both gitignored). How the run fits 30 minutes on 2 cores:
+extraction throughput at 1 and 2 workers is measured on a slice of unique articles (--slice), and the full
+x5 index is built once with 2 workers, where the indexer extracts each distinct (text, date) once, so the
+copies reuse the extraction of their original; the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import indexing, queries, reuters, serving
+from bench.measure import ROOT, commit, latency_summary, load_average, machine, self_usage
+from bench.report import render, targets, write_json
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+WORK = ROOT / "bench" / "work"
+RESULTS = ROOT / "bench" / "results.json"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--copies", type=int, default=5, help="repeat Reuters this many times, new ids (default 5)")
+    p.add_argument("--queries", type=int, default=40, help="queries per category in-process (default 40)")
+    p.add_argument("--requests", type=int, default=2000, help="HTTP requests per worker count (default 2000)")
+    p.add_argument("--slice", type=int, default=2000,
+                   help="unique articles indexed at 1 and 2 workers for extraction throughput (default 2000)")
+    p.add_argument("--rounds", type=int, default=2, help="in-process rounds over the query mix (default 2)")
+    p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive HTTP clients (default 8)")
+    p.add_argument("--seed", type=int, default=1987)
+    p.add_argument("--quick", action="store_true", help="a tiny run (300 articles x 2) to try the code")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding reuters21578/")
+    p.add_argument("--work", type=Path, default=WORK, help="scratch folder (default bench/work)")
+    p.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON results")
+    p.add_argument("--skip-index", action="store_true",
+                   help="reuse the full index left in --work by an earlier run (no indexing figures)")
+    p.add_argument("--skip-http", action="store_true", help="no gunicorn phase")
+    p.add_argument("--skip-http-levers", action="store_true", help="no extra gunicorn configurations")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.copies, args.slice, args.rounds = min(args.copies, 2), min(args.slice, 60), 1
+        args.queries, args.requests = min(args.queries, 3), min(args.requests, 120)
+    args.limit = 300 if args.quick else None
+    for name in ("copies", "queries", "requests", "slice", "rounds", "clients"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be at least 1")
+    return args
+
+
+class Phases:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+        self.load: dict[str, list[float]] = {}  # load average when each phase ended: others' work skews figures
+
+    def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        print(f"[{time.perf_counter() - self.started:6.0f} s] {name} ...", file=sys.stderr, flush=True)
+        began = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.seconds[name] = round(time.perf_counter() - began, 1)
+            self.load[name] = load_average()
+
+
+def convert(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    articles = reuters.load_articles(args.data / "reuters21578", limit=args.limit)
+    data = reuters.convert(articles, work / "corpus", args.copies)
+    data["copies"] = args.copies
+    slice_docs = articles[: args.slice]
+    shutil.rmtree(work / "slice", ignore_errors=True)
+    reuters.write_jsonl(slice_docs, work / "slice" / "slice.jsonl")
+    data["slice_documents"] = len(slice_docs)
+    data["slice_words"] = sum(reuters.count_words(d) for d in slice_docs)
+    return articles, data
+
+
+def index_phase(args: argparse.Namespace, work: Path, data: dict[str, Any], phases: Phases) -> dict[str, Any]:
+    logs = work / "logs"
+    out: dict[str, Any] = {}
+    for workers, key in ((1, "slice_1_worker"), (2, "slice_2_workers")):
+        out[key] = phases.run(f"index slice, {workers} worker(s)", indexing.index_run, work / "slice",
+                              work / f"index-slice-{workers}", workers, logs / f"index-slice-{workers}.log")
+        shutil.rmtree(work / f"index-slice-{workers}", ignore_errors=True)
+    out["full"] = phases.run("index full corpus, 2 workers", indexing.index_run, work / "corpus", work / "index",
+                             2, logs / "index-full.log")
+    out["unchanged_rerun"] = phases.run("re-run unchanged", indexing.index_run, work / "corpus", work / "index",
+                                        2, logs / "index-rerun.log", fresh=False)
+    out["unchanged_rerun"]["share_of_full"] = round(
+        out["unchanged_rerun"]["seconds"] / out["full"]["seconds"], 3
+    )
+    out["plain_whoosh"] = phases.run("plain Whoosh index", indexing.plain_run, work / "corpus",
+                                     work / "index-plain", logs / "index-plain.log")
+    shutil.rmtree(work / "index-plain", ignore_errors=True)
+    full = out["full"]
+    out["size_ratio"] = round(full["size_mb"] / out["plain_whoosh"]["size_mb"], 3)
+    extracted_words = data["words"] // args.copies
+    out["full"]["extracted_documents"] = data["unique_documents"]
+    out["full"]["extracted_words_per_s"] = round(extracted_words / full["seconds"])
+    out["notes"] = [
+        f"slice = the first {data['slice_documents']:,} articles ({data['slice_words']:,} words), all unique: "
+        "every one is extracted, so its words/s is the extraction throughput",
+        f"full build: {data['unique_documents']:,} distinct texts extracted once each, the other "
+        f"{data['documents'] - data['unique_documents']:,} copies reuse that extraction (the indexer keys it "
+        f"by text + publication date); its words/s counts all {data['words']:,} words indexed, or "
+        f"{full['extracted_words_per_s']:,} words/s counting only the words extracted",
+        "cpu s = user+sys of the indexer and its extraction workers; peak RSS = the largest process (wait4)",
+    ]
+    return out
+
+
+def query_phase(
+    args: argparse.Namespace, index_dir: Path, articles: list[dict[str, Any]], phases: Phases
+) -> tuple[dict[str, Any], list[queries.BenchQuery], list[queries.BenchQuery]]:
+    from searchsvc.app import create_app
+
+    runner = queries.Runner(index_dir)
+    try:
+        vocab = queries.vocabulary(articles)
+        entities = {kind: [e["name"] for e in runner.service.entities(kind, "", 40)]
+                    for kind in ("person", "org", "place")}
+        accept = queries.expansion_ok(runner)
+        mix = queries.query_mix(vocab, entities, args.queries, args.seed, accept)
+        warmup = queries.query_mix(vocab, entities, 2, args.seed + 1, accept)
+        inprocess = phases.run("queries in-process", queries.run_inprocess, runner, mix, warmup, args.rounds)
+
+        def app_factory() -> Any:
+            return create_app({"index_dir": str(index_dir), "cache_size": 0, "search_key": "",
+                               "log_level": "warning"})
+
+        levers = phases.run("levers in-process", queries.measure_levers, runner, mix, app_factory)
+    finally:
+        runner.close()
+    return {"inprocess": inprocess, "levers": levers, "entities_sampled": entities}, mix, warmup
+
+
+def http_phase(
+    args: argparse.Namespace, index_dir: Path, work: Path, mix: list[queries.BenchQuery],
+    warmup: list[queries.BenchQuery], phases: Phases,
+) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    order = list(mix)
+    load_requests: list[tuple[str, str]] = []
+    while len(load_requests) < args.requests:
+        rng.shuffle(order)
+        load_requests.extend((q.category, q.path) for q in order)
+    load_requests = load_requests[: args.requests]
+    warm = [(q.category, q.path) for q in warmup] * max(1, (4 * args.clients) // max(1, len(warmup)))
+    out: dict[str, Any] = {"load": {}, "cache_size_during_load": 0}
+
+    def load(workers: int, gunicorn_args: str = "", sequential: bool = False) -> dict[str, Any]:
+        log = work / "logs" / f"gunicorn-{workers}{'-lever' if gunicorn_args else ''}.log"
+        with serving.gunicorn(index_dir, workers, log, gunicorn_args, cache_size=0) as srv:
+            serving.drive(srv, warm, args.clients)
+            if sequential:
+                seq = serving.drive(srv, [(q.category, q.path) for q in mix], 1)
+                samples = seq.pop("_samples")
+                seq["groups"] = {
+                    "plain": latency_summary([ms for c in queries.PLAIN for ms in samples.get(c, [])]),
+                    "hl+facets": latency_summary(samples.get("hl+facets", [])),
+                    "all": latency_summary([ms for v in samples.values() for ms in v]),
+                }
+                out["sequential_1worker"] = seq
+            before = srv.cpu()
+            result = serving.drive(srv, load_requests, args.clients)
+            after = srv.cpu()
+            result.pop("_samples")
+            result["workers"] = srv.memory()
+            for worker in result["workers"]:
+                pid = int(worker["pid"])
+                worker["cpu_s_during_load"] = round(after.get(pid, 0.0) - before.get(pid, 0.0), 1)
+            return result
+
+    out["load"]["1"] = phases.run("HTTP load, 1 worker", load, 1, sequential=True)
+    out["load"]["2"] = phases.run("HTTP load, 2 workers", load, 2)
+    # gthread workers accept every connection they can (worker_connections, default 1000): a few keep-alive
+    # clients can all land on one worker. Capping it spreads them; measured, not applied (gunicorn_conf.py).
+    if not args.skip_http_levers:
+        cap = args.clients // 2 + 1
+        out["levers"] = {
+            f"2 workers, worker_connections={cap}": phases.run(
+                "HTTP lever: worker_connections", load, 2, f"--worker-connections {cap}"
+            )
+        }
+
+    def cached() -> dict[str, Any]:
+        with serving.gunicorn(index_dir, 1, work / "logs" / "gunicorn-cache.log") as srv:
+            serving.drive(srv, warm, 1)
+            return serving.repeated(srv, [q.path for q in mix[:200]])
+
+    out["cached_repeat"] = phases.run("HTTP repeated requests, default cache", cached)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    reuters_dir = args.data / "reuters21578"
+    if not reuters.sgml_files(reuters_dir):
+        print(f"bench: skipped: no Reuters-21578 SGML files in {reuters_dir} (the benchmark needs "
+              "../shared/data/reuters21578; pass --data to point elsewhere)")
+        return 0
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    phases = Phases()
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "commit": commit(),
+        "load_start": load_average(),
+        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    articles, data = phases.run("convert Reuters-21578", convert, args, work)
+    results["data"] = data
+    index_dir = work / "index"
+    if args.skip_index:
+        if not (index_dir / "searchsvc.json").exists():
+            print(f"bench: --skip-index but no index in {index_dir}", file=sys.stderr)
+            return 2
+    else:
+        results["indexing"] = index_phase(args, work, data, phases)
+    q, mix, warmup = query_phase(args, index_dir, articles, phases)
+    results["queries"] = q
+    if not args.skip_http:
+        results["http"] = http_phase(args, index_dir, work, mix, warmup, phases)
+    results["targets"] = targets(results)
+    results["load_end"] = load_average()
+    results["bench_process"] = self_usage()
+    results["phase_seconds"] = phases.seconds
+    results["phase_load_average"] = phases.load
+    results["seconds"] = round(time.perf_counter() - phases.started, 1)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    write_json(results, args.results)
+    print(render(results))
+    print(f"\nwrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,363 @@
+"""The write API: documents in, durable tasks out (PUT/POST/DELETE /documents, POST /reindex, GET /tasks).
+
+A write is validated here, stored as a task in SQLite (tasks.py) and acknowledged with 202 only once the
+task is committed; the writer thread of whichever worker holds the index's write lock applies it (writes.py).
+No Whoosh here either.
+
+Auth: writes need `Authorization: Bearer <SEARCHSVC_ADMIN_KEY>` (403 while no admin key is set); GET /tasks is
+a read, open unless SEARCHSVC_SEARCH_KEY is set (then the search key or the admin key opens it).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hmac
+import logging
+import os
+import sqlite3
+import threading
+from typing import Any
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, request
+
+from searchsvc.api import _params, json_response
+from searchsvc.config import Settings
+from searchsvc.documents import Document, DocumentError, document_from_mapping, json_type_name
+from searchsvc.errors import (
+    ForbiddenError,
+    IndexUnavailableError,
+    InsufficientStorageError,
+    NotFoundError,
+    ParameterError,
+    PayloadTooLargeError,
+    ServiceError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
+)
+from searchsvc.schemas import NoParametersSchema
+from searchsvc.schemas_writes import DEFAULT_WAIT, TaskListRequestSchema, WriteRequestSchema
+from searchsvc.search import SearchService
+from searchsvc.store import IndexStore, IndexStoreError
+from searchsvc.tasks import StorageFullError, Task, TaskQueue, TaskWriter
+from searchsvc.writes import dump_document, make_applier
+
+log = logging.getLogger("searchsvc")
+
+bp = Blueprint("writes", __name__)
+
+WRITE_ENDPOINTS = {"writes.put_document", "writes.post_documents", "writes.delete_document", "writes.reindex"}
+NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
+TASKS_FILE = "tasks.sqlite"
+_MAX_TASK_ID = 2**63 - 1  # SQLite's largest integer
+
+
+class WriteState:
+    """Per app: settings, the task queue beside the index, and this process's writer thread."""
+
+    def __init__(self, settings: Settings, service: SearchService) -> None:
+        self.settings = settings
+        self.service = service
+        self.store = IndexStore(settings.index_path)
+        self.write_params = WriteRequestSchema(settings)
+        self.list_params = TaskListRequestSchema(settings)
+        self.no_params = NoParametersSchema(settings)
+        self._queue: TaskQueue | None = None
+        self._writer: TaskWriter | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    # -- the queue and the writer ----------------------------------------------------------------------------
+    def queue(self, create: bool = True) -> TaskQueue | None:
+        """The task queue; None when it does not exist and `create` is false (reads never create it)."""
+        if self._queue is None:
+            with self._lock:
+                if self._queue is None:
+                    path = self.store.root / TASKS_FILE
+                    if not create and not path.exists():
+                        return None
+                    self._queue = TaskQueue(path)
+        return self._queue
+
+    def writable_queue(self) -> TaskQueue:
+        """The queue for a write, after checking that the index directory is one searchsvc may write to."""
+        try:
+            self.store.read_marker()  # refuses a foreign directory before a task is written into it
+        except IndexStoreError as exc:
+            log.warning("writes refused: %s", exc)
+            raise IndexUnavailableError("the index directory cannot be written: see the server log") from None
+        try:
+            queue = self.queue()
+        except StorageFullError as exc:
+            raise InsufficientStorageError(str(exc.strerror)) from None
+        assert queue is not None
+        self.ensure_writer()
+        return queue
+
+    def ensure_writer(self) -> None:
+        """Start this process's writer thread, once per process (a forked worker starts its own). It runs
+        when writes are enabled or tasks are stored, so tasks accepted before a crash are applied after a
+        restart."""
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._writer = None  # a thread object inherited through fork does not run here
+            if not self.settings.admin_key and not (self.store.root / TASKS_FILE).exists():
+                return
+            try:
+                self.store.read_marker()
+            except IndexStoreError as exc:
+                log.warning("the task writer is not started: %s", exc)
+                return
+        try:
+            queue = self.queue()
+        except (OSError, sqlite3.Error):  # a worker must boot anyway; the next write tries again
+            log.exception("the task writer could not open %s", self.store.root / TASKS_FILE)
+            self._pid = None
+            return
+        assert queue is not None
+        writer = TaskWriter(queue, self.store.write_lock, make_applier(self.store, self.settings))
+        writer.start()
+        self._writer = writer
+        atexit.register(writer.stop)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop this process's writer after the batch it is applying (tests; gunicorn's exit runs atexit)."""
+        if self._writer is not None:
+            self._writer.stop(timeout)
+            atexit.unregister(self._writer.stop)
+            self._writer = None
+
+    @property
+    def writer(self) -> TaskWriter | None:
+        return self._writer
+
+
+def _state() -> WriteState:
+    return current_app.extensions["searchsvc.writes"]  # type: ignore[no-any-return]
+
+
+# -- auth ----------------------------------------------------------------------------------------------------
+def _bearer() -> str | None:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" else None
+
+
+def _key_matches(given: str | None, key: str) -> bool:
+    return bool(key) and given is not None and hmac.compare_digest(given.encode(), str(key).encode())
+
+
+@bp.before_request
+def _authorize() -> None:
+    if request.method == "OPTIONS":
+        return
+    settings = _state().settings
+    given = _bearer()
+    if request.endpoint in WRITE_ENDPOINTS:
+        if not settings.admin_key:
+            raise ForbiddenError(
+                "writes are disabled on this server: set SEARCHSVC_ADMIN_KEY, restart it, and send the key "
+                "as Authorization: Bearer <key>"
+            )
+        if not _key_matches(given, settings.admin_key):
+            raise UnauthorizedError("writes need the admin key: send Authorization: Bearer <admin key>")
+    elif settings.search_key and not (
+        _key_matches(given, settings.search_key) or _key_matches(given, settings.admin_key)
+    ):
+        raise UnauthorizedError("a valid key is required: send Authorization: Bearer <key>")
+
+
+# -- bodies --------------------------------------------------------------------------------------------------
+def _check_document(doc: Document) -> None:
+    limit = _state().settings.max_document_bytes
+    size = len(doc.body.encode("utf-8"))
+    if size > limit:
+        message = f"body: {size} bytes, more than the {limit} accepted"
+        raise DocumentError("", message, {"body": [message]})
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or mimetype.endswith("+json")  # as the read API accepts
+
+
+def _body() -> bytes:
+    return request.get_data(cache=False)  # beyond MAX_CONTENT_LENGTH: 413 payload_too_large
+
+
+def _load_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ParameterError(f"the request body is not valid JSON: {exc}") from None
+
+
+def _one_document(doc_id: str) -> Document:
+    if not _is_json(request.mimetype):
+        raise UnsupportedMediaTypeError(
+            f"PUT /documents/<id> takes one JSON document (Content-Type: application/json), "
+            f"not {request.mimetype or 'nothing'}"
+        )
+    data = _load_json(_body())
+    if not isinstance(data, dict):
+        kind = json_type_name(data)
+        raise ParameterError(f"the request body must be one JSON object (a document), not {kind}")
+    given = data.get("id")
+    if given is not None and str(given) != doc_id:
+        raise ParameterError(
+            f"the body's id {given!r} differs from the id in the URL {doc_id!r}: leave it out or make them "
+            "equal",
+            "id",
+        )
+    try:
+        doc = document_from_mapping(data, default_id=doc_id)
+        _check_document(doc)
+    except DocumentError as exc:
+        raise ParameterError(exc.reason, next(iter(exc.messages), None)) from None
+    return doc
+
+
+def _batch_items() -> list[tuple[int, Any, str | None]]:
+    """(index, parsed item, parse error) for each document of a JSON array or NDJSON body."""
+    limit = _state().settings.max_batch
+    if _is_json(request.mimetype):
+        data = _load_json(_body())
+        if not isinstance(data, list):
+            raise ParameterError(
+                f"POST /documents takes a JSON array of documents, not {json_type_name(data)} "
+                "(one document: PUT /documents/<id>)"
+            )
+        items: list[tuple[int, Any, str | None]] = [(i, item, None) for i, item in enumerate(data)]
+    elif request.mimetype in NDJSON_TYPES:
+        items = []
+        for number, line in enumerate(_body().split(b"\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                items.append((len(items), orjson.loads(line), None))
+            except orjson.JSONDecodeError as exc:
+                items.append((len(items), None, f"line {number} is not valid JSON: {exc.msg}"))
+            if len(items) > limit:
+                break
+    else:
+        raise UnsupportedMediaTypeError(
+            "POST /documents takes a JSON array (Content-Type: application/json) or one document a line "
+            f"(Content-Type: application/x-ndjson), not {request.mimetype or 'nothing'}"
+        )
+    if not items:
+        raise ParameterError("the request holds no documents")
+    if len(items) > limit:
+        raise PayloadTooLargeError(f"at most {limit} documents are accepted in one request; split the batch")
+    return items
+
+
+def _item_id(item: Any) -> str | None:
+    if isinstance(item, dict) and isinstance(item.get("id"), str | int) and not isinstance(item["id"], bool):
+        return str(item["id"])
+    return None
+
+
+# -- answers -------------------------------------------------------------------------------------------------
+def _enqueue(kind: str, payload: dict[str, Any], details: dict[str, Any]) -> Response:
+    state = _state()
+    params = _params(state.write_params)
+    queue = state.writable_queue()
+    try:
+        task = queue.enqueue(kind, payload, details)  # committed to disk when this returns
+    except StorageFullError as exc:
+        log.error("a write was refused: %s", exc.strerror)
+        raise InsufficientStorageError(f"{exc.strerror}; the write was not accepted") from None
+    log.debug("task %d accepted: %s %s", task.id, kind, details)
+    if params["wait"]:
+        timeout = DEFAULT_WAIT if params["timeout"] is None else params["timeout"]
+        current = queue.wait(task.id, timeout) or task
+        if current.finished:
+            if current.status == "succeeded":
+                try:  # this worker answers from the new commit at once; the others within refresh_interval
+                    state.service.refresh()
+                except ServiceError:
+                    pass
+            return json_response({"task": current.summary()}, 200)
+        task = current
+    response = json_response({"task": task.summary()}, 202)
+    response.headers["Location"] = f"/tasks/{task.id}"
+    return response
+
+
+# -- endpoints -----------------------------------------------------------------------------------------------
+@bp.put("/documents/<path:doc_id>")
+def put_document(doc_id: str) -> Response:
+    _params(_state().write_params)  # unknown parameters are refused before the body is read
+    doc = _one_document(doc_id)
+    return _enqueue("documents", {"documents": [[0, dump_document(doc)]], "errors": []}, {"id": doc.id})
+
+
+@bp.post("/documents")
+def post_documents() -> Response:
+    _params(_state().write_params)
+    accepted: list[list[Any]] = []
+    errors: list[dict[str, Any]] = []
+    items = _batch_items()
+    for index, item, parse_error in items:
+        if parse_error is not None:
+            errors.append({"index": index, "id": None, "message": parse_error})
+            continue
+        try:
+            doc = document_from_mapping(item)
+            _check_document(doc)
+        except DocumentError as exc:
+            errors.append({"index": index, "id": _item_id(item), "message": exc.reason})
+            continue
+        accepted.append([index, dump_document(doc)])
+    details = {"received": len(items), "accepted": len(accepted), "rejected": len(errors)}
+    return _enqueue("documents", {"documents": accepted, "errors": errors}, details)
+
+
+@bp.delete("/documents/<path:doc_id>")
+def delete_document(doc_id: str) -> Response:
+    return _enqueue("delete", {"ids": [doc_id]}, {"id": doc_id})
+
+
+@bp.post("/reindex")
+def reindex() -> Response:
+    return _enqueue("reindex", {}, {})
+
+
+@bp.get("/tasks/<int:task_id>")
+def task(task_id: int) -> Response:
+    state = _state()
+    _params(state.no_params)
+    queue = state.queue(create=False)
+    found: Task | None = queue.get(task_id) if queue is not None and task_id <= _MAX_TASK_ID else None
+    if found is None:
+        raise NotFoundError(f"no task with id {task_id}", "task_id")
+    return json_response({"task": found.summary()})
+
+
+@bp.get("/tasks")
+def tasks() -> Response:
+    state = _state()
+    params = _params(state.list_params)
+    queue = state.queue(create=False)
+    found = queue.list(params["status"], params["limit"], params["before"]) if queue is not None else []
+    next_page = found[-1].id if len(found) == params["limit"] and found[-1].id > 1 else None
+    return json_response({"tasks": [t.summary() for t in found], "next": next_page})
+
+
+def register(app: Flask, settings: Settings, service: SearchService) -> WriteState:
+    """Install the write API on `app` and start this process's task writer (when writes are enabled or tasks
+    are stored). gunicorn must not preload the app: the writer thread belongs in the workers."""
+    state = WriteState(settings, service)
+    app.extensions["searchsvc.writes"] = state
+    app.register_blueprint(bp)
+    state.ensure_writer()
+    return state
+
+
+def shutdown(app: Flask) -> None:
+    """Stop the app's writer thread (what tests call; a server's exit does it through atexit)."""
+    state = app.extensions.get("searchsvc.writes")
+    if state is not None:
+        state.stop()

@@ -1,0 +1,187 @@
+"""Smoke tests of the benchmark code (bench/) on a few documents; `make bench` itself is never run here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SMALL_DOCS
+
+from bench import queries, reuters, run, serving
+from bench.measure import latency_summary, percentile
+from bench.report import render, targets
+from searchsvc import indexer
+from searchsvc.documents import Document, iter_documents
+from searchsvc.extract.types import Entity, Extraction
+
+SGML = """<!DOCTYPE lewis SYSTEM "lewis.dtd">
+<REUTERS TOPICS="YES" LEWISSPLIT="TRAIN" CGISPLIT="TRAINING-SET" OLDID="5544" NEWID="1">
+<DATE>26-FEB-1987 15:01:01.79</DATE>
+<TOPICS><D>cocoa</D></TOPICS>
+<TEXT>&#2;
+<TITLE>BAHIA COCOA REVIEW</TITLE>
+<DATELINE>    SALVADOR, Feb 26 - </DATELINE><BODY>Showers continued throughout the week in
+the Bahia cocoa zone, Comissaria Smith &amp; Co said.
+ Reuter
+&#3;</BODY></TEXT>
+</REUTERS>
+<REUTERS TOPICS="NO" NEWID="2">
+<DATE>  3-MAR-1987 00:43:42.82</DATE>
+<TEXT TYPE="UNPROC">&#2; no title here, unprocessed wire text &#3;</TEXT>
+</REUTERS>
+<REUTERS TOPICS="NO" NEWID="3">
+<DATE>3-MAR-1987  09:15:05.40</DATE>
+<TEXT TYPE="BRIEF">&#2;<TITLE>******&lt;TOTAL PETROLEUM&gt; SETS DIVIDEND</TITLE>&#3;</TEXT>
+</REUTERS>
+"""
+
+
+def test_reuters_sgml_becomes_project_documents(tmp_path: Path) -> None:
+    docs = list(reuters.parse_sgml(SGML))
+    assert [d["id"] for d in docs] == ["reuters-1", "reuters-3"]  # no title: skipped
+    cocoa, brief = docs
+    assert cocoa["title"] == "BAHIA COCOA REVIEW"
+    assert cocoa["body"].endswith("Comissaria Smith & Co said.")  # unescaped, wire signature dropped
+    assert cocoa["published"] == "1987-02-26T15:01:01.790000"
+    assert brief["body"] == brief["title"] == "******<TOTAL PETROLEUM> SETS DIVIDEND"
+    assert brief["published"] == "1987-03-03T09:15:05.400000"
+
+    data = reuters.convert(docs, tmp_path / "corpus", copies=3)
+    assert data == {"documents": 6, "unique_documents": 2, "words": 3 * sum(map(reuters.count_words, docs))}
+    loaded = [item for _, item in iter_documents([tmp_path / "corpus"])]
+    assert all(isinstance(d, Document) for d in loaded), loaded
+    assert sorted(d.id for d in loaded) == sorted(
+        ["reuters-1", "reuters-3", "reuters-1-c2", "reuters-3-c2", "reuters-1-c3", "reuters-3-c3"]
+    )
+    assert {d.published for d in loaded} == {dt.datetime(1987, 2, 26, 15, 1, 1, 790000),
+                                            dt.datetime(1987, 3, 3, 9, 15, 5, 400000)}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("26-FEB-1987 15:01:01.79", dt.datetime(1987, 2, 26, 15, 1, 1, 790000)),
+        ("  5-MAR-1987 09:52:36.00", dt.datetime(1987, 3, 5, 9, 52, 36)),
+        ("31-FEB-1987 00:00:00.00", None),
+        ("", None),
+    ],
+)
+def test_reuters_dates(raw: str, expected: dt.datetime | None) -> None:
+    assert reuters.parse_date(raw) == expected
+
+
+def test_identical_texts_are_extracted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[tuple[str, Any]]] = []
+
+    def fake(items: list[tuple[str, Any]], model: str, workers: int) -> Iterator[Extraction]:
+        calls.append(list(items))
+        for text, _ in items:
+            yield Extraction(entities=(Entity(text, "org", 1),))
+
+    monkeypatch.setattr(indexer, "_extract_unique", fake)
+    day = dt.date(2021, 3, 19)
+    docs = [
+        Document("a", "", "same text", day),
+        Document("b", "", "other text", day),
+        Document("a-copy", "", "same text", day),
+        Document("a-later", "", "same text", dt.date(2021, 3, 20)),  # another date: relative dates differ
+    ]
+    out = list(indexer.extract_all(docs, "model", workers=2))
+    assert [e.entities[0].name for e in out] == ["same text", "other text", "same text", "same text"]
+    assert out[0] is out[2]
+    assert calls == [[("same text", day), ("other text", day), ("same text", dt.date(2021, 3, 20))]]
+
+
+def test_query_mix_is_seeded_and_runs_in_process_and_over_flask(index_dir: Path, make_app: Any) -> None:
+    vocab = queries.vocabulary(SMALL_DOCS)
+    runner = queries.Runner(index_dir)
+    try:
+        entities = {kind: [e["name"] for e in runner.service.entities(kind, "", 5)]
+                    for kind in ("person", "org", "place")}
+        mix = queries.query_mix(vocab, entities, 2, seed=7, accept=queries.expansion_ok(runner))
+        assert mix == queries.query_mix(vocab, entities, 2, seed=7, accept=queries.expansion_ok(runner))
+        assert {q.category for q in mix} == set(queries.CATEGORIES)
+        result = queries.run_inprocess(runner, mix, mix[:3], rounds=1)
+        assert result["errors"] == 0, result["error_examples"]
+        assert result["categories"]["term"]["n"] >= 1
+        assert result["groups"]["all"]["raw_p50"] > 0
+    finally:
+        runner.close()
+    client = make_app().test_client()
+    for q in mix:  # the HTTP run sends exactly these paths
+        response = client.get(q.path)
+        assert response.status_code == 200, (q.path, response.get_json())
+
+
+def test_report_renders_and_checks_targets(index_dir: Path) -> None:
+    results: dict[str, Any] = {
+        "machine": {"cpu_count": 2, "memory_gb": 1.0, "python": "3.11", "platform": "test"},
+        "commit": {"commit": "0" * 40, "dirty": False},
+        "data": {"documents": 10, "unique_documents": 5, "copies": 2, "words": 100},
+        "indexing": {
+            "slice_2_workers": {"documents": 5, "words": 50, "seconds": 1.0, "words_per_s": 50},
+            "full": {"documents": 10, "words": 100, "seconds": 10.0, "size_mb": 2.6},
+            "unchanged_rerun": {"documents": 0, "words": 0, "seconds": 0.5},
+            "plain_whoosh": {"documents": 10, "words": 100, "seconds": 1.0, "size_mb": 2.0},
+        },
+        "phase_seconds": {"index": 1.0},
+        "seconds": 2.0,
+    }
+    met = {t["target"]: t["met"] for t in targets(results)}
+    assert met == {
+        "indexing words/s with extraction, 2 workers": False,
+        "unchanged re-run / full run": True,
+        "index size / plain Whoosh": True,
+    }
+    results["targets"] = targets(results)
+    text = render(results)
+    assert "full build, 2 workers" in text and "MISSED" in text
+
+
+def test_percentiles() -> None:
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([1.0, 2.0], 95) == pytest.approx(1.95)
+    assert latency_summary([1.0])["p99"] == 1.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        body, status = (b'{"ok": true}', 200) if "fail" not in self.path else (b"no", 500)
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_drive_counts_requests_errors_and_keeps_connections_alive() -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        server = serving.Server("127.0.0.1", httpd.server_address[1], None, Path("unused"))  # type: ignore[arg-type]
+        requests = [("ok", "/search?q=a")] * 30 + [("bad", "/fail")] * 2
+        result = serving.drive(server, requests, clients=4)
+        assert (result["requests"], result["errors"], result["reconnects"]) == (32, 2, 0)
+        assert set(result["_samples"]) == {"ok"} and len(result["_samples"]["ok"]) == 30
+        assert serving.repeated(server, ["/search?q=a"])["n"] == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_skips_with_a_message_without_the_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["--data", str(tmp_path), "--work", str(tmp_path / "work")]) == 0
+    assert "skipped" in capsys.readouterr().out
+    assert not (tmp_path / "work").exists()
+

@@ -1,0 +1,246 @@
+"""The durable task queue and the writer loop, without HTTP or Whoosh: order, claims after a crash, waits,
+durability across kill -9, one writer at a time, and a task that keeps failing."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from filelock import FileLock
+
+from searchsvc.tasks import Outcome, StorageFullError, Task, TaskQueue, TaskWriter
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> TaskQueue:
+    return TaskQueue(tmp_path / "tasks.sqlite")
+
+
+def _docs(*ids: str) -> dict[str, Any]:
+    return {"documents": [[n, {"id": i, "body": "x"}] for n, i in enumerate(ids)], "errors": []}
+
+
+def test_enqueue_get_and_list_newest_first(queue: TaskQueue) -> None:
+    first = queue.enqueue("documents", _docs("a"), {"id": "a"})
+    second = queue.enqueue("delete", {"ids": ["a"]}, {"id": "a"})
+    assert (first.id, second.id) == (1, 2) and first.status == "enqueued" and first.attempts == 0
+    got = queue.get(first.id)
+    assert got is not None and got.details == {"id": "a"} and got.result is None
+    assert got.payload == {}  # get/list/wait never read the documents
+    assert queue.get(99) is None
+    assert [t.id for t in queue.list()] == [2, 1]
+    assert [t.id for t in queue.list(status="enqueued", limit=1)] == [2]
+    assert [t.id for t in queue.list(before=2)] == [1]
+    assert queue.list(status="failed") == []
+    summary = first.summary()
+    assert set(summary) == {
+        "id", "kind", "status", "enqueued_at", "started_at", "finished_at", "attempts", "details", "result",
+        "error",
+    }
+    assert summary["enqueued_at"].endswith("Z") and summary["started_at"] is None
+    with pytest.raises(ValueError):
+        queue.enqueue("upsert", {})
+
+
+def test_claim_in_order_and_finish(queue: TaskQueue) -> None:
+    for i in range(5):
+        queue.enqueue("documents", _docs(f"d{i}"))
+    claimed = queue.claim()
+    assert [t.id for t in claimed] == [1, 2, 3, 4, 5]
+    assert all(t.status == "processing" and t.attempts == 1 for t in claimed)
+    assert claimed[0].payload["documents"][0][1]["id"] == "d0"
+    queue.finish([(t.id, "succeeded", {"indexed": 1}, None) for t in claimed])
+    assert queue.claim() == []
+    done = queue.get(3)
+    assert done is not None and done.status == "succeeded" and done.result == {"indexed": 1}
+    assert done.finished_at is not None and done.finished
+    assert queue.pending_count() == 0
+    assert queue.counts() == {"enqueued": 0, "processing": 0, "succeeded": 5, "failed": 0}
+
+
+def test_a_crashed_writers_tasks_are_claimed_again_first(queue: TaskQueue) -> None:
+    queue.enqueue("documents", _docs("a"))
+    queue.enqueue("documents", _docs("b"))
+    assert [t.id for t in queue.claim()] == [1, 2]  # ... and the writer dies before finish()
+    queue.enqueue("delete", {"ids": ["a"]})
+    again = queue.claim()
+    assert [(t.id, t.attempts) for t in again] == [(1, 2), (2, 2), (3, 1)]
+
+
+def test_claim_limits_documents_and_claims_a_reindex_alone(queue: TaskQueue) -> None:
+    queue.enqueue("documents", _docs("a", "b", "c"))
+    queue.enqueue("documents", _docs("d", "e"))
+    queue.enqueue("reindex", {})
+    queue.enqueue("documents", _docs("f"))
+    assert [t.id for t in queue.claim(max_documents=4)] == [1]
+    queue.finish([(1, "succeeded", None, None)])
+    assert [t.id for t in queue.claim()] == [2]  # stops before the reindex
+    queue.finish([(2, "succeeded", None, None)])
+    assert [t.kind for t in queue.claim()] == ["reindex"]
+    queue.finish([(3, "succeeded", None, None)])
+    assert [t.id for t in queue.claim()] == [4]
+    # One task larger than the limit is still claimed (alone).
+    queue.enqueue("documents", _docs(*[f"x{i}" for i in range(10)]))
+    queue.finish([(4, "succeeded", None, None)])
+    assert [t.id for t in queue.claim(max_documents=4)] == [5]
+
+
+def test_wait_returns_at_the_timeout_or_when_finished(queue: TaskQueue) -> None:
+    task = queue.enqueue("delete", {"ids": ["a"]})
+    started = time.monotonic()
+    waited = queue.wait(task.id, timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert waited is not None and waited.status == "enqueued"
+    assert 0.3 <= elapsed < 1.0
+    assert queue.wait(12345, timeout=5) is None
+
+    def finish_soon() -> None:
+        time.sleep(0.2)
+        queue.claim()
+        queue.finish([(task.id, "succeeded", {"deleted": 1}, None)])
+
+    thread = threading.Thread(target=finish_soon)
+    thread.start()
+    started = time.monotonic()
+    done = queue.wait(task.id, timeout=10)
+    thread.join()
+    assert done is not None and done.status == "succeeded" and time.monotonic() - started < 2
+
+
+def test_an_acknowledged_enqueue_survives_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.sqlite"
+    script = (
+        "import sys, time\n"
+        "from searchsvc.tasks import TaskQueue\n"
+        f"q = TaskQueue({str(path)!r})\n"
+        "for i in range(20):\n"
+        "    t = q.enqueue('delete', {'ids': [f'doc{i}']})\n"
+        "    print(t.id, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    acknowledged = [int(child.stdout.readline()) for _ in range(20)]
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    queue = TaskQueue(path)
+    assert [t.id for t in reversed(queue.list(limit=100))] == acknowledged
+
+
+def test_old_databases_gain_the_details_column(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE tasks (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, status TEXT NOT NULL,"
+        " payload TEXT NOT NULL, result TEXT, error TEXT, enqueued_at REAL NOT NULL, started_at REAL,"
+        " finished_at REAL, attempts INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO tasks (kind, status, payload, enqueued_at)"
+        " VALUES ('delete', 'enqueued', '{\"ids\": [\"a\"]}', 1);"
+    )
+    db.commit()
+    db.close()
+    queue = TaskQueue(path)
+    old = queue.get(1)
+    assert old is not None and old.details == {}
+    assert [t.payload for t in queue.claim()] == [{"ids": ["a"]}]
+
+
+def test_workers_may_open_a_new_queue_at_the_same_time(tmp_path: Path) -> None:
+    """gunicorn boots its workers together, and each opens (and so creates) the queue."""
+    path = tmp_path / "tasks.sqlite"
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def open_queue() -> None:
+        barrier.wait()
+        try:
+            TaskQueue(path).enqueue("delete", {"ids": ["x"]})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_queue) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(TaskQueue(path).list()) == 8
+
+
+def test_a_full_disk_is_a_storage_full_error(queue: TaskQueue) -> None:
+    with pytest.raises(StorageFullError) as caught, queue._connect():
+        raise sqlite3.OperationalError("database or disk is full")
+    assert caught.value.errno == 28
+
+
+# -- the writer loop -----------------------------------------------------------------------------------------
+class Recorder:
+    """An `apply` that records what it was given and can be told to fail on a task id."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.fail_on = fail_on
+
+    def __call__(self, tasks: list[Task]) -> list[Outcome]:
+        if self.fail_on in [t.id for t in tasks]:
+            raise RuntimeError(f"cannot apply task {self.fail_on}")
+        self.batches.append([t.id for t in tasks])
+        return [(t.id, "succeeded", {"n": len(t.payload.get("documents", ()))}, None) for t in tasks]
+
+
+def test_the_writer_applies_only_while_it_holds_the_lock(queue: TaskQueue, tmp_path: Path) -> None:
+    lock_path = str(tmp_path / "write.lock")
+    recorder = Recorder()
+    writer = TaskWriter(queue, lambda: FileLock(lock_path), recorder)
+    for i in range(3):
+        queue.enqueue("documents", _docs(f"d{i}"))
+    other = FileLock(lock_path)  # `searchsvc index`, or another worker's writer
+    other.acquire()
+    try:
+        assert writer.run_once() == 0
+        assert queue.pending_count() == 3
+    finally:
+        other.release()
+    assert writer.run_once() == 3
+    assert recorder.batches == [[1, 2, 3]]
+    assert queue.pending_count() == 0
+
+
+def test_a_task_that_keeps_failing_is_marked_failed(queue: TaskQueue, tmp_path: Path) -> None:
+    recorder = Recorder(fail_on=2)
+    writer = TaskWriter(queue, lambda: FileLock(str(tmp_path / "write.lock")), recorder, max_attempts=3)
+    for i in range(4):
+        queue.enqueue("documents", _docs(f"d{i}"))
+    for _ in range(2):  # the first attempts raise (and the writer loop would retry a second later)
+        with pytest.raises(RuntimeError):
+            writer.run_once()
+    assert queue.get(2).status == "processing"  # type: ignore[union-attr]
+    writer.run_once()
+    statuses = {t.id: (t.status, t.attempts) for t in queue.list()}
+    assert statuses[2] == ("failed", 3)
+    assert {statuses[i][0] for i in (1, 3, 4)} == {"succeeded"}
+    assert "cannot apply task 2" in (queue.get(2).error or "")  # type: ignore[union-attr]
+    assert [i for batch in recorder.batches for i in batch] == [1, 3, 4]  # in order, 2 skipped
+
+
+def test_the_writer_thread_applies_what_is_enqueued(queue: TaskQueue, tmp_path: Path) -> None:
+    recorder = Recorder()
+    writer = TaskWriter(queue, lambda: FileLock(str(tmp_path / "write.lock")), recorder, poll=0.01,
+                        handoff_delay=0.05)
+    writer.start()
+    try:
+        task = queue.enqueue("documents", _docs("a", "b"))
+        done = queue.wait(task.id, timeout=5)
+        assert done is not None and done.status == "succeeded" and done.result == {"n": 2}
+        assert writer.running
+    finally:
+        writer.stop()
+    assert not writer.running
