@@ -38,7 +38,8 @@ bench: $(STAMP)
 
 ## eval: ranking and extraction quality on ../shared/data and the gold set
 eval: $(STAMP)
-	$(BIN)/python -m bench.eval
+	$(BIN)/python -m eval.ranking
+	$(BIN)/python -m eval.extraction
 
 ## fuzz: the fuzz tests with 20x the examples make test runs
 fuzz: $(STAMP)
