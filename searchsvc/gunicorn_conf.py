@@ -17,7 +17,8 @@ worker_class = "gthread"
 threads = 4
 # A worker silent for this long is killed and replaced; searches stop themselves at query_timeout.
 timeout = max(30, int(_settings.query_timeout * 4))
-graceful_timeout = 30
+# Under Docker's default 10 s stop grace period; searches end within query_timeout (5 s).
+graceful_timeout = 8
 keepalive = 5
 # Not preloaded: each worker builds the app after the fork, and with it its task writer thread (api_writes.py);
 # a thread started in the master would not survive the fork.
@@ -31,3 +32,12 @@ proc_name = "searchsvc"
 # gunicorn >= 25.1 opens a control socket (worker counts, shutdown) in $XDG_RUNTIME_DIR or ~/.gunicorn:
 # off, so nothing is written to a home directory (read-only containers) and no management socket is exposed.
 control_socket_disable = True
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Let the worker's task writer finish the batch it is applying (and stop) before the interpreter shuts
+    down, rather than in an atexit handler during shutdown (api_writes.py registers one for other servers)."""
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", None) or {}
+    state = extensions.get("searchsvc.writes")
+    if state is not None:
+        state.stop(timeout=max(1, graceful_timeout - 5))
