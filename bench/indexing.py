@@ -34,12 +34,22 @@ def segment_count(index_dir: Path) -> int:
     return len(ix._segments())
 
 
-def index_run(source: Path, index_dir: Path, workers: int, log: Path, *, fresh: bool = True) -> dict[str, Any]:
+def index_run(
+    source: Path, index_dir: Path, workers: int, log: Path, *, fresh: bool = True
+) -> dict[str, Any]:
     """`searchsvc index --json --workers N --index DIR SOURCE`; a fresh run starts from an empty directory."""
     if fresh and index_dir.exists():
         shutil.rmtree(index_dir)
-    args = [*searchsvc_command(), "index", "--json", "--workers", str(workers), "--index", str(index_dir),
-            str(source)]
+    args = [
+        *searchsvc_command(),
+        "index",
+        "--json",
+        "--workers",
+        str(workers),
+        "--index",
+        str(index_dir),
+        str(source),
+    ]
     run = run_child(args, env=_env(), log=log)
     report = _report(run, log)
     out: dict[str, Any] = {
@@ -66,9 +76,13 @@ def _report(run: ChildRun, log: Path) -> dict[str, Any]:
     try:
         report = json.loads(run.stdout)
     except ValueError:
-        raise BenchError(f"searchsvc index exited with {run.returncode} without a report; see {log}") from None
+        raise BenchError(
+            f"searchsvc index exited with {run.returncode} without a report; see {log}"
+        ) from None
     if run.returncode != 0 or not isinstance(report, dict) or report.get("failed"):
-        raise BenchError(f"searchsvc index exited with {run.returncode} (every document must index); see {log}")
+        raise BenchError(
+            f"searchsvc index exited with {run.returncode} (every document must index); see {log}"
+        )
     return report
 
 

@@ -64,8 +64,9 @@ def run_child(
     unlike RUSAGE_CHILDREN, whose peak RSS is the maximum over every child this process ever had)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(list(args), cwd=cwd, env=dict(env) if env is not None else None,
-                                stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            list(args), cwd=cwd, env=dict(env) if env is not None else None, stdout=out, stderr=err
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -87,13 +88,20 @@ def run_child(
 
 
 def proc_memory_mb(pid: int) -> dict[str, float]:
-    """Current (VmRSS) and peak (VmHWM) resident memory of a process, from /proc/<pid>/status."""
+    """Resident memory of a process from /proc/<pid>/status: current (VmRSS), peak (VmHWM), anonymous
+    (RssAnon) and file-backed (RssFile: mapped index files, shared with the page cache)."""
     out: dict[str, float] = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out["rss_mb" if key == "VmRSS" else "peak_rss_mb"] = round(int(value.split()[0]) / 1024, 1)
+            name = {
+                "VmRSS": "rss_mb",
+                "VmHWM": "peak_rss_mb",
+                "RssAnon": "anon_mb",
+                "RssFile": "file_mb",
+            }.get(key)
+            if name:
+                out[name] = round(int(value.split()[0]) / 1024, 1)
     except (OSError, ValueError):
         pass
     return out
@@ -165,6 +173,7 @@ def machine() -> dict[str, Any]:
 
 def commit() -> dict[str, Any]:
     """HEAD and whether the working tree differs from it (read-only git commands)."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)

@@ -56,8 +56,13 @@ def build(source: Path, target: Path, limitmb: int = 256) -> dict[str, Any]:
     writer.commit()
     seconds = time.perf_counter() - started
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-    return {"documents": docs, "words": words, "seconds": round(seconds, 3), "size_mb": round(size / 1e6, 2),
-            "segments": len(ix._segments())}
+    return {
+        "documents": docs,
+        "words": words,
+        "seconds": round(seconds, 3),
+        "size_mb": round(size / 1e6, 2),
+        "segments": len(ix._segments()),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

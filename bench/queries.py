@@ -147,6 +147,7 @@ def make_query(
     category: str, rng: random.Random, vocab: Vocabulary, entities: Mapping[str, Sequence[str]]
 ) -> dict[str, Any]:
     """The parameters of one query of `category`."""
+
     def word() -> str:
         return rng.choice(vocab.title_words)
 
@@ -405,19 +406,35 @@ def measure_levers(runner: Runner, queries: Sequence[BenchQuery], app_factory: A
     exact, top = [], []
     for i, q in enumerate(plain):
         wq = runner.raw_query(q)
-        for which in ((True, False) if i % 2 else (False, True)):
+        for which in (True, False) if i % 2 else (False, True):
             (exact if which else top).append(runner.raw(q, wq, exact=which)[0])
     levers["raw_exact_count"] = _pair("raw Whoosh len(results)", exact, top, "exact", "top10")
     uncounted = runner.service_with(cache_size=0, count_bound=1)
-    counted, bounded = [], []
-    for i, q in enumerate(plain):
-        r = q.request()
-        for svc, sink in ((runner.service, counted), (uncounted, bounded))[:: 1 if i % 2 else -1]:
-            sink.append(runner.timed_service(svc, r)[0])
+    filtered = [q for c in ("entity", "date") for q in by_cat[c]]
+    for key, items in (("service_count", plain), ("service_count_filtered", filtered)):
+        counted, bounded = [], []
+        for i, q in enumerate(items):
+            r = q.request()
+            for svc, sink in ((runner.service, counted), (uncounted, bounded))[:: 1 if i % 2 else -1]:
+                sink.append(runner.timed_service(svc, r)[0])
+        what = "plain" if key == "service_count" else "entity+date filters"
+        levers[key] = _pair(
+            f"service count_bound={runner.settings.count_bound} vs 1, {what}",
+            counted,
+            bounded,
+            "counted",
+            "bound1",
+        )
     uncounted.close()
-    levers["service_count"] = _pair(
-        f"service count_bound={runner.settings.count_bound} vs 1", counted, bounded, "counted", "bound1"
-    )
+
+    # The shape `auto` gives two or three words (the conjunction boosted over the disjunction), raw Whoosh.
+    auto, anyq = [], []
+    for i, q in enumerate(by_cat["words"]):
+        r = q.request()
+        shapes = ((runner.raw_query(q), auto), (runner.builder.build(r.q, match="any").query, anyq))
+        for wq, sink in shapes[:: 1 if i % 2 else -1]:
+            sink.append(runner.raw(q, wq)[0])
+    levers["auto_vs_any"] = _pair("raw Whoosh, match=auto vs any (2-3 words)", auto, anyq, "auto", "any")
 
     def ab(name: str, items: Sequence[BenchQuery], change: dict[str, Any], a: str, b: str) -> None:
         with_, without = [], []
@@ -442,7 +459,10 @@ def measure_levers(runner: Runner, queries: Sequence[BenchQuery], app_factory: A
         started = time.perf_counter()
         runner.builder.build(r.q, match=r.match, filters=r.filters)
         build_us.append((time.perf_counter() - started) * 1e6)
-    levers["query_build_us"] = {"p50": round(percentile(build_us, 50), 1), "p95": round(percentile(build_us, 95), 1)}
+    levers["query_build_us"] = {
+        "p50": round(percentile(build_us, 50), 1),
+        "p95": round(percentile(build_us, 95), 1),
+    }
 
     # JSON: the response dict, orjson (what api.py uses) and the stdlib for comparison.
     to_json_us, orjson_us, stdlib_us, sizes = [], [], [], []
@@ -486,8 +506,11 @@ def measure_levers(runner: Runner, queries: Sequence[BenchQuery], app_factory: A
             continue
         hits.append(runner.timed_service(cached, r)[0])
     cached.close()
-    levers["cache_hit"] = {"p50": round(percentile(hits, 50), 3), "p95": round(percentile(hits, 95), 3),
-                           "n": len(hits)}
+    levers["cache_hit"] = {
+        "p50": round(percentile(hits, 50), 3),
+        "p95": round(percentile(hits, 95), 3),
+        "n": len(hits),
+    }
 
     # Flask + marshmallow + orjson in-process (no sockets): the test client against the service alone.
     if app_factory is not None:
@@ -506,5 +529,7 @@ def measure_levers(runner: Runner, queries: Sequence[BenchQuery], app_factory: A
                     flask_ms.append((time.perf_counter() - started) * 1000)
                     if response.status_code != 200:
                         raise RuntimeError(f"{q.path}: {response.status_code} {response.get_data()[:200]!r}")
-        levers["flask_in_process"] = _pair("Flask test client vs service", flask_ms, svc_ms, "flask", "service")
+        levers["flask_in_process"] = _pair(
+            "Flask test client vs service", flask_ms, svc_ms, "flask", "service"
+        )
     return levers

@@ -28,9 +28,11 @@ def _fmt(value: Any) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
     cells = [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+
     def line(values: Sequence[str]) -> str:
         first = values[0].ljust(widths[0])
         return indent + "  ".join([first, *(v.rjust(w) for v, w in zip(values[1:], widths[1:], strict=True))])
+
     return [line(list(headers)), *(line(r) for r in cells)]
 
 
@@ -57,23 +59,37 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         add("HTTP p95 / raw p95, highlights+facets", r, "<= 3", _le(r, 3.0), "1 client, 1 worker, cache off")
     cache = http.get("cached_repeat", {})
     if cache:
-        add("repeated request p50 (ms)", cache.get("p50"), "< 2", _lt(cache.get("p50"), 2.0),
-            "HTTP, 1 worker, default cache")
+        add(
+            "repeated request p50 (ms)",
+            cache.get("p50"),
+            "< 2",
+            _lt(cache.get("p50"), 2.0),
+            "HTTP, 1 worker, default cache",
+        )
     loads = http.get("load", {})
     if "1" in loads and "2" in loads:
         scale = _div(loads["2"]["req_per_s"], loads["1"]["req_per_s"])
-        add("req/s 2 workers / 1 worker", scale, ">= 1.7", _ge(scale, 1.7), f"{loads['1']['clients']} clients")
+        add(
+            "req/s 2 workers / 1 worker", scale, ">= 1.7", _ge(scale, 1.7), f"{loads['1']['clients']} clients"
+        )
         errors = sum(v.get("errors", 0) for v in loads.values()) + sum(
             v.get("errors", 0) for v in (http.get("sequential_1worker", {}), cache)
         )
         add("HTTP errors", errors, "0", errors == 0, "every HTTP request of the run")
-        rss = max((w.get("peak_rss_mb", 0) for v in loads.values() for w in v.get("workers", [])), default=None)
+        rss = max(
+            (w.get("peak_rss_mb", 0) for v in loads.values() for w in v.get("workers", [])), default=None
+        )
         add("peak RSS per serving worker (MB)", rss, "<= 500", _le(rss, 500), "VmHWM of each worker")
     idx = results.get("indexing", {})
     w2 = idx.get("slice_2_workers")
     if w2:
-        add("indexing words/s with extraction, 2 workers", w2["words_per_s"], ">= 10,000",
-            _ge(w2["words_per_s"], 10_000), f"{w2['documents']:,} unique articles, every one extracted")
+        add(
+            "indexing words/s with extraction, 2 workers",
+            w2["words_per_s"],
+            ">= 10,000",
+            _ge(w2["words_per_s"], 10_000),
+            f"{w2['documents']:,} unique articles, every one extracted",
+        )
     full, rerun = idx.get("full"), idx.get("unchanged_rerun")
     if full and rerun:
         share = _div(rerun["seconds"], full["seconds"])
@@ -109,7 +125,8 @@ def render(results: Mapping[str, Any]) -> str:
     dirty = " (uncommitted changes)" if c.get("dirty") else ""
     lines.append(
         f"searchsvc benchmark: {data.get('documents', 0):,} Reuters-21578 articles "
-        f"({data.get('unique_documents', 0):,} unique x {data.get('copies', 0)}), {data.get('words', 0):,} words"
+        f"({data.get('unique_documents', 0):,} unique x {data.get('copies', 0)}), "
+        f"{data.get('words', 0):,} words"
     )
     lines.append(
         f"  {m['cpu_count']} CPUs, {m['memory_gb']} GB, Python {m['python']}, {m['platform']}; "
@@ -130,11 +147,35 @@ def render(results: Mapping[str, Any]) -> str:
         ):
             r = idx.get(key)
             if r:
-                rows.append([label, r["documents"], r.get("words"), r["seconds"], r.get("docs_per_s"),
-                             r.get("words_per_s"), r.get("cpu_seconds"), r.get("peak_rss_mb"), r.get("size_mb"),
-                             r.get("segments")])
-        lines += table(["run", "docs", "words", "wall s", "docs/s", "words/s", "cpu s", "peak RSS MB",
-                        "size MB", "segs"], rows)
+                rows.append(
+                    [
+                        label,
+                        r["documents"],
+                        r.get("words"),
+                        r["seconds"],
+                        r.get("docs_per_s"),
+                        r.get("words_per_s"),
+                        r.get("cpu_seconds"),
+                        r.get("peak_rss_mb"),
+                        r.get("size_mb"),
+                        r.get("segments"),
+                    ]
+                )
+        lines += table(
+            [
+                "run",
+                "docs",
+                "words",
+                "wall s",
+                "docs/s",
+                "words/s",
+                "cpu s",
+                "peak RSS MB",
+                "size MB",
+                "segs",
+            ],
+            rows,
+        )
         for note in idx.get("notes", []):
             lines.append(f"  note: {note}")
     q = results.get("queries", {}).get("inprocess")
@@ -147,29 +188,74 @@ def render(results: Mapping[str, Any]) -> str:
         rows = []
         for name in CATEGORIES:
             r = q["categories"][name]
-            rows.append([name, r["n"], r["raw_p50"], r["raw_p95"], r["svc_p50"], r["svc_p95"], r["p50_ratio"],
-                         r["p95_ratio"], r["errors"]])
+            rows.append(
+                [
+                    name,
+                    r["n"],
+                    r["raw_p50"],
+                    r["raw_p95"],
+                    r["svc_p50"],
+                    r["svc_p95"],
+                    r["p50_ratio"],
+                    r["p95_ratio"],
+                    r["errors"],
+                ]
+            )
         for name in ("plain", "all"):
             r = q["groups"][name]
-            rows.append([f"[{name}]", r["n"], r["raw_p50"], r["raw_p95"], r["svc_p50"], r["svc_p95"],
-                         r["p50_ratio"], r["p95_ratio"], ""])
-        lines += table(["category", "n", "raw p50", "raw p95", "svc p50", "svc p95", "x p50", "x p95", "err"],
-                       rows)
-        lines.append("  plain = term, or, and, phrase; raw = searcher.search(q, limit=offset+10) + stored id/title "
-                     "(sortedby the column for date sorts)")
+            rows.append(
+                [
+                    f"[{name}]",
+                    r["n"],
+                    r["raw_p50"],
+                    r["raw_p95"],
+                    r["svc_p50"],
+                    r["svc_p95"],
+                    r["p50_ratio"],
+                    r["p95_ratio"],
+                    "",
+                ]
+            )
+        lines += table(
+            ["category", "n", "raw p50", "raw p95", "svc p50", "svc p95", "x p50", "x p95", "err"], rows
+        )
+        lines.append(
+            "  plain = term, or, and, phrase; raw = searcher.search(q, limit=offset+10) + stored id/title "
+            "(sortedby the column for date sorts)"
+        )
     levers = results.get("queries", {}).get("levers")
     if levers:
         lines.append("")
         lines.append("levers (same queries, A/B interleaved, ms)")
         rows = []
-        for key in ("raw_exact_count", "service_count", "highlight", "facets", "hl+facets", "deep offset",
-                    "date sort", "flask_in_process"):
+        for key in (
+            "raw_exact_count",
+            "service_count",
+            "service_count_filtered",
+            "auto_vs_any",
+            "highlight",
+            "facets",
+            "hl+facets",
+            "deep offset",
+            "date sort",
+            "flask_in_process",
+        ):
             r = levers.get(key)
             if not r:
                 continue
             a, b = [k[:-4] for k in r if k.endswith("_p50") and not k.startswith("p50")][:2]
-            rows.append([r["lever"], f"{a} / {b}", r[a + "_p50"], r[b + "_p50"], r[a + "_p95"], r[b + "_p95"],
-                         r["p50_cost_ms"], r["p50_ratio"]])
+            rows.append(
+                [
+                    r["lever"],
+                    f"{a} / {b}",
+                    r[a + "_p50"],
+                    r[b + "_p50"],
+                    r[a + "_p95"],
+                    r[b + "_p95"],
+                    r["p50_cost_ms"],
+                    r["p50_ratio"],
+                ]
+            )
         lines += table(["lever", "A / B", "A p50", "B p50", "A p95", "B p95", "A-B p50", "A/B p50"], rows)
         j, b, ch = levers.get("json_us", {}), levers.get("query_build_us", {}), levers.get("cache_hit", {})
         lines.append(
@@ -192,12 +278,42 @@ def render(results: Mapping[str, Any]) -> str:
         for label, r in runs:
             workers = r.get("workers", [])
             lat = r["latency_ms"]
-            rows.append([label, r["req_per_s"], lat["p50"], lat["p95"], lat["p99"], r["errors"],
-                         r.get("reconnects"), " ".join(_fmt(w.get("rss_mb")) for w in workers),
-                         " ".join(_fmt(w.get("peak_rss_mb")) for w in workers),
-                         " ".join(_fmt(w.get("cpu_s_during_load")) for w in workers)])
-        lines += table(["server", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "reconn", "RSS MB",
-                        "peak RSS MB", "cpu s/worker"], rows)
+            cpu = sum(w.get("cpu_s_during_load") or 0 for w in workers)
+            rows.append(
+                [
+                    label,
+                    r["req_per_s"],
+                    lat["p50"],
+                    lat["p95"],
+                    lat["p99"],
+                    r["errors"],
+                    r.get("reconnects"),
+                    " ".join(_fmt(w.get("peak_rss_mb")) for w in workers),
+                    " ".join(_fmt(w.get("anon_mb")) for w in workers),
+                    " ".join(_fmt(w.get("cpu_s_during_load")) for w in workers),
+                    round(cpu / r["seconds"], 2) if r.get("seconds") else None,
+                ]
+            )
+        lines += table(
+            [
+                "server",
+                "req/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "errors",
+                "reconn",
+                "peak RSS MB",
+                "anon MB",
+                "cpu s/worker",
+                "cores used",
+            ],
+            rows,
+        )
+        lines.append(
+            "  peak RSS = VmHWM of each worker after the load; anon = RssAnon (the rest is mapped index "
+            "file); cores used = worker CPU seconds / wall seconds"
+        )
         seq = http.get("sequential_1worker")
         if seq:
             lines.append("  1 client, 1 worker, cache off (latency without queueing) vs raw in-process, ms:")
@@ -205,25 +321,49 @@ def render(results: Mapping[str, Any]) -> str:
             groups = results.get("queries", {}).get("inprocess", {})
             for name, r in seq.get("groups", {}).items():
                 raw = groups.get("groups", {}).get(name) or groups.get("categories", {}).get(name) or {}
-                rows.append([name, r["n"], raw.get("raw_p50"), raw.get("raw_p95"), r["p50"], r["p95"],
-                             _div(r["p50"], raw.get("raw_p50")), _div(r["p95"], raw.get("raw_p95"))])
-            lines += table(["group", "n", "raw p50", "raw p95", "http p50", "http p95", "x p50", "x p95"], rows)
+                rows.append(
+                    [
+                        name,
+                        r["n"],
+                        raw.get("raw_p50"),
+                        raw.get("raw_p95"),
+                        r["p50"],
+                        r["p95"],
+                        _div(r["p50"], raw.get("raw_p50")),
+                        _div(r["p95"], raw.get("raw_p95")),
+                    ]
+                )
+            lines += table(
+                ["group", "n", "raw p50", "raw p95", "http p50", "http p95", "x p50", "x p95"], rows
+            )
         cache = http.get("cached_repeat")
         if cache:
-            lines.append(f"  repeated identical request over HTTP (default cache): p50 {cache['p50']} ms, "
-                         f"p95 {cache['p95']} ms, n {cache['n']}")
+            lines.append(
+                f"  repeated identical request over HTTP (default cache): p50 {cache['p50']} ms, "
+                f"p95 {cache['p95']} ms, n {cache['n']}"
+            )
     t = results.get("targets")
     if t:
         lines.append("")
         lines.append("targets (issue 6)")
-        rows = [[x["target"], x["value"], x["goal"], {True: "met", False: "MISSED", None: "-"}[x["met"]],
-                 x["basis"]] for x in t]
+        rows = [
+            [
+                x["target"],
+                x["value"],
+                x["goal"],
+                {True: "met", False: "MISSED", None: "-"}[x["met"]],
+                x["basis"],
+            ]
+            for x in t
+        ]
         lines += table(["target", "value", "goal", "", "measured on"], rows)
     lines.append("")
     load = results.get("phase_load_average", {})
     lines.append(f"total {results.get('seconds', 0):.0f} s; phases (seconds, 1-min load average at the end):")
-    lines += table(["phase", "s", "load"], [[k, v, (load.get(k) or [None])[0]]
-                                            for k, v in results.get("phase_seconds", {}).items()])
+    lines += table(
+        ["phase", "s", "load"],
+        [[k, v, (load.get(k) or [None])[0]] for k, v in results.get("phase_seconds", {}).items()],
+    )
     return "\n".join(lines)
 
 

@@ -37,14 +37,19 @@ def _clean(text: str) -> str:
 
 
 def parse_date(value: str) -> dt.datetime | None:
-    """"26-FEB-1987 15:01:01.79" (spacing varies in the data) -> a naive datetime, or None."""
+    """ "26-FEB-1987 15:01:01.79" (spacing varies in the data) -> a naive datetime, or None."""
     m = _DATE.search(value)
     if not m:
         return None
     day, month, year, hour, minute, second, fraction = m.groups()
     try:
         return dt.datetime(
-            int(year), _MONTHS[month.upper()], int(day), int(hour), int(minute), int(second),
+            int(year),
+            _MONTHS[month.upper()],
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
             int((fraction or "0").ljust(6, "0")),
         )
     except (KeyError, ValueError):
@@ -109,7 +114,9 @@ def convert(articles: list[dict[str, Any]], out_dir: Path, copies: int, shard: i
     for copy in range(1, copies + 1):
         for start in range(0, len(articles), shard):
             part = articles[start : start + shard]
-            docs += write_jsonl((copy_of(a, copy) for a in part), out_dir / f"copy{copy:02d}-{start:06d}.jsonl")
+            docs += write_jsonl(
+                (copy_of(a, copy) for a in part), out_dir / f"copy{copy:02d}-{start:06d}.jsonl"
+            )
     words = copies * sum(count_words(a) for a in articles)
     return {"documents": docs, "unique_documents": len(articles), "words": words}
 

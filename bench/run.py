@@ -31,13 +31,20 @@ RESULTS = ROOT / "bench" / "results.json"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--copies", type=int, default=5, help="repeat Reuters this many times, new ids (default 5)")
-    p.add_argument("--queries", type=int, default=40, help="queries per category in-process (default 40)")
-    p.add_argument("--requests", type=int, default=2000, help="HTTP requests per worker count (default 2000)")
-    p.add_argument("--slice", type=int, default=2000,
-                   help="unique articles indexed at 1 and 2 workers for extraction throughput (default 2000)")
+    p = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--copies", type=int, default=5, help="repeat Reuters this many times, new ids (default 5)"
+    )
+    p.add_argument("--queries", type=int, default=30, help="queries per category in-process (default 30)")
+    p.add_argument("--requests", type=int, default=1000, help="HTTP requests per worker count (default 1000)")
+    p.add_argument(
+        "--slice",
+        type=int,
+        default=2000,
+        help="unique articles indexed at 1 and 2 workers for extraction throughput (default 2000)",
+    )
     p.add_argument("--rounds", type=int, default=2, help="in-process rounds over the query mix (default 2)")
     p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive HTTP clients (default 8)")
     p.add_argument("--seed", type=int, default=1987)
@@ -45,10 +52,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding reuters21578/")
     p.add_argument("--work", type=Path, default=WORK, help="scratch folder (default bench/work)")
     p.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON results")
-    p.add_argument("--skip-index", action="store_true",
-                   help="reuse the full index left in --work by an earlier run (no indexing figures)")
+    p.add_argument(
+        "--skip-index",
+        action="store_true",
+        help="reuse the full index left in --work by an earlier run (no indexing figures)",
+    )
     p.add_argument("--skip-http", action="store_true", help="no gunicorn phase")
-    p.add_argument("--skip-http-levers", action="store_true", help="no extra gunicorn configurations")
+    p.add_argument(
+        "--http-levers",
+        action="store_true",
+        help="also measure 2 workers with worker_connections capped (not in gunicorn_conf.py)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.copies, args.slice, args.rounds = min(args.copies, 2), min(args.slice, 60), 1
@@ -64,7 +78,9 @@ class Phases:
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.seconds: dict[str, float] = {}
-        self.load: dict[str, list[float]] = {}  # load average when each phase ended: others' work skews figures
+        self.load: dict[
+            str, list[float]
+        ] = {}  # load average when each phase ended: others' work skews figures
 
     def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         print(f"[{time.perf_counter() - self.started:6.0f} s] {name} ...", file=sys.stderr, flush=True)
@@ -92,18 +108,42 @@ def index_phase(args: argparse.Namespace, work: Path, data: dict[str, Any], phas
     logs = work / "logs"
     out: dict[str, Any] = {}
     for workers, key in ((1, "slice_1_worker"), (2, "slice_2_workers")):
-        out[key] = phases.run(f"index slice, {workers} worker(s)", indexing.index_run, work / "slice",
-                              work / f"index-slice-{workers}", workers, logs / f"index-slice-{workers}.log")
+        out[key] = phases.run(
+            f"index slice, {workers} worker(s)",
+            indexing.index_run,
+            work / "slice",
+            work / f"index-slice-{workers}",
+            workers,
+            logs / f"index-slice-{workers}.log",
+        )
         shutil.rmtree(work / f"index-slice-{workers}", ignore_errors=True)
-    out["full"] = phases.run("index full corpus, 2 workers", indexing.index_run, work / "corpus", work / "index",
-                             2, logs / "index-full.log")
-    out["unchanged_rerun"] = phases.run("re-run unchanged", indexing.index_run, work / "corpus", work / "index",
-                                        2, logs / "index-rerun.log", fresh=False)
+    out["full"] = phases.run(
+        "index full corpus, 2 workers",
+        indexing.index_run,
+        work / "corpus",
+        work / "index",
+        2,
+        logs / "index-full.log",
+    )
+    out["unchanged_rerun"] = phases.run(
+        "re-run unchanged",
+        indexing.index_run,
+        work / "corpus",
+        work / "index",
+        2,
+        logs / "index-rerun.log",
+        fresh=False,
+    )
     out["unchanged_rerun"]["share_of_full"] = round(
         out["unchanged_rerun"]["seconds"] / out["full"]["seconds"], 3
     )
-    out["plain_whoosh"] = phases.run("plain Whoosh index", indexing.plain_run, work / "corpus",
-                                     work / "index-plain", logs / "index-plain.log")
+    out["plain_whoosh"] = phases.run(
+        "plain Whoosh index",
+        indexing.plain_run,
+        work / "corpus",
+        work / "index-plain",
+        logs / "index-plain.log",
+    )
     shutil.rmtree(work / "index-plain", ignore_errors=True)
     full = out["full"]
     out["size_ratio"] = round(full["size_mb"] / out["plain_whoosh"]["size_mb"], 3)
@@ -111,8 +151,8 @@ def index_phase(args: argparse.Namespace, work: Path, data: dict[str, Any], phas
     out["full"]["extracted_documents"] = data["unique_documents"]
     out["full"]["extracted_words_per_s"] = round(extracted_words / full["seconds"])
     out["notes"] = [
-        f"slice = the first {data['slice_documents']:,} articles ({data['slice_words']:,} words), all unique: "
-        "every one is extracted, so its words/s is the extraction throughput",
+        f"slice = the first {data['slice_documents']:,} articles ({data['slice_words']:,} words), all "
+        "unique: every one is extracted, so its words/s is the extraction throughput",
         f"full build: {data['unique_documents']:,} distinct texts extracted once each, the other "
         f"{data['documents'] - data['unique_documents']:,} copies reuse that extraction (the indexer keys it "
         f"by text + publication date); its words/s counts all {data['words']:,} words indexed, or "
@@ -130,16 +170,19 @@ def query_phase(
     runner = queries.Runner(index_dir)
     try:
         vocab = queries.vocabulary(articles)
-        entities = {kind: [e["name"] for e in runner.service.entities(kind, "", 40)]
-                    for kind in ("person", "org", "place")}
+        entities = {
+            kind: [e["name"] for e in runner.service.entities(kind, "", 40)]
+            for kind in ("person", "org", "place")
+        }
         accept = queries.expansion_ok(runner)
         mix = queries.query_mix(vocab, entities, args.queries, args.seed, accept)
         warmup = queries.query_mix(vocab, entities, 2, args.seed + 1, accept)
         inprocess = phases.run("queries in-process", queries.run_inprocess, runner, mix, warmup, args.rounds)
 
         def app_factory() -> Any:
-            return create_app({"index_dir": str(index_dir), "cache_size": 0, "search_key": "",
-                               "log_level": "warning"})
+            return create_app(
+                {"index_dir": str(index_dir), "cache_size": 0, "search_key": "", "log_level": "warning"}
+            )
 
         levers = phases.run("levers in-process", queries.measure_levers, runner, mix, app_factory)
     finally:
@@ -148,8 +191,12 @@ def query_phase(
 
 
 def http_phase(
-    args: argparse.Namespace, index_dir: Path, work: Path, mix: list[queries.BenchQuery],
-    warmup: list[queries.BenchQuery], phases: Phases,
+    args: argparse.Namespace,
+    index_dir: Path,
+    work: Path,
+    mix: list[queries.BenchQuery],
+    warmup: list[queries.BenchQuery],
+    phases: Phases,
 ) -> dict[str, Any]:
     rng = random.Random(args.seed)
     order = list(mix)
@@ -158,7 +205,9 @@ def http_phase(
         rng.shuffle(order)
         load_requests.extend((q.category, q.path) for q in order)
     load_requests = load_requests[: args.requests]
-    warm = [(q.category, q.path) for q in warmup] * max(1, (4 * args.clients) // max(1, len(warmup)))
+    # Enough warm-up that every thread of every worker has opened its searcher (the first search on a thread
+    # opens one) before anything is timed.
+    warm = [(q.category, q.path) for q in warmup] * max(1, (8 * args.clients) // max(1, len(warmup)) + 1)
     out: dict[str, Any] = {"load": {}, "cache_size_during_load": 0}
 
     def load(workers: int, gunicorn_args: str = "", sequential: bool = False) -> dict[str, Any]:
@@ -188,7 +237,7 @@ def http_phase(
     out["load"]["2"] = phases.run("HTTP load, 2 workers", load, 2)
     # gthread workers accept every connection they can (worker_connections, default 1000): a few keep-alive
     # clients can all land on one worker. Capping it spreads them; measured, not applied (gunicorn_conf.py).
-    if not args.skip_http_levers:
+    if args.http_levers:
         cap = args.clients // 2 + 1
         out["levers"] = {
             f"2 workers, worker_connections={cap}": phases.run(
@@ -209,8 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     reuters_dir = args.data / "reuters21578"
     if not reuters.sgml_files(reuters_dir):
-        print(f"bench: skipped: no Reuters-21578 SGML files in {reuters_dir} (the benchmark needs "
-              "../shared/data/reuters21578; pass --data to point elsewhere)")
+        print(
+            f"bench: skipped: no Reuters-21578 SGML files in {reuters_dir} (the benchmark needs "
+            "../shared/data/reuters21578; pass --data to point elsewhere)"
+        )
         return 0
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from whoosh import query as wq
 from whoosh.lang.porter import stem as porter_stem
 
-from searchsvc.schema import ENTITY_FIELDS, TEXT_FIELDS, WORD_PATTERN
+from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, TEXT_FIELDS, WORD_PATTERN
 
 if TYPE_CHECKING:
     from whoosh.reading import IndexReader
@@ -76,6 +76,8 @@ def _add(marks: dict[str, Marks], fieldname: str, words: list[str], slop: int = 
         return
     if fieldname in TEXT_FIELDS:
         targets, stemmed = [marks[fieldname]], True
+    elif fieldname == COMBINED_FIELD:  # title and body together: mark both
+        targets, stemmed = list(marks.values()), True
     elif fieldname in _NAME_FIELDS:
         targets, stemmed = list(marks.values()), False
         if fieldname != "entity":  # keyword fields hold whole names: mark their words as a phrase

@@ -15,7 +15,11 @@ Match modes for words that are not joined by an explicit operator:
     any   any word may match (OR)
     auto  (default) up to three words: OR, with documents containing all of them boosted far above the rest;
           longer, natural-language queries: OR, English stopwords dropped, repeated words weighted by their
-          count (Whoosh's own parser would collapse repeats).
+          count (Whoosh's own parser would collapse repeats), and -- when they are plain words without
+          operators -- flagged `feedback` so search.py adds pseudo-relevance feedback terms.
+    `auto` is the default because it serves both kinds of query a search box gets: keywords, where a document
+    with every word should come first (AND-like) without hiding near misses, and pasted questions or
+    passages, where requiring every word would find nothing (eval/ranking.py measures the long-query side).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -33,17 +37,18 @@ from whoosh import query as wq
 from whoosh.analysis import STOP_WORDS
 
 from searchsvc.errors import ParameterError, QueryError
-from searchsvc.schema import ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema
+from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema
 
 if TYPE_CHECKING:
     from whoosh.fields import Schema
     from whoosh.reading import IndexReader
 
 MATCH_MODES = ("auto", "all", "any")
-# Fields searched by words without `field:`, with query-time boosts. Title has an index-time boost (x2)
-# already; boosting it again lowered nDCG@10 on cranfield/cisi
-# (title 1.0: .371/.328, 1.5: .358/.316, 2.0: .354/.303).
-DEFAULT_FIELDS: dict[str, float] = {"title": 1.0, "body": 1.0, "entity": 1.0}
+# Fields searched by words without `field:`, with query-time boosts: the combined title-and-body field (see
+# schema.py) and, lightly, the extracted entity names ("United States" finds a text that only says "U.S.").
+# Entity names repeat words of the text, so at weight 1 they double-count them: on eval/ranking.py entity 1.0
+# cost cisi 0.04 nDCG@10 against 0.25 (cranfield and med name almost no entities).
+DEFAULT_FIELDS: dict[str, float] = {COMBINED_FIELD: 1.0, "entity": 0.25}
 # Keyword fields hold whole normalised names ("sergey lavrov"): a word or phrase matches a whole name.
 KEYWORD_FIELDS = (*ENTITY_FIELDS, "tags", "source")
 # `auto`: up to this many optional clauses rank documents containing all of them first.
@@ -53,8 +58,21 @@ MAX_DEPTH = 16  # nested parentheses
 MAX_CLAUSES = 1000  # words, phrases and patterns in one query (max_query_length bounds it first)
 MIN_PATTERN_PREFIX = 2  # literal characters before the first * or ?
 MAX_FUZZY_DISTANCE = 2
-# "us" is a stopword to Whoosh but "U.S." indexes as "us", and news is full of it.
-STOPWORDS = frozenset(STOP_WORDS - {"us"})
+# Dropped from long natural-language queries: Whoosh's list plus the usual English function and question words
+# (NLTK's list without its contraction fragments such as "won" and "don"); the wider list raised nDCG@10 by
+# 0.01 on cranfield and cisi over Whoosh's alone (eval/ranking.py). "us" is a stopword to Whoosh but "U.S."
+# indexes as "us", and news is full of it.
+_ENGLISH_STOPWORDS = """
+    i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself yourselves he him
+    his himself she she's her hers herself it it's its itself they them their theirs themselves what which who
+    whom this that that'll these those am is are was were be been being have has had having do does did doing
+    a an the and but if or because as until while of at by for with about against between into through during
+    before after above below to from up down in out on off over under again further then once here there when
+    where why how all any both each few more most other some such no nor not only own same so than too very can
+    will just don't should should've now aren't couldn't didn't doesn't hadn't hasn't haven't isn't mightn't
+    mustn't needn't shan't shouldn't wasn't weren't won't wouldn't
+"""
+STOPWORDS = frozenset((STOP_WORDS | set(_ENGLISH_STOPWORDS.split())) - {"us"})
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _FIELD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):")
@@ -401,6 +419,18 @@ class BuiltQuery:
     text_query: wq.Query | None
     # (position in the stripped q, word) of each plain word, for did-you-mean.
     words: list[tuple[int, str]] = field(default_factory=list)
+    # A long natural-language query (match=auto, more than SHORT_QUERY words, no operators): search.py may
+    # add pseudo-relevance feedback terms to it with `expanded`.
+    feedback: bool = False
+    filters: list[wq.Query] = field(default_factory=list)
+
+    def expanded(self, extra: wq.Query) -> BuiltQuery:
+        """The query with `extra` OR-ed to the text part (the filters still apply); `text_query`, which
+        highlights and did-you-mean read, stays the user's."""
+        assert self.text_query is not None
+        text = wq.Or([self.text_query, extra])
+        combined = wq.And([text, *self.filters]) if self.filters else text
+        return replace(self, query=combined.normalize(), feedback=False)
 
 
 class QueryBuilder:
@@ -415,11 +445,13 @@ class QueryBuilder:
         if match not in MATCH_MODES:
             raise ParameterError(f"match must be one of {', '.join(MATCH_MODES)}", "match")
         parts = filter_queries(filters or Filters())
+        filters = list(parts)
         text_query = None
         words: list[tuple[int, str]] = []
+        feedback = False
         q = (q or "").strip()
         if q:
-            text_query, words = self.parse(q, match)
+            text_query, words, feedback = self._parse(q, match)
             parts.insert(0, text_query)
         if not parts:
             combined: wq.Query = wq.Every()
@@ -427,10 +459,14 @@ class QueryBuilder:
             combined = parts[0]
         else:
             combined = wq.And(parts)
-        return BuiltQuery(combined.normalize(), text_query, words)
+        return BuiltQuery(combined.normalize(), text_query, words, feedback, filters)
 
     def parse(self, q: str, match: str = "auto") -> tuple[wq.Query, list[tuple[int, str]]]:
         """Parse the query language; raises QueryError on anything malformed or empty."""
+        query, words, _ = self._parse(q, match)
+        return query, words
+
+    def _parse(self, q: str, match: str) -> tuple[wq.Query, list[tuple[int, str]], bool]:
         if bad := _CONTROL.search(q):
             raise QueryError(f"the query contains a control character (U+{ord(bad.group()):04X})")
         tree = _Parser(_lex(q)).parse()
@@ -440,7 +476,14 @@ class QueryBuilder:
         built = self._node(tree, match)
         if built is None or built is wq.NullQuery:
             raise QueryError("the query has no searchable words")
-        return built.normalize(), words
+        feedback = (
+            match == "auto"
+            and isinstance(tree, _Group)
+            and tree.op == "implicit"
+            and _optional_count(tree.children) > SHORT_QUERY
+            and all(isinstance(c, _Leaf) for c in tree.children)
+        )
+        return built.normalize(), words, feedback
 
     # -- tree -> Whoosh --------------------------------------------------------------------------------------
     def _node(self, node: _Node, match: str) -> wq.Query | None:

@@ -43,9 +43,9 @@ def fields_terms(q: wq.Query) -> set[tuple[str, str]]:
 def test_phrase_searches_default_fields_as_one_phrase(builder: QueryBuilder) -> None:
     q = parse(builder, '"Belt and Road"')
     phrases = [p for p in q.leaves() if isinstance(p, wq.Phrase)]
-    assert {p.fieldname for p in phrases} == {"title", "body", "entity"}
+    assert {p.fieldname for p in phrases} == {"text", "entity"}
     assert all(p.slop == 1 for p in phrases)
-    body = next(p for p in phrases if p.fieldname == "body")
+    body = next(p for p in phrases if p.fieldname == "text")
     assert body.words == ["belt", "and", "road"]
 
 
@@ -57,8 +57,8 @@ def test_phrase_slop_is_lucene_style(builder: QueryBuilder) -> None:
 def test_not_excludes(builder: QueryBuilder) -> None:
     q = parse(builder, "Belt NOT Road")
     assert isinstance(q, wq.AndNot)
-    assert ("body", "road") in fields_terms(q.b)
-    assert ("body", "road") not in fields_terms(q.a)
+    assert ("text", "road") in fields_terms(q.b)
+    assert ("text", "road") not in fields_terms(q.a)
 
 
 @pytest.mark.parametrize("text", ["belt -road", "belt AND NOT road", "(belt -road)", "belt OR NOT road"])
@@ -75,7 +75,7 @@ def test_lone_negation_excludes_from_everything(builder: QueryBuilder) -> None:
 def test_hyphen_inside_a_word_is_not_an_exclusion(builder: QueryBuilder) -> None:
     q = parse(builder, "Chinese-Russian")
     assert not isinstance(q, wq.AndNot)
-    body = next(p for p in q.leaves() if isinstance(p, wq.Phrase) and p.fieldname == "body")
+    body = next(p for p in q.leaves() if isinstance(p, wq.Phrase) and p.fieldname == "text")
     assert body.words == ["chines", "russian"]
 
 
@@ -115,7 +115,7 @@ def test_prefix_wildcard_fuzzy_and_boost(builder: QueryBuilder) -> None:
 def test_words_with_a_colon_that_are_not_fields(builder: QueryBuilder) -> None:
     assert isinstance(parse(builder, "https://example.com/a"), wq.Query)
     q = parse(builder, "Update: storm")
-    assert ("body", "updat") in fields_terms(q)
+    assert ("text", "updat") in fields_terms(q)
 
 
 # -- match modes ---------------------------------------------------------------------------------------------
@@ -134,18 +134,18 @@ def test_match_all_and_any(builder: QueryBuilder) -> None:
 def test_long_query_drops_stopwords_and_weights_repeats(builder: QueryBuilder) -> None:
     q = parse(builder, "the harbour and the ferry to the harbour at dawn")
     terms = fields_terms(q)
-    assert ("body", "the") not in terms and ("body", "and") not in terms
+    assert ("text", "the") not in terms and ("text", "and") not in terms
     harbour = [
-        t for t in q.leaves() if isinstance(t, wq.Term) and t.fieldname == "body" and t.text == "harbour"
+        t for t in q.leaves() if isinstance(t, wq.Term) and t.fieldname == "text" and t.text == "harbour"
     ]
-    ferry = [t for t in q.leaves() if isinstance(t, wq.Term) and t.fieldname == "body" and t.text == "ferri"]
+    ferry = [t for t in q.leaves() if isinstance(t, wq.Term) and t.fieldname == "text" and t.text == "ferri"]
     assert harbour[0].boost == 2 * ferry[0].boost
     assert not any(isinstance(c, wq.And) for c in q.children())
 
 
 def test_long_query_of_only_stopwords_keeps_them(builder: QueryBuilder) -> None:
     q = parse(builder, "to be or not to be")
-    assert ("body", "be") in fields_terms(q)
+    assert ("text", "be") in fields_terms(q)
 
 
 # -- hostile input -------------------------------------------------------------------------------------------

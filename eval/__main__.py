@@ -1,0 +1,22 @@
+"""`python -m eval` (what `make eval` runs): ranking quality on the classic test collections in ../shared/data,
+then extraction quality on the gold set. Arguments go to the ranking half (see `python -m eval.ranking -h`).
+
+Exit status: 0 when both ran, else the larger of the two halves' statuses (2: the data is missing).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from eval import extraction, ranking
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    status = ranking.main(argv)
+    print()
+    return max(status, extraction.main([]))
+
+
+if __name__ == "__main__":  # also keeps the indexer's spawned workers from running it again
+    sys.exit(main())
