@@ -34,6 +34,29 @@ def segment_count(index_dir: Path) -> int:
     return len(ix._segments())
 
 
+def file_breakdown(ix: Any) -> dict[str, float]:
+    """MB on disk per kind of Whoosh file, summed over segments: pst (postings of every field), trm (terms),
+    _stored.col (stored fields), <field>.col (columns), _<field>_len.col (field lengths)."""
+    sizes: dict[str, int] = {}
+    for segment in ix._segments():
+        if segment.is_compound():
+            storage = segment.open_compound_file(ix.storage)
+            names = [(name, storage.file_length(name)) for name in storage.list()]
+            storage.close()
+        else:
+            names = [(name, ix.storage.file_length(name)) for name in segment.list_files(ix.storage)]
+        for name, length in names:
+            kind = name.split(".", 1)[1] if "." in name else name
+            sizes[kind] = sizes.get(kind, 0) + length
+    return {k: round(v / 1e6, 2) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])}
+
+
+def index_files(index_dir: Path) -> dict[str, float]:
+    from whoosh import index as whoosh_index
+
+    return file_breakdown(whoosh_index.open_dir(str(live_generation(index_dir))))
+
+
 def index_run(
     source: Path, index_dir: Path, workers: int, log: Path, *, fresh: bool = True
 ) -> dict[str, Any]:
@@ -69,6 +92,7 @@ def index_run(
     if (index_dir / "searchsvc.json").exists():
         out["size_mb"] = dir_size_mb(live_generation(index_dir))
         out["segments"] = segment_count(index_dir)
+        out["files_mb"] = index_files(index_dir)
     return out
 
 

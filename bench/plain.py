@@ -17,6 +17,7 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.fields import ID, TEXT, Schema
 
+from bench.indexing import file_breakdown
 from searchsvc.schema import text_analyzer
 
 
@@ -62,6 +63,7 @@ def build(source: Path, target: Path, limitmb: int = 256) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "size_mb": round(size / 1e6, 2),
         "segments": len(ix._segments()),
+        "files_mb": file_breakdown(ix),
     }
 
 

@@ -176,6 +176,26 @@ def render(results: Mapping[str, Any]) -> str:
             ],
             rows,
         )
+        files = (idx.get("full") or {}).get("files_mb") or {}
+        plain_files = (idx.get("plain_whoosh") or {}).get("files_mb") or {}
+        if files:
+
+            def group(sizes: Mapping[str, float]) -> dict[str, float]:
+                out = {
+                    "postings": sizes.get("pst", 0.0),
+                    "terms": sizes.get("trm", 0.0),
+                    "stored": sizes.get("_stored.col", 0.0),
+                }
+                out["columns"] = round(sum(sizes.values()) - sum(out.values()), 2)
+                return out
+
+            mine, plain_g = group(files), group(plain_files)
+            lines.append(
+                "  index files MB, full / plain: "
+                + ", ".join(f"{k} {_fmt(v)} / {_fmt(plain_g.get(k))}" for k, v in mine.items())
+            )
+            cols = [(k, v) for k, v in files.items() if k.endswith(".col") and k != "_stored.col"][:6]
+            lines.append("  largest columns MB: " + ", ".join(f"{k} {_fmt(v)}" for k, v in cols))
         for note in idx.get("notes", []):
             lines.append(f"  note: {note}")
     q = results.get("queries", {}).get("inprocess")
