@@ -38,8 +38,7 @@ bench: $(STAMP)
 
 ## eval: ranking and extraction quality on ../shared/data and the gold set
 eval: $(STAMP)
-	$(BIN)/python -m eval.ranking
-	$(BIN)/python -m eval.extraction
+	$(BIN)/python -m eval
 
 ## fuzz: the fuzz tests with 20x the examples make test runs
 fuzz: $(STAMP)

@@ -1,5 +1,6 @@
-"""`python -m eval` (what `make eval` runs): ranking quality on the classic test collections in ../shared/data,
-then extraction quality on the gold set. Arguments go to the ranking half (see `python -m eval.ranking -h`).
+"""`python -m eval` (what `make eval` runs): ranking quality on the classic test collections in
+../shared/data, then extraction quality on the gold set. Arguments go to the ranking half (see
+`python -m eval.ranking -h`).
 
 Exit status: 0 when both ran, else the larger of the two halves' statuses (2: the data is missing).
 """

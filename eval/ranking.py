@@ -75,8 +75,8 @@ _FIELD_LINE = re.compile(r"^\.([A-Z])(?:\s+(.*))?$")
 
 
 def read_smart(path: Path) -> list[dict[str, str]]:
-    """SMART records: `.I n` starts one, `.T`/`.A`/`.B`/`.W`/`.X` start a field that runs to the next marker.
-    Returns one dict per record: {"I": n, "T": ..., "W": ...}, field texts stripped, lines joined by spaces."""
+    """SMART records: `.I n` starts one, `.T`/`.A`/`.B`/`.W`/`.X` start a field that runs to the next
+    marker. One dict per record: {"I": n, "T": ..., "W": ...}, whitespace collapsed."""
     records: list[dict[str, str]] = []
     current: dict[str, list[str]] | None = None
     key = ""
@@ -101,7 +101,7 @@ def _documents(records: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
     docs = []
     for r in records:
         title, body = r.get("T", ""), r.get("W", "")
-        # The project's documents need a body: a record with only a title (cranfield has two) keeps it as body.
+        # The project's documents need a body: a record without one (cranfield has two) uses its title.
         docs.append({"id": r["I"], "title": title, "body": body or title or "(empty)"})
     return docs
 
@@ -166,8 +166,8 @@ _OPERATOR = re.compile(r"\b(AND|OR|NOT)\b")
 
 
 def plain_text(text: str) -> str:
-    """`text` as plain words for the query language: quotes, parentheses, `?`, `*`, `~`, `^` and `:` become
-    spaces, a `-` or `+` that starts a word is dropped, and AND/OR/NOT are lowercased (they are words here)."""
+    """`text` as plain words for the query language: quotes, parentheses, `?`, `*`, `~`, `^` and `:`
+    become spaces, a `-` or `+` that starts a word is dropped, and AND/OR/NOT are lowercased."""
     text = _SYNTAX.sub(" ", text)
     text = _LEADING_SIGN.sub("", text)
     text = _OPERATOR.sub(lambda m: m.group(1).lower(), text)
@@ -191,12 +191,13 @@ def _source_digest(*modules: str) -> str:
 
 def index_key(collection: Collection, model: str) -> str:
     """What decides an index's contents: the documents, the schema and extraction versions, the model and
-    schema.py itself (analyzers and field options). Extraction changes bump EXTRACTION_VERSION (indexer.py)."""
+    schema.py itself (analyzers, field options). Extraction changes bump EXTRACTION_VERSION (indexer.py)."""
     from searchsvc.indexer import EXTRACTION_VERSION
     from searchsvc.schema import SCHEMA_VERSION
 
     h = hashlib.sha256()
-    h.update(json.dumps([SCHEMA_VERSION, EXTRACTION_VERSION, model, _source_digest("searchsvc/schema.py")]).encode())
+    versions = [SCHEMA_VERSION, EXTRACTION_VERSION, model, _source_digest("searchsvc/schema.py")]
+    h.update(json.dumps(versions).encode())
     for doc in collection.docs:
         h.update(json.dumps(doc, sort_keys=True).encode())
     return h.hexdigest()[:16]
@@ -235,7 +236,8 @@ def build_index(
     # The folder, not the file: index_paths([a_file]) fails in load_path (relative_to(file) is ".").
     report = index_paths([source.parent], store, model=model, workers=workers, rebuild=True)
     if report.failures:
-        raise RuntimeError(f"{collection.name}: {len(report.failures)} documents failed: {report.failures[:3]}")
+        failed = len(report.failures)
+        raise RuntimeError(f"{collection.name}: {failed} documents failed: {report.failures[:3]}")
     log(f"{collection.name}: indexed in {report.seconds:.0f} s")
     return index_dir
 
@@ -378,7 +380,8 @@ def format_table(evaluations: Sequence[Evaluation]) -> str:
         verdict = "above" if delta > 0 else "BELOW"
         lines.append(
             f"{e.collection:<11}{e.documents:>6}{e.scores['queries']:>9}{means['nDCG@10']:>9.3f}"
-            f"{means['AP@100']:>8.3f}{means['R@100']:>8.3f}   {reference:.3f} {label:<18} {delta:+.3f} {verdict}"
+            f"{means['AP@100']:>8.3f}{means['R@100']:>8.3f}   "
+            f"{reference:.3f} {label:<18} {delta:+.3f} {verdict}"
         )
     return "\n".join(lines)
 
@@ -395,16 +398,16 @@ def format_notes(evaluations: Sequence[Evaluation]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.ranking", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collections", default=",".join(COLLECTIONS),
-                        help="comma-separated, of %(default)s")
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="the shared data folder (default: %(default)s)")
-    parser.add_argument("--work", type=Path, default=WORK_DIR, help="where indexes are cached (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=WORKERS, help="extraction processes (default: %(default)s)")
-    parser.add_argument("--model", default=None, help="spaCy model (default: the spacy_model setting's default)")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the indexes even when cached")
-    parser.add_argument("--raw", action="store_true",
-                        help="search each query's text as is, without plain_text (shows what the parser rejects)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON to this file")
+    add = parser.add_argument
+    add("--collections", default=",".join(COLLECTIONS), help="comma-separated, of %(default)s")
+    add("--data", type=Path, default=DATA_DIR, help="the shared data folder (default: %(default)s)")
+    add("--work", type=Path, default=WORK_DIR, help="where indexes are cached (default: %(default)s)")
+    add("--workers", type=int, default=WORKERS, help="extraction processes (default: %(default)s)")
+    add("--model", default=None, help="spaCy model (default: the spacy_model setting's default)")
+    add("--rebuild", action="store_true", help="rebuild the indexes even when cached")
+    add("--raw", action="store_true",
+        help="search each query's text as is, without plain_text (shows what the parser rejects)")
+    add("--json", type=Path, default=None, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
 
     names = [n.strip() for n in args.collections.split(",") if n.strip()]
@@ -431,7 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if notes := format_notes(evaluations):
         print(notes)
     if args.json:
-        args.json.write_text(json.dumps([e.to_json() for e in evaluations], indent=2) + "\n", encoding="utf-8")
+        data = [e.to_json() for e in evaluations]
+        args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -47,7 +47,7 @@ MATCH_MODES = ("auto", "all", "any")
 # Fields searched by words without `field:`, with query-time boosts: the combined title-and-body field (see
 # schema.py) and, lightly, the extracted entity names ("United States" finds a text that only says "U.S.").
 # Entity names repeat words of the text, so at weight 1 they double-count them: on eval/ranking.py entity 1.0
-# cost cisi 0.04 nDCG@10 against 0.25 (cranfield and med name almost no entities).
+# cost cisi 0.03-0.05 nDCG@10 against 0.25 (cranfield and med name almost no entities).
 DEFAULT_FIELDS: dict[str, float] = {COMBINED_FIELD: 1.0, "entity": 0.25}
 # Keyword fields hold whole normalised names ("sergey lavrov"): a word or phrase matches a whole name.
 KEYWORD_FIELDS = (*ENTITY_FIELDS, "tags", "source")
@@ -59,9 +59,9 @@ MAX_CLAUSES = 1000  # words, phrases and patterns in one query (max_query_length
 MIN_PATTERN_PREFIX = 2  # literal characters before the first * or ?
 MAX_FUZZY_DISTANCE = 2
 # Dropped from long natural-language queries: Whoosh's list plus the usual English function and question words
-# (NLTK's list without its contraction fragments such as "won" and "don"); the wider list raised nDCG@10 by
-# 0.01 on cranfield and cisi over Whoosh's alone (eval/ranking.py). "us" is a stopword to Whoosh but "U.S."
-# indexes as "us", and news is full of it.
+# (NLTK's list without its contraction fragments such as "won" and "don"). Over Whoosh's list alone it raised
+# nDCG@10 on eval/ranking.py by 0.008 on cranfield and 0.007 on cisi (0.025 on cisi with the other ranking
+# changes). "us" is a stopword to Whoosh but "U.S." indexes as "us", and news is full of it.
 _ENGLISH_STOPWORDS = """
     i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself yourselves he him
     his himself she she's her hers herself it it's its itself they them their theirs themselves what which who
@@ -445,7 +445,7 @@ class QueryBuilder:
         if match not in MATCH_MODES:
             raise ParameterError(f"match must be one of {', '.join(MATCH_MODES)}", "match")
         parts = filter_queries(filters or Filters())
-        filters = list(parts)
+        filter_parts = list(parts)
         text_query = None
         words: list[tuple[int, str]] = []
         feedback = False
@@ -459,7 +459,7 @@ class QueryBuilder:
             combined = parts[0]
         else:
             combined = wq.And(parts)
-        return BuiltQuery(combined.normalize(), text_query, words, feedback, filters)
+        return BuiltQuery(combined.normalize(), text_query, words, feedback, filter_parts)
 
     def parse(self, q: str, match: str = "auto") -> tuple[wq.Query, list[tuple[int, str]]]:
         """Parse the query language; raises QueryError on anything malformed or empty."""
