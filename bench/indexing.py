@@ -28,9 +28,9 @@ def live_generation(index_dir: Path) -> Path:
 
 
 def segment_count(index_dir: Path) -> int:
-    from whoosh import index as whoosh_index
+    from searchsvc.store import open_whoosh
 
-    ix = whoosh_index.open_dir(str(live_generation(index_dir)))
+    ix = open_whoosh(live_generation(index_dir))
     return len(ix._segments())
 
 
@@ -52,9 +52,9 @@ def file_breakdown(ix: Any) -> dict[str, float]:
 
 
 def index_files(index_dir: Path) -> dict[str, float]:
-    from whoosh import index as whoosh_index
+    from searchsvc.store import open_whoosh
 
-    return file_breakdown(whoosh_index.open_dir(str(live_generation(index_dir))))
+    return file_breakdown(open_whoosh(live_generation(index_dir)))
 
 
 def index_run(

@@ -233,8 +233,7 @@ def build_index(
             f.write(json.dumps(doc, ensure_ascii=False) + "\n")
     log(f"{collection.name}: indexing {len(collection.docs)} documents into {index_dir} "
         f"({workers} extraction workers) ...")
-    # The folder, not the file: index_paths([a_file]) fails in load_path (relative_to(file) is ".").
-    report = index_paths([source.parent], store, model=model, workers=workers, rebuild=True)
+    report = index_paths([source], store, model=model, workers=workers, rebuild=True)
     if report.failures:
         failed = len(report.failures)
         raise RuntimeError(f"{collection.name}: {failed} documents failed: {report.failures[:3]}")

@@ -38,7 +38,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_offset", 10_000, "Deepest accepted `offset`.", int),
     Setting("max_limit", 100, "Largest accepted `limit`.", int),
     Setting("max_expansion", 1024, "Most terms a prefix, wildcard or fuzzy query may expand to.", int),
-    Setting("query_timeout", 5.0, "Seconds a search may run before it is stopped.", float),
+    Setting(
+        "query_timeout",
+        5.0,
+        "Seconds a search may run; then it stops and answers what it found, with `timed_out: true`.",
+        float,
+    ),
     Setting("max_body_bytes", 20_000_000, "Largest accepted request body, in bytes.", int),
     Setting("max_batch", 10_000, "Most documents accepted in one POST /documents.", int),
     Setting("max_document_bytes", 2_000_000, "Largest accepted document body, in bytes.", int),

@@ -344,9 +344,9 @@ def load_path(
     from searchsvc.loaders import load_file  # imported here: the loaders import this module
 
     path = Path(path)
-    if root is not None and path.is_relative_to(root):
+    if root is not None and path != Path(root) and path.is_relative_to(root):
         default_id = path.relative_to(root).with_suffix("").as_posix()
-    else:
+    else:  # no root, or the file itself given as root (`searchsvc index some/file.jsonl`)
         default_id = path.stem
     yield from load_file(
         path, name=str(path) if name is None else name, default_id=default_id, max_bytes=max_bytes
@@ -406,7 +406,7 @@ def iter_documents(
             if isinstance(file, LoadError):
                 yield Path(file.name), file
                 continue
-            within = root is not None and file.is_relative_to(root)
+            within = root is not None and file != Path(root) and file.is_relative_to(root)
             for item in load_path(file, max_bytes=max_bytes, root=root if within else base):
                 if isinstance(item, Document):
                     first = seen.get(item.id)

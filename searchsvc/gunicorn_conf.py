@@ -7,7 +7,11 @@ Whoosh searcher (see search.py), so a slow client never blocks the others. The a
 worker opens the index itself after the fork.
 """
 
+import orjson
+from gunicorn import util
+
 from searchsvc.config import load_settings
+from searchsvc.errors import code_for_status, error_body
 
 _settings = load_settings()
 
@@ -23,7 +27,10 @@ keepalive = 5
 # Not preloaded: each worker builds the app after the fork, and with it its task writer thread (api_writes.py);
 # a thread started in the master would not survive the fork.
 preload_app = False
-# Long GET queries: max_query_length characters may be three times as many bytes once percent-encoded.
+# gunicorn's ceiling (the next value, 0, is unlimited: a client could stream a request line of any length into a
+# worker). It holds a GET whose q is max_query_length (2000) ASCII characters, three bytes each percent-encoded;
+# a longer line -- a q past about 8 KB, or 1400 Cyrillic or 900 Chinese characters -- is refused by gunicorn
+# before the app sees it, with 414 in the JSON error shape (below). Long queries go in a POST /search body.
 limit_request_line = 8190
 accesslog = "-"  # stdout
 errorlog = "-"  # stderr
@@ -41,3 +48,23 @@ def worker_exit(server: object, worker: object) -> None:
     state = extensions.get("searchsvc.writes")
     if state is not None:
         state.stop(timeout=max(1, graceful_timeout - 5))
+
+
+def _json_write_error(sock: object, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusals (a request line over limit_request_line, headers too large, a malformed request),
+    written in the service's one JSON error shape instead of gunicorn's HTML page."""
+    if status_int == 414:
+        mesg = (
+            f"the request line is longer than {limit_request_line} bytes; "
+            "send a long query as JSON with POST /search"
+        )
+    body = orjson.dumps(error_body(code_for_status(status_int), mesg or reason))
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# Workers call util.write_error (gunicorn/workers/base.py handle_error); they are forked after this file runs.
+util.write_error = _json_write_error

@@ -98,6 +98,9 @@ def _collect(q: wq.Query, marks: dict[str, Marks], reader: IndexReader, limit: i
         return
     if isinstance(q, wq.Not):
         return
+    if isinstance(q, wq.Require):  # what it requires only narrows the matches (a `body:` phrase's words)
+        _collect(q.a, marks, reader, limit)
+        return
     if isinstance(q, wq.Phrase):
         _add(marks, q.fieldname, list(q.words), q.slop)
         return

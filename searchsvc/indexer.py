@@ -12,6 +12,7 @@ import datetime as dt
 import enum
 import hashlib
 import json
+import logging
 import multiprocessing
 import time
 from collections import Counter
@@ -27,6 +28,8 @@ from searchsvc.schema import SCHEMA_VERSION, document_fields, fields_from_stored
 if TYPE_CHECKING:
     from searchsvc.extract import Extractor
 from searchsvc.store import IndexStore
+
+log = logging.getLogger(__name__)
 
 # Bump when extraction changes in a way that should re-extract every document on the next run.
 EXTRACTION_VERSION = 1
@@ -168,8 +171,9 @@ def _existing(store: IndexStore) -> dict[str, tuple[str, str]]:
 
 
 def _api_documents(store: IndexStore) -> list[dict[str, object]]:
-    """Stored fields of documents added over HTTP (no source file), to carry into a rebuilt generation."""
-    ix, _ = store.open()
+    """Stored fields of documents added over HTTP (no source file), to carry into a rebuilt generation (of
+    this or an older schema version: the stored fields are the same)."""
+    ix, _ = store.open(any_version=True)
     with ix.searcher() as searcher:
         out = []
         for docnum in searcher.document_numbers(path=""):
@@ -232,7 +236,10 @@ def index_paths(
     report = IndexReport()
     roots = [Path(p) for p in paths]
     with store.write_lock() if take_lock else contextlib.nullcontext():
-        carried = _api_documents(store) if rebuild and store.exists() else []
+        if not rebuild and store.outdated():
+            log.warning("%s was built with an older schema version: rebuilding it", store.root)
+            rebuild = True
+        carried = _api_documents(store) if rebuild and store.read_marker(any_version=True) else []
         fresh = rebuild or not store.exists()
         existing = {} if fresh else _existing(store)
         pending: list[tuple[Document, str, str]] = []  # document, path, hash

@@ -5,8 +5,13 @@ The language is the one users know from Lucene: words, "exact phrase", "phrase"~
 
 Whoosh's QueryParser accepts nearly anything and guesses (an unknown `foo:` becomes text, `-` inside
 "Chinese-Russian" excludes "russian", `a NOT b` under an OR group matches every document without b), so this
-module has its own small lexer and recursive-descent parser: every malformed query is rejected with a
-message naming the problem, and the semantics of each construct are written down once, here. The parse
+module has its own small lexer and recursive-descent parser: a malformed query is rejected with a message
+naming the problem, and the semantics of each construct are written down once, here.
+
+Pasted text is not a query written in the language, and it is read the way Elasticsearch's
+simple_query_string reads it rather than rejected: a `?` ending a word (`why?`, `really?!`) or standing alone
+is punctuation, not a wildcard (`te?t` inside a word still is one); an unmatched `"`, `(` or `)` is ignored,
+as if it were a space (`He said "no`, `see (above`, `1) first`), while matched ones keep their meaning. The parse
 builds Whoosh query objects directly; a `QueryBuilder` holds the per-schema analyzers and is built once per
 index (see `query_builder`).
 
@@ -82,6 +87,8 @@ _SLOP = re.compile(r"~(\d{1,2})")
 _PHRASE_BOOST = re.compile(r"\^(\d{1,3}(?:\.\d{1,3})?)")
 _OPERATORS = {"AND", "OR", "NOT"}
 _WORD_END = frozenset('()"')
+# A `?` ending a word, possibly followed by more punctuation: `why?`, `really?!`, `so?..` (not `te?t`, `ab?*`).
+_TRAILING_QUESTION = re.compile(r"\?[^\w*]*$")
 
 
 # -- lexer ---------------------------------------------------------------------------------------------------
@@ -117,8 +124,9 @@ def _lex(q: str) -> list[_Token]:
             i += 1
         elif c == '"':
             end = q.find('"', i + 1)
-            if end < 0:
-                raise QueryError(f'unbalanced quote: the " at position {i} is never closed')
+            if end < 0:  # an unmatched quote is ignored: the words after it are plain words
+                i += 1
+                continue
             token = _Token("phrase", q[i + 1 : end], i)
             j = end + 1
             if m := _SLOP.match(q, j):
@@ -154,14 +162,35 @@ def _lex(q: str) -> list[_Token]:
                         f"fields are: {', '.join(QUERYABLE_FIELDS)}"
                     )
                 # "Update:" or "https://...": a word with a colon, not a field.
-            tokens.append(_word_token(word, i))
+            if (token := _word_token(word, i)) is not None:
+                tokens.append(token)
             i = j
-    return tokens
+    return _balanced(tokens)
 
 
-def _word_token(word: str, pos: int) -> _Token:
+def _balanced(tokens: list[_Token]) -> list[_Token]:
+    """`tokens` without the parentheses that have no partner (ignored, like simple_query_string does)."""
+    unmatched: set[int] = set()
+    opened: list[int] = []
+    for n, token in enumerate(tokens):
+        if token.kind == "open":
+            opened.append(n)
+        elif token.kind == "close":
+            if opened:
+                opened.pop()
+            else:
+                unmatched.add(n)
+    unmatched.update(opened)
+    return [t for n, t in enumerate(tokens) if n not in unmatched] if unmatched else tokens
+
+
+def _word_token(word: str, pos: int) -> _Token | None:
+    """The token of one word; None when nothing is left of it (`?` alone is punctuation)."""
     if word in _OPERATORS:
         return _Token(word.lower(), word, pos)
+    word = _without_trailing_question(word)
+    if not word:
+        return None
     token = _Token("word", word, pos)
     if (m := _BOOST.search(token.text)) and m.start() > 0:
         token.boost = float(m.group(1))
@@ -172,7 +201,14 @@ def _word_token(word: str, pos: int) -> _Token:
         if not 1 <= token.fuzzy <= MAX_FUZZY_DISTANCE:
             raise QueryError(f"`{word}`: the fuzzy edit distance must be 1 or 2")
         token.text = token.text[: m.start()]
-    return token
+    token.text = _without_trailing_question(token.text)  # `why?^2`
+    return token if token.text else None
+
+
+def _without_trailing_question(word: str) -> str:
+    """`why?` -> `why`: a question mark ending a word is punctuation, not a one-character wildcard."""
+    m = _TRAILING_QUESTION.search(word)
+    return word[: m.start()] if m else word
 
 
 # -- syntax tree ---------------------------------------------------------------------------------------------
@@ -572,6 +608,11 @@ class QueryBuilder:
         if len(words) == 1:
             return wq.Term(fieldname, words[0], boost=boost)
         # Whoosh's slop counts positions between words (1 = adjacent); users give Lucene's (0 = adjacent).
+        if fieldname == "body":
+            # `body` keeps no positions (schema.py): the phrase is matched in `text`, and every word must be
+            # in the body. A phrase made of the title's end and words also in the body would match too.
+            phrase = wq.Phrase(COMBINED_FIELD, words, slop=leaf.slop + 1, boost=boost)
+            return wq.Require(phrase, wq.And([wq.Term(fieldname, w) for w in words]))
         return wq.Phrase(fieldname, words, slop=leaf.slop + 1, boost=boost)
 
 

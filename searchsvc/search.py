@@ -15,9 +15,15 @@ then skips low-scoring blocks exactly as Whoosh's own top-N collector does):
     times cheaper than stepping a matcher) and the count is exact; facets and date sorts use the same set;
   - queries with phrases need positions, so their matches are counted by the ranking collector itself, which
     skips nothing until `count_bound` matches were counted (then `gte`).
-Facets need every matching document, so with facets the count is always exact. Searches past `query_timeout`
-stop and return what they found, flagged `timed_out` (Whoosh's TimeLimitCollector needs SIGALRM, which only
-works in a main thread).
+Facets need every matching document, so with facets the count is always exact.
+
+Searches past `query_timeout` stop and answer 200 with what they found, flagged `timed_out: true` (as
+Elasticsearch does): hits ranked among the matches seen so far, `total` a lower bound (`gte`) unless it was
+counted before time ran out. The clock is read every _DEADLINE_EVERY matches collected or postings read for the
+count, so a search overshoots its timeout by about one such step, plus any single step inside Whoosh (building
+the matcher of a date range of thousands of days, skipping through a block of postings); a cheap search reads it
+rarely or never. (Whoosh's TimeLimitCollector needs SIGALRM, which only works in a main thread, and ignores
+`filter=`; filters here are part of the query, so one clock covers both.)
 
 Ranking is BM25 (k1 1.5, b 0.75) with Lucene's IDF, over the combined title-and-body field (schema.py), and
 long natural-language queries get pseudo-relevance feedback: the best FEEDBACK_TERMS terms (Bo1) of the first
@@ -37,6 +43,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -71,7 +78,7 @@ _FACET_COLUMNS = {
     "mentioned": "mentioned_month",
 }
 SUGGEST_BELOW = 5  # offer a did-you-mean when fewer hits than this were found
-_DEADLINE_EVERY = 1024  # matches between clock checks
+_DEADLINE_EVERY = 1024  # matches collected, or postings read for a count, between clock checks
 # Pseudo-relevance feedback for long natural-language queries (see the module docstring).
 FEEDBACK_DOCS = 10
 FEEDBACK_TERMS = 20
@@ -306,13 +313,20 @@ def _leaf_ids(matcher: Any) -> list[int]:
     return out
 
 
+class _TimedOut(Exception):
+    """The deadline passed while counting (internal: the search then answers with what it has)."""
+
+
 class _DocSets:
     """Docnums of one segment matching a query, by set algebra over posting lists -- several times cheaper
-    than stepping a matcher through every match. A term's posting list is read once per query."""
+    than stepping a matcher through every match. A term's posting list is read once per query. Raises
+    _TimedOut once `deadline` has passed (the clock is read every _DEADLINE_EVERY postings)."""
 
-    def __init__(self, reader: Any) -> None:
+    def __init__(self, reader: Any, deadline: float | None = None) -> None:
         self.reader = reader
         self.terms: dict[tuple[str, Any], set[int]] = {}
+        self.deadline = deadline
+        self.unchecked = 0  # postings read since the clock was last read
 
     def term(self, fieldname: str, text: Any) -> set[int]:
         key = (fieldname, text)
@@ -327,6 +341,11 @@ class _DocSets:
                 else:
                     docs = set(_leaf_ids(matcher))
             self.terms[key] = docs
+            self.unchecked += len(docs) + 1
+            if self.deadline is not None and self.unchecked >= _DEADLINE_EVERY:
+                self.unchecked = 0
+                if time.monotonic() > self.deadline:
+                    raise _TimedOut
         return self.terms[key]
 
     def of(self, q: wq.Query) -> set[int] | None:
@@ -391,11 +410,11 @@ def _lower_bound(searcher: Searcher, q: wq.Query) -> int:
     return sum(_segment_lower_bound(q, sub.reader()) for sub, _ in searcher.leaf_searchers())
 
 
-def _count_docs(searcher: Searcher, q: wq.Query) -> set[int] | None:
-    """Global docnums matching `q`, or None when set algebra does not apply."""
+def _count_docs(searcher: Searcher, q: wq.Query, deadline: float | None = None) -> set[int] | None:
+    """Global docnums matching `q`, or None when set algebra does not apply; raises _TimedOut past `deadline`."""
     out: set[int] = set()
     for sub, offset in searcher.leaf_searchers():
-        docs = _DocSets(sub.reader()).of(q)
+        docs = _DocSets(sub.reader(), deadline).of(q)
         if docs is None:
             return None
         if offset:
@@ -419,6 +438,16 @@ def _read_toc(ix: Any) -> Any:
         raise IndexStoreError(f"cannot read the index's table of contents: {exc}") from None
 
 
+def _close_searchers(searchers: list[Searcher]) -> None:
+    while searchers:
+        try:
+            searchers.pop().close()
+        except IndexError:  # another thread emptied it
+            return
+        except Exception:  # closing a half-deleted generation must not fail a request
+            log.debug("closing a searcher failed", exc_info=True)
+
+
 class _View:
     """One opened generation of the index: its searchers (one per thread) and caches valid while it lives."""
 
@@ -439,6 +468,8 @@ class _View:
         self.retired = False
         self._local = threading.local()
         self._searchers: list[Searcher] = []
+        # The index files are plain open files (store.open_whoosh): close them even if nobody calls close().
+        weakref.finalize(self, _close_searchers, self._searchers)
         self._lock = threading.Lock()
         self._facet_values: dict[str, list[tuple[str, ...]]] = {}
         self._display: dict[str, dict[str, str]] = {}
@@ -473,13 +504,7 @@ class _View:
         return self.ix.latest_generation() == self.toc_generation
 
     def close(self) -> None:
-        with self._lock:
-            searchers, self._searchers = self._searchers, []
-        for s in searchers:
-            try:
-                s.close()
-            except Exception:  # closing a half-deleted generation must not fail a request
-                log.debug("closing a searcher failed", exc_info=True)
+        _close_searchers(self._searchers)
 
     def by_published(self, docs: set[int], wanted: int, newest_first: bool) -> list[int]:
         """The first `wanted` of `docs` by publication date (newest or oldest first), undated ones last, ties
@@ -725,7 +750,10 @@ class SearchService:
         if not request.facets and _lower_bound(searcher, q) >= bound:
             collector = rank(0, False)
             return _Matches(collector.ranked(), bound, False, (), collector.timed_out)
-        docs = _count_docs(searcher, q)
+        try:
+            docs = _count_docs(searcher, q, deadline)
+        except _TimedOut:  # counted by the collector below, which stops at its first clock check
+            docs = None
         if docs is not None:
             if not docs:
                 return _Matches([], 0, True, ())
@@ -739,7 +767,10 @@ class SearchService:
         self, view: _View, searcher: Searcher, request: SearchRequest, q: wq.Query, deadline: float
     ) -> _Matches:
         """Every match, then the first offset+limit by publication date."""
-        docs = _count_docs(searcher, q)
+        try:
+            docs = _count_docs(searcher, q, deadline)
+        except _TimedOut:  # listed by _all_ids, which stops at its first clock check
+            docs = None
         timed_out = False
         if docs is None:
             found, timed_out = _all_ids(searcher, q, deadline)

@@ -258,6 +258,20 @@ def test_root_sets_what_ids_are_relative_to(tmp_path: Path) -> None:
     assert list(docs(single)) == ["sport/1"]
 
 
+def test_a_file_that_is_its_own_root_gets_its_stem(tmp_path: Path) -> None:
+    # What the indexer passes for `searchsvc index some/file.txt`: root is the file itself.
+    files = {
+        "in/note.txt": "Note\n\nbody",
+        "in/one.json": '{"body": "x"}',
+        "in/feed.jsonl": '{"id": "r1", "body": "x"}\n',
+    }
+    write(tmp_path, files)
+    note, one, feed = (tmp_path / name for name in files)
+    assert [d.id for d in load_path(note, root=note)] == ["note"]
+    for path, ids in ((note, ["note"]), (one, ["one"]), (feed, ["r1"])):  # JSONL records carry their own ids
+        assert list(docs([item for _, item in iter_documents([path], root=path)])) == ids
+
+
 def test_symlinked_folders_are_not_followed(tmp_path: Path) -> None:
     write(tmp_path, {"a/x.txt": "X\n\nbody"})
     (tmp_path / "a" / "loop").symlink_to(tmp_path / "a", target_is_directory=True)

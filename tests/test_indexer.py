@@ -91,6 +91,20 @@ def test_rebuild_swaps_a_new_generation_and_keeps_the_old_readable(corpus: Path,
     assert store.read_marker().generation == second.generation
 
 
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_an_index_of_an_older_schema_version_is_rebuilt(corpus: Path, tmp_path: Path, rebuild: bool) -> None:
+    store = IndexStore(tmp_path / "ix")
+    first = index_paths([corpus], store, model=MODEL)
+    marker_path = store.root / "searchsvc.json"
+    marker = json.loads(marker_path.read_text("utf-8"))
+    marker_path.write_text(json.dumps({**marker, "schema_version": marker["schema_version"] - 1}), "utf-8")
+    with pytest.raises(IndexStoreError, match="run `searchsvc index`"):
+        store.open()  # the service refuses it and says what to do
+    report = index_paths([corpus], store, model=MODEL, rebuild=rebuild)
+    assert report.indexed == 3 and report.generation != first.generation
+    assert _ids(store) == {"a", "b", "c1"}
+
+
 def test_seed_entities_and_dates_are_indexed(tmp_path: Path) -> None:
     folder = tmp_path / "seed"
     folder.mkdir()
@@ -143,3 +157,18 @@ def test_cli_index_reports_summary_and_exit_status(corpus: Path, tmp_path: Path)
     assert nothing.exit_code == ExitStatus.NOTHING
     missing = runner.invoke(main, ["index", str(tmp_path / "nope"), "--index", ix])
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_cli_indexes_single_files(corpus: Path, tmp_path: Path) -> None:
+    # `searchsvc index some/file.jsonl`: ids as a walk of the folder gives them (a text file's stem, a JSONL
+    # record's own id), and a re-run sees the documents unchanged.
+    _write(corpus, "feed.jsonl", '{"id": "r1", "body": "Ships in Lisbon."}\n{"id": "r2", "body": "Ferries."}\n')
+    runner = CliRunner()
+    ix = str(tmp_path / "ix")
+    args = ["index", str(corpus / "feed.jsonl"), str(corpus / "a.txt"), "--index", ix, "--workers", "1"]
+    first = runner.invoke(main, args)
+    assert first.exit_code == ExitStatus.OK, first.output
+    assert "indexed 3, updated 0, unchanged 0" in first.output
+    assert _ids(IndexStore(Path(ix))) == {"r1", "r2", "a"}
+    again = runner.invoke(main, [*args, "--prune"])
+    assert again.exit_code == ExitStatus.OK and "unchanged 3, deleted 0" in again.output, again.output

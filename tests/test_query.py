@@ -152,10 +152,11 @@ def test_long_query_of_only_stopwords_keeps_them(builder: QueryBuilder) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('"belt and road', "unbalanced quote"),
-        ('belt "', "unbalanced quote"),
-        ("(belt", "never closed"),
-        ("belt)", "no matching ("),
+        ('"', "no searchable words"),
+        ("?", "no searchable words"),
+        ("( ) )", "empty parentheses"),
+        ('title:"', "must be followed by"),
+        ("title:?", "must be followed by"),
         ("AND", "needs a term on both sides"),
         ("belt AND", "needs a term on both sides"),
         ("OR road", "needs a term on both sides"),
@@ -184,6 +185,50 @@ def test_malformed_queries_are_rejected_by_name(builder: QueryBuilder, text: str
         builder.parse(text)
     assert message in caught.value.message
     assert caught.value.field == "q"
+
+
+# Pasted text: what simple_query_string would make of it (see the module docstring), as the query written out.
+LENIENT = [
+    ("why?", "why"),
+    ("what is it?", "what is it"),
+    ("why??", "why"),
+    ("harbour ? ferry", "harbour ferry"),
+    ("really?!", "really"),
+    ("so?.. harbour", "so harbour"),
+    ('title:why?', "title:why"),
+    ("why?^2", "why^2"),
+    ('He said "no', "He said no"),
+    ('belt "', "belt"),
+    ('"belt and road" "ferry', '"belt and road" ferry'),
+    ('title:"belt', "title:belt"),
+    ("see (above", "see above"),
+    ("(belt", "belt"),
+    ("1) first", "1 first"),
+    ("belt)", "belt"),
+    ("((belt OR road) ferry", "(belt OR road) ferry"),
+    ("(belt OR road) ferry)", "(belt OR road) ferry"),
+    (") belt (", "belt"),
+    ("title:(belt", "title:belt"),
+]
+
+
+@pytest.mark.parametrize(("pasted", "meant"), LENIENT)
+def test_pasted_punctuation_is_read_leniently(builder: QueryBuilder, pasted: str, meant: str) -> None:
+    for match in ("auto", "all"):
+        assert parse(builder, pasted, match) == parse(builder, meant, match)
+
+
+@pytest.mark.parametrize("pattern", ["te?t", "la?rov", "ha?b*", "harbo?r^2", "te?t?"])
+def test_a_question_mark_inside_a_word_is_still_a_wildcard(builder: QueryBuilder, pattern: str) -> None:
+    assert any(isinstance(x, wq.Wildcard) for x in parse(builder, pattern).leaves())
+
+
+def test_a_question_mark_ending_a_word_is_not_a_wildcard(builder: QueryBuilder) -> None:
+    q = parse(builder, "is the harbour open?")
+    assert not any(isinstance(x, (wq.Wildcard, wq.Prefix)) for x in q.leaves())
+    assert ("text", "open") in fields_terms(q)
+    _, words = builder.parse("harbour open?")
+    assert words == [(0, "harbour"), (8, "open")]  # did-you-mean replaces the word and keeps the `?`
 
 
 def test_deep_nesting_within_the_limit_parses(builder: QueryBuilder) -> None:

@@ -1,0 +1,274 @@
+"""Issue #8's limits: each is a setting, and going past it is a clear 4xx in the one error shape; a search past
+`query_timeout` answers 200 with what it found, flagged `timed_out`, and the worker answers normally after it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import app_config, assert_error
+from flask import Flask
+from servers import Server, run_gunicorn
+from whoosh.filedb.filestore import RamStorage
+
+from searchsvc import api_writes
+from searchsvc.app import create_app
+from searchsvc.config import load_settings
+from searchsvc.documents import document_from_mapping
+from searchsvc.errors import QueryError
+from searchsvc.extract.types import Entity, Extraction
+from searchsvc.query import QueryBuilder, check_expansion
+from searchsvc.schema import build_schema, document_fields
+from searchsvc.store import IndexStore
+
+KEY = "admin-limits-test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+NDJSON = "application/x-ndjson"
+SMALL = {
+    "max_query_length": 20,
+    "max_expansion": 3,
+    "max_offset": 50,
+    "max_limit": 5,
+    "max_body_bytes": 3000,
+    "max_batch": 3,
+    "max_document_bytes": 1000,
+}
+
+
+def docs(n: int) -> list[dict[str, Any]]:
+    return [{"id": f"n{i}", "body": "x"} for i in range(n)]
+
+
+def padded(n: int) -> dict[str, Any]:
+    """A valid POST /search body of about n bytes (JSON allows any whitespace)."""
+    return {"data": '{"q": "harbour"' + " " * n + "}", "content_type": "application/json"}
+
+
+# (setting, method, url, keyword arguments, status, code, field): past each limit of SMALL, then at it.
+PAST: list[tuple[str, str, str, dict[str, Any], int, str, str | None]] = [
+    ("max_query_length", "GET", "/search", {"query_string": {"q": "h" * 21}}, 400, "invalid_parameter", "q"),
+    ("max_query_length", "POST", "/search", {"json": {"q": "h" * 21}}, 400, "invalid_parameter", "q"),
+    ("max_expansion", "GET", "/search?q=th*", {}, 400, "invalid_query", "q"),
+    ("max_expansion", "GET", "/search?q=t*", {}, 400, "invalid_query", "q"),  # too short a prefix at any size
+    ("max_offset", "GET", "/search?offset=51", {}, 400, "invalid_parameter", "offset"),
+    ("max_limit", "GET", "/search?limit=6", {}, 400, "invalid_parameter", "limit"),
+    ("max_body_bytes", "POST", "/search", padded(3000), 413, "payload_too_large", None),
+    ("max_body_bytes", "POST", "/documents", {"json": [{"id": "a", "body": "y" * 3000}]}, 413,
+     "payload_too_large", None),
+    ("max_batch", "POST", "/documents", {"json": docs(4)}, 413, "payload_too_large", None),
+    ("max_batch", "POST", "/documents", {"data": '{"id": "n", "body": "x"}\n' * 4, "content_type": NDJSON}, 413,
+     "payload_too_large", None),
+    ("max_document_bytes", "PUT", "/documents/a", {"json": {"body": "z" * 1001}}, 400, "invalid_parameter", "body"),
+]
+AT: list[tuple[str, str, str, dict[str, Any], int]] = [
+    ("max_query_length", "GET", "/search", {"query_string": {"q": "harbour ferry timing"}}, 200),
+    ("max_expansion", "GET", "/search?q=harb*", {}, 200),
+    ("max_offset", "GET", "/search?offset=50", {}, 200),
+    ("max_limit", "GET", "/search?limit=5", {}, 200),
+    ("max_body_bytes", "POST", "/search", padded(2900), 200),
+    ("max_batch", "POST", "/documents", {"json": docs(3)}, 202),
+    ("max_document_bytes", "PUT", "/documents/a", {"json": {"body": "z" * 1000}}, 202),
+]
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory, index_dir: Path) -> Iterator[Flask]:
+    """The test corpus with SMALL limits and writes on (no writer thread: accepted tasks just wait)."""
+    target = tmp_path_factory.mktemp("limited") / "index"
+    shutil.copytree(index_dir, target)
+    app = create_app(app_config(target, admin_key=KEY, **SMALL))
+    api_writes.shutdown(app)
+    yield app
+    api_writes.shutdown(app)
+
+
+def test_every_limit_is_a_setting_with_a_default() -> None:
+    defaults = load_settings(env={})
+    assert {name: getattr(defaults, name) for name in SMALL} == {
+        "max_query_length": 2000,
+        "max_expansion": 1024,
+        "max_offset": 10_000,
+        "max_limit": 100,
+        "max_body_bytes": 20_000_000,
+        "max_batch": 10_000,
+        "max_document_bytes": 2_000_000,
+    }
+    assert {setting for setting, *_ in PAST} == set(SMALL) == {setting for setting, *_ in AT}
+
+
+@pytest.mark.parametrize(
+    ("setting", "method", "url", "kwargs", "status", "code", "field"), PAST, ids=[f"{p[0]}-{p[1]}" for p in PAST]
+)
+def test_past_a_limit_is_a_clear_4xx(
+    limited: Flask, setting: str, method: str, url: str, kwargs: dict[str, Any], status: int, code: str,
+    field: str | None,
+) -> None:
+    response = limited.test_client().open(url, method=method, headers=AUTH, **kwargs)
+    error = assert_error(response, status, code, field)
+    if setting != "max_body_bytes" and "t*" not in url:  # Werkzeug's 413 does not know the setting's value
+        assert str(SMALL[setting]) in error["message"]
+
+
+@pytest.mark.parametrize(("setting", "method", "url", "kwargs", "status"), AT, ids=[f"{a[0]}-{a[1]}" for a in AT])
+def test_at_a_limit_is_accepted(
+    limited: Flask, setting: str, method: str, url: str, kwargs: dict[str, Any], status: int
+) -> None:
+    response = limited.test_client().open(url, method=method, headers=AUTH, **kwargs)
+    assert response.status_code == status, response.get_data(as_text=True)
+
+
+def test_an_oversized_document_in_a_batch_is_rejected_by_itself(limited: Flask) -> None:
+    batch = [{"id": "ok", "body": "fine"}, {"id": "big", "body": "z" * 1001}]
+    response = limited.test_client().post("/documents", json=batch, headers=AUTH)
+    assert response.status_code == 202
+    assert response.get_json()["task"]["details"] == {"received": 2, "accepted": 1, "rejected": 1}
+
+
+class CountingReader:
+    """A reader that counts the lexicon steps of prefix and pattern expansion."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.steps = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+    def _count(self, terms: Iterator[Any]) -> Iterator[Any]:
+        for term in terms:
+            self.steps += 1
+            yield term
+
+    def expand_prefix(self, fieldname: str, prefix: Any) -> Iterator[Any]:
+        return self._count(self.reader.expand_prefix(fieldname, prefix))
+
+
+
+def test_a_broad_prefix_over_a_large_lexicon_stops_counting_at_the_limit() -> None:
+    # `ta*` over 30,000 words starting with "ta": rejected after max_expansion + 1 lexicon steps, not 30,000.
+    schema = build_schema()
+    ix = RamStorage().create_index(schema)
+    with ix.writer() as writer:
+        writer.add_document(id="big", body=" ".join(f"ta{i:05d}" for i in range(30_000)))
+    builder = QueryBuilder(schema)
+    with ix.searcher() as searcher:
+        q, _ = builder.parse("body:ta*")
+        reader = CountingReader(searcher.reader())
+        with pytest.raises(QueryError) as caught:
+            check_expansion(q, reader, 1024)
+        assert "more than 1024 terms" in caught.value.message and caught.value.field == "q"
+        assert reader.steps == 1025
+        q, _ = builder.parse("body:ta0000*")
+        check_expansion(q, searcher.reader(), 1024)  # ten terms
+
+
+# -- the time bound ------------------------------------------------------------------------------------------
+BIG_DOCS = 2600  # more than twice _DEADLINE_EVERY: every broad search below passes a clock check
+MICROSECOND = 0.000001  # query_timeout: every clock check finds the time up
+
+
+def build_big_index(index_dir: Path, n: int = BIG_DOCS) -> None:
+    """n short documents that all say "common news", half of them naming Ann Lee, published on 2,000 days
+    (without spaCy: an empty extraction but for the person, so it builds in a few seconds)."""
+    store = IndexStore(index_dir)
+    ix, generation = store.create_generation()
+    writer = ix.writer(limitmb=128)
+    first = dt.date(2015, 1, 1)
+    for i in range(n):
+        doc = document_from_mapping(
+            {
+                "id": f"d{i}",
+                "title": f"Common report {i % 97}",
+                "body": f"common news w{i % 300} " * (1 + i % 3),
+                "published": (first + dt.timedelta(days=i % 2000)).isoformat(),
+            }
+        )
+        person = Entity("Ann Lee" if i % 2 else "Bo Chan", "person", 1)
+        writer.add_document(**document_fields(doc, Extraction(entities=(person,)), path="", content_hash=""))
+    writer.commit()
+    store.publish(generation)
+
+
+@pytest.fixture(scope="module")
+def big_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "index"
+    build_big_index(path)
+    return path
+
+
+BROAD: list[dict[str, str]] = [
+    {"q": "common"},
+    {"q": "common news"},
+    {"q": "common", "person": "Ann Lee"},
+    {"q": "common", "published_from": "2016"},
+    {"q": '"common news"', "published_from": "2016"},
+    {"q": "common", "facets": "person"},
+    {"published_from": "2016"},  # no q: newest first
+]
+
+
+@pytest.mark.parametrize("params", BROAD, ids=[str(p) for p in BROAD])
+def test_a_search_past_query_timeout_answers_what_it_found(
+    make_app: Any, big_index: Path, params: dict[str, str]
+) -> None:
+    client = make_app(big_index, query_timeout=MICROSECOND).test_client()
+    response = client.get("/search", query_string=params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    data = response.get_json()
+    assert data["timed_out"] is True
+    assert data["total_relation"] == "gte" and data["total"] < BIG_DOCS  # partial: a lower bound
+    assert 0 < len(data["hits"]) <= 10
+    # The next search is answered normally by the same app (a narrow one reads no clock: nothing is cut).
+    narrow = client.get("/search", query_string={"q": "w7"}).get_json()
+    assert (narrow["timed_out"], narrow["total"], narrow["total_relation"]) == (False, 9, "eq")
+    assert client.get("/ready").status_code == 200
+    assert client.get("/documents/d1").get_json()["id"] == "d1"
+
+
+@pytest.mark.parametrize("params", BROAD, ids=[str(p) for p in BROAD])
+def test_the_same_searches_within_the_default_timeout_are_complete(
+    make_app: Any, big_index: Path, params: dict[str, str]
+) -> None:
+    data = make_app(big_index).test_client().get("/search", query_string=params).get_json()
+    assert data["timed_out"] is False and data["total_relation"] == "eq" and data["total"] > 1024
+
+
+# -- through gunicorn ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(big_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One worker, so every request below is answered by the worker whose search timed out."""
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with run_gunicorn(big_index, log, workers=1, query_timeout=str(MICROSECOND)) as srv:
+        yield srv
+
+
+def test_gunicorn_worker_stays_healthy_after_a_timed_out_search(server: Server) -> None:
+    for params in ({"q": "common", "published_from": "2016"}, {"q": "common news"}):
+        timed_out = server.get("/search", params=params)
+        assert timed_out.status_code == 200 and timed_out.json()["timed_out"] is True
+    narrow = server.get("/search", params={"q": "w7"}).json()
+    assert (narrow["timed_out"], narrow["total"]) == (False, 9)
+    assert server.get("/ready").status_code == 200
+
+
+def test_a_long_get_query_is_refused_in_json_by_flask_then_by_gunicorn(server: Server) -> None:
+    # Past max_query_length (2000) but within gunicorn's request line (8190 bytes): the app's 400.
+    over = server.get("/search", params={"q": "harbour " * 400})
+    assert over.status_code == 400 and over.headers["Content-Type"] == "application/json"
+    assert over.json()["error"]["code"] == "invalid_parameter" and over.json()["error"]["field"] == "q"
+    # Past gunicorn's request line: refused before the app sees it, in the same JSON shape.
+    huge = server.get("/search", params={"q": "harbour " * 1200})
+    assert huge.status_code == 414 and huge.headers["Content-Type"] == "application/json"
+    assert huge.json() == {
+        "error": {"code": "payload_too_large", "field": None, "message": huge.json()["error"]["message"]}
+    }
+    assert "POST /search" in huge.json()["error"]["message"]
+    # The same query as a POST body reaches the app, which answers with its own limit.
+    posted = requests.post(server.base + "/search", json={"q": "harbour " * 1200}, timeout=10)
+    assert posted.status_code == 400 and posted.json()["error"]["field"] == "q"
+    assert server.get("/health").status_code == 200
