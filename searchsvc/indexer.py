@@ -113,12 +113,17 @@ def _extract_chunk(items: list[tuple[str, object]]) -> list[Extraction]:
     return list(_worker_extractor.extract_many(items, batch_size=len(items)))  # type: ignore[arg-type]
 
 
-def _extract_unique(items: list[tuple[str, Published]], model: str, workers: int) -> Iterator[Extraction]:
-    """Extractions of `items` in order; in this process for one worker, else in a spawned pool."""
-    if workers <= 1 or len(items) <= CHUNK:
-        from searchsvc.extract import Extractor
+def _extract_unique(
+    items: list[tuple[str, Published]], model: str, workers: int, extractor: Extractor | None = None
+) -> Iterator[Extraction]:
+    """Extractions of `items` in order; in this process for one worker (with `extractor` when the caller has
+    one loaded), else in a spawned pool."""
+    if extractor is not None or workers <= 1 or len(items) <= CHUNK:
+        if extractor is None:
+            from searchsvc.extract import Extractor
 
-        yield from Extractor(model).extract_many(items, batch_size=CHUNK)
+            extractor = Extractor(model)
+        yield from extractor.extract_many(items, batch_size=CHUNK)
         return
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
     ctx = multiprocessing.get_context("spawn")  # safe under gunicorn's threads, unlike fork
@@ -127,7 +132,9 @@ def _extract_unique(items: list[tuple[str, Published]], model: str, workers: int
             yield from extractions
 
 
-def extract_all(docs: Sequence[Document], model: str, workers: int) -> Iterator[Extraction]:
+def extract_all(
+    docs: Sequence[Document], model: str, workers: int, extractor: Extractor | None = None
+) -> Iterator[Extraction]:
     """Extractions in the order of `docs`.
 
     Extraction is a pure function of (text, publication date), so documents that repeat both (syndicated
@@ -147,7 +154,7 @@ def extract_all(docs: Sequence[Document], model: str, workers: int) -> Iterator[
         return
     del first
     uses = Counter(slots)
-    produced = _extract_unique(unique, model, workers)
+    produced = _extract_unique(unique, model, workers, extractor)
     kept: dict[int, Extraction] = {}
     for slot in slots:
         if slot not in kept:  # a first occurrence: slots are first seen in order, so it is the next one
@@ -228,10 +235,12 @@ def index_paths(
     max_file_bytes: int = 10_000_000,
     progress: Callable[[int, int], None] | None = None,
     take_lock: bool = True,
+    extractor: Extractor | None = None,
 ) -> IndexReport:
     """Index the documents under `paths` into `store`: new and changed ones are extracted and written, unchanged
     ones skipped, and with `prune` documents whose files are gone are removed. Holds the store's write lock
-    (pass take_lock=False when the caller already holds it). A rebuild keeps documents added over HTTP."""
+    (pass take_lock=False when the caller already holds it). A rebuild keeps documents added over HTTP.
+    `extractor`: a loaded one to use in this process (the HTTP writer's), instead of loading the model."""
     started = time.perf_counter()
     report = IndexReport()
     roots = [Path(p) for p in paths]
@@ -286,7 +295,7 @@ def index_paths(
         try:
             docs = [d for d, _, _ in pending]
             for n, ((doc, path, digest), extraction) in enumerate(
-                zip(pending, extract_all(docs, model, workers), strict=True), 1
+                zip(pending, extract_all(docs, model, workers, extractor), strict=True), 1
             ):
                 fields = document_fields(doc, extraction, path=path, content_hash=digest)
                 if fresh:

@@ -280,6 +280,7 @@ class TaskWriter:
         poll: float = 0.1,
         max_attempts: int = MAX_ATTEMPTS,
         handoff_delay: float = 0.5,
+        max_hold: float = 10.0,
     ) -> None:
         self.queue = queue
         self.lock_factory = lock_factory
@@ -288,6 +289,10 @@ class TaskWriter:
         self.max_attempts = max_attempts
         # A writer that has not applied anything yet (no spaCy model loaded) lets the one that has go first.
         self.handoff_delay = handoff_delay
+        # Seconds of back-to-back batches before the lock is let go for a while, so that `searchsvc index`
+        # (which waits for the lock) is not kept out for as long as writes keep coming.
+        self.max_hold = max_hold
+        self._held_too_long = False
         self._warm = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -317,6 +322,8 @@ class TaskWriter:
                         if not self.queue.pending_count():
                             continue
                     self.run_once()
+                    if self._held_too_long and self._stop.wait(self.handoff_delay * 2):
+                        break
             except Exception:  # keep the writer alive; the tasks stay pending and are retried
                 log.exception("task writer failed; retrying")
                 self._stop.wait(1.0)
@@ -331,7 +338,12 @@ class TaskWriter:
             return 0
         try:
             applied = 0
+            self._held_too_long = False
+            taken = time.monotonic()
             while not self._stop.is_set():
+                if time.monotonic() - taken > self.max_hold:
+                    self._held_too_long = True
+                    break
                 tasks = self.queue.claim()
                 if not tasks:
                     break

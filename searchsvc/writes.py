@@ -75,6 +75,7 @@ def _reindex(task: Task, store: IndexStore, settings: Settings) -> Outcome:
         rebuild=True,
         max_file_bytes=settings.max_file_bytes,
         take_lock=False,  # the task writer holds it
+        extractor=_get_extractor(settings.spacy_model),  # not a second copy of the model
     )
     return (task.id, "succeeded", report.to_json(), None)
 

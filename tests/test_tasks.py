@@ -244,3 +244,26 @@ def test_the_writer_thread_applies_what_is_enqueued(queue: TaskQueue, tmp_path: 
     finally:
         writer.stop()
     assert not writer.running
+
+
+def test_a_busy_writer_lets_searchsvc_index_take_the_lock(queue: TaskQueue, tmp_path: Path) -> None:
+    lock_path = str(tmp_path / "write.lock")
+
+    class Slow(Recorder):
+        def __call__(self, tasks: list[Task]) -> list[Outcome]:
+            time.sleep(0.05)
+            queue.enqueue("documents", _docs(f"more{len(self.batches)}"))  # writes keep coming
+            return super().__call__(tasks)
+
+    writer = TaskWriter(queue, lambda: FileLock(lock_path), Slow(), poll=0.01, handoff_delay=0.2, max_hold=0.5)
+    queue.enqueue("documents", _docs("first"))
+    writer.start()
+    try:
+        while not queue.list(status="succeeded"):
+            time.sleep(0.01)
+        started = time.monotonic()
+        with FileLock(lock_path, timeout=10):  # what `searchsvc index` does, waiting as long as it takes
+            waited = time.monotonic() - started
+        assert waited < 3, f"the CLI waited {waited:.1f} s for the lock"
+    finally:
+        writer.stop()
