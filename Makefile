@@ -40,9 +40,10 @@ bench: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/python -m eval
 
-## fuzz: the fuzz tests with 20x the examples make test runs
+## fuzz: the fuzz tests (read API, write API, schemathesis on the OpenAPI document) with 20x the examples make test runs
 fuzz: $(STAMP)
-	SEARCHSVC_FUZZ_EXAMPLES=20 $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider
+	SEARCHSVC_FUZZ_EXAMPLES=20 $(BIN)/python -m pytest tests/test_fuzz.py tests/test_fuzz_writes.py \
+		tests/test_schemathesis.py -p no:cacheprovider
 
 ## lock: re-resolve the hashed lock files after changing dependencies in pyproject.toml
 lock: $(STAMP)

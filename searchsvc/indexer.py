@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from searchsvc.documents import Document, LoadError, LoadWarning, iter_documents
 from searchsvc.extract.types import Extraction
@@ -189,6 +189,21 @@ def _api_documents(store: IndexStore) -> list[dict[str, object]]:
         return out
 
 
+def commit(writer: Any) -> None:
+    """writer.commit(), releasing Whoosh's index lock when it fails (a full disk, say): a failed commit keeps
+    it, and every later write to the index would fail with LockError."""
+    try:
+        writer.commit()
+    except BaseException:
+        if not writer.is_closed:
+            with contextlib.suppress(Exception):
+                writer.cancel()
+        if writer.writelock is not None:
+            with contextlib.suppress(Exception):
+                writer.writelock.release()
+        raise
+
+
 def apply_changes(
     store: IndexStore, upserts: Sequence[Document], deletes: Sequence[str], extractor: Extractor, model: str
 ) -> None:
@@ -210,7 +225,7 @@ def apply_changes(
     except BaseException:
         writer.cancel()
         raise
-    writer.commit()
+    commit(writer)
     if fresh_generation:
         store.publish(fresh_generation)
     else:
@@ -318,7 +333,7 @@ def index_paths(
         except BaseException:
             writer.cancel()
             raise
-        writer.commit()
+        commit(writer)
         marker = store.publish(generation) if fresh else store.touch()
         report.generation = marker.generation
     report.seconds = time.perf_counter() - started

@@ -20,7 +20,8 @@ from searchsvc.query import MATCH_MODES, date_bounds
 from searchsvc.schema import ENTITY_FIELDS
 from searchsvc.search import FACETS, SORTS
 
-_INT = re.compile(r"[+-]?\d{1,12}", re.ASCII)
+# Up to 19 digits: every 64-bit integer (task ids and `before` go up to 2**63 - 1); ranges bound the rest.
+_INT = re.compile(r"[+-]?\d{1,19}", re.ASCII)
 
 
 # -- fields --------------------------------------------------------------------------------------------------
@@ -401,6 +402,8 @@ _ERRORS = {
     "404": "No such document or endpoint (code not_found).",
     "405": "Method not allowed (code method_not_allowed).",
     "413": "Request body too large (code payload_too_large).",
+    "414": "Request line (path and query string) longer than the server accepts (code payload_too_large); "
+    "send a long query as JSON with POST /search.",
     "415": "POST body is not JSON (code unsupported_media_type).",
     "500": "Unexpected error (code internal).",
     "503": "No readable index (code index_unavailable).",
@@ -409,7 +412,7 @@ _ERRORS = {
 
 def _responses(ok: str, schema: str, errors: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {"200": {"description": ok, "content": {"application/json": {"schema": schema}}}}
-    for status in errors:
+    for status in sorted({*errors, "414"}):  # 414: gunicorn refuses an overlong request line, whatever the path
         out[status] = {"$ref": f"#/components/responses/Error{status}"}
     return out
 
@@ -563,7 +566,7 @@ def openapi_spec(settings: Settings, version: str) -> dict[str, Any]:
                         "description": "OpenAPI 3 document",
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
-                    **{s: {"$ref": f"#/components/responses/Error{s}"} for s in (*read_errors, "500")},
+                    **{s: {"$ref": f"#/components/responses/Error{s}"} for s in (*read_errors, "414", "500")},
                 },
                 **security,
             }

@@ -134,7 +134,8 @@ def _json(schema: Any) -> dict[str, Any]:
 
 
 def _errors(*statuses: str) -> dict[str, Any]:
-    return {status: {"$ref": f"#/components/responses/Error{status}"} for status in statuses}
+    # 414: gunicorn refuses an overlong request line (schemas._responses adds it to the read API too).
+    return {status: {"$ref": f"#/components/responses/Error{status}"} for status in sorted({*statuses, "414"})}
 
 
 def _task_answers(*errors: str) -> dict[str, Any]:
@@ -177,6 +178,8 @@ def add_write_paths(spec: Any, settings: Settings) -> None:
               "description": "Document id (may contain '/')."}
     task_id = {"in": "path", "name": "task_id", "required": True, "schema": {"type": "integer"}}
     body_errors = ("400", "401", "403", "413", "415", "500", "503", "507")
+    # An id the URL rule cannot carry (empty, a leading '/', some with a newline) reaches no endpoint: 404.
+    id_errors = ("404",)
     # Merged with the GET that the read API declares for this path.
     spec.path(
         path="/documents/{doc_id}",
@@ -185,13 +188,13 @@ def add_write_paths(spec: Any, settings: Settings) -> None:
                 "summary": "Add or replace one document",
                 "parameters": [dict(doc_id), params()],
                 "requestBody": {"required": True, "content": _json("DocumentInput")},
-                "responses": _task_answers(*body_errors),
+                "responses": _task_answers(*body_errors, *id_errors),
                 **admin,
             },
             "delete": {
                 "summary": "Delete one document (a missing id succeeds with deleted: 0)",
                 "parameters": [dict(doc_id), params()],
-                "responses": _task_answers("400", "401", "403", "500", "503", "507"),
+                "responses": _task_answers("400", "401", "403", *id_errors, "500", "503", "507"),
                 **admin,
             },
         },

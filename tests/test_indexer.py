@@ -172,3 +172,21 @@ def test_cli_indexes_single_files(corpus: Path, tmp_path: Path) -> None:
     assert _ids(IndexStore(Path(ix))) == {"r1", "r2", "a"}
     again = runner.invoke(main, [*args, "--prune"])
     assert again.exit_code == ExitStatus.OK and "unchanged 3, deleted 0" in again.output, again.output
+
+
+def test_a_failed_commit_releases_the_index_lock(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from whoosh.writing import SegmentWriter
+
+    store = IndexStore(tmp_path / "ix")
+    index_paths([corpus], store, model=MODEL)
+    _write(corpus, "a.txt", "Markets slump\n\nShares in Frankfurt fell on Tuesday.")
+
+    def disk_full(self: SegmentWriter, *args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SegmentWriter, "_commit_toc", disk_full)
+        with pytest.raises(OSError, match="No space"):
+            index_paths([corpus], store, model=MODEL)
+    report = index_paths([corpus], store, model=MODEL)  # not LockError: the failed commit let the lock go
+    assert report.updated == 1 and _stored(store, "a")["title"] == "Markets slump"
