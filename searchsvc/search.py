@@ -53,7 +53,9 @@ from typing import Any
 
 from whoosh import classify, scoring
 from whoosh import query as wq
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.collectors import Collector
+from whoosh.columns import NumericColumn
 from whoosh.index import FileIndex
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.searching import Searcher
@@ -438,6 +440,22 @@ def _read_toc(ix: Any) -> Any:
         raise IndexStoreError(f"cannot read the index's table of contents: {exc}") from None
 
 
+def _load_lengths(searcher: Searcher) -> None:
+    """Read each scored field's length column into memory (one byte a document). BM25 reads a length for
+    every document it scores; with the index files read as files, not copied into memory (store.open_whoosh),
+    each of those was a seek and a read. Reaches into Whoosh-Reloaded's W3 reader (pinned)."""
+    scored = [name for name, field_type in searcher.schema.items() if field_type.scorable]
+    for leaf, _ in searcher.leaf_searchers():
+        perdoc = getattr(leaf.reader(), "_perdoc", None)
+        if perdoc is None or not hasattr(perdoc, "_cached_reader"):
+            continue
+        for name in scored:
+            column = perdoc._cached_reader(_lenfield(name), LENGTHS_COLUMN)
+            if isinstance(column, NumericColumn.Reader) and column._fixedlen == 1:
+                raw = column._dbfile.get(column._basepos, column._count)
+                perdoc._readers[_lenfield(name)] = bytes(raw) + bytes(column._doccount - column._count)
+
+
 def _close_searchers(searchers: list[Searcher]) -> None:
     while searchers:
         try:
@@ -496,7 +514,9 @@ class _View:
         (facet columns, date order) are by document number, so no thread may search a newer commit."""
         toc = self._toc
         reader = FileIndex._reader(self.ix.storage, toc.schema, list(toc.segments), toc.generation)
-        return Searcher(reader, weighting=WEIGHTING, fromindex=self.ix)
+        searcher = Searcher(reader, weighting=WEIGHTING, fromindex=self.ix)
+        _load_lengths(searcher)
+        return searcher
 
     def is_current(self, marker: Marker | None) -> bool:
         if marker is None or (marker.generation, marker.built_at) != self.key[:2]:
