@@ -96,13 +96,21 @@ def wait_for_workers(server: Server, count: int, gone: Set[int] = frozenset(), t
 
 # -- the task database ---------------------------------------------------------------------------------------
 def task_rows(index_dir: Path, where: str = "1=1") -> list[sqlite3.Row]:
-    db = sqlite3.connect(f"file:{index_dir / 'tasks.sqlite'}?mode=ro", uri=True, timeout=10)
-    db.row_factory = sqlite3.Row
-    try:
-        columns = "id, kind, status, attempts, result, started_at, finished_at"
-        return db.execute(f"SELECT {columns} FROM tasks WHERE {where}").fetchall()
-    finally:
-        db.close()
+    # Read-write, not mode=ro: a read-only connection cannot recover the WAL index after a kill -9 and may
+    # answer "locking protocol" while a stopped worker holds a WAL lock; retried for the same reason.
+    for attempt in range(50):
+        db = sqlite3.connect(index_dir / "tasks.sqlite", timeout=10)
+        db.row_factory = sqlite3.Row
+        try:
+            columns = "id, kind, status, attempts, result, started_at, finished_at"
+            return db.execute(f"SELECT {columns} FROM tasks WHERE {where}").fetchall()
+        except sqlite3.OperationalError:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
+        finally:
+            db.close()
+    raise AssertionError("unreachable")
 
 
 def committed_unfinished(index_dir: Path) -> list[sqlite3.Row]:
