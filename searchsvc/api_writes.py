@@ -269,6 +269,9 @@ def _enqueue(kind: str, payload: dict[str, Any], details: dict[str, Any]) -> Res
     except StorageFullError as exc:
         log.error("a write was refused: %s", exc.strerror)
         raise InsufficientStorageError(f"{exc.strerror}; the write was not accepted") from None
+    except sqlite3.OperationalError as exc:  # locked past the timeout, or a lock protocol error after a crash
+        log.warning("a write was refused: task database: %s", exc)
+        raise IndexUnavailableError("the task database is busy; the write was not accepted: try again") from None
     log.debug("task %d accepted: %s %s", task.id, kind, details)
     if params["wait"]:
         timeout = DEFAULT_WAIT if params["timeout"] is None else params["timeout"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -296,6 +297,14 @@ def test_a_full_disk_is_507(idle_client: FlaskClient, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(TaskQueue, "enqueue", full)
     assert_error(put(idle_client, "x", {"body": "x"}), 507, "storage_full")
+
+
+def test_a_busy_task_database_is_a_503_not_a_500(idle_client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    def busy(*args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("locking protocol")
+
+    monkeypatch.setattr(TaskQueue, "enqueue", busy)
+    assert_error(put(idle_client, "x", {"body": "x"}), 503, "index_unavailable")
 
 
 def test_a_foreign_index_directory_is_not_written(make_app: Any, tmp_path: Path) -> None:
