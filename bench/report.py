@@ -205,37 +205,10 @@ def render(results: Mapping[str, Any]) -> str:
             f"queries in-process: service.search (cache off) vs the raw Whoosh query it builds, ms "
             f"({q['queries']} queries x {q['rounds']} rounds, interleaved)"
         )
-        rows = []
-        for name in CATEGORIES:
-            r = q["categories"][name]
-            rows.append(
-                [
-                    name,
-                    r["n"],
-                    r["raw_p50"],
-                    r["raw_p95"],
-                    r["svc_p50"],
-                    r["svc_p95"],
-                    r["p50_ratio"],
-                    r["p95_ratio"],
-                    r["errors"],
-                ]
-            )
-        for name in ("plain", "all"):
-            r = q["groups"][name]
-            rows.append(
-                [
-                    f"[{name}]",
-                    r["n"],
-                    r["raw_p50"],
-                    r["raw_p95"],
-                    r["svc_p50"],
-                    r["svc_p95"],
-                    r["p50_ratio"],
-                    r["p95_ratio"],
-                    "",
-                ]
-            )
+        columns = ("n", "raw_p50", "raw_p95", "svc_p50", "svc_p95", "p50_ratio", "p95_ratio")
+        by_category = q["categories"]
+        rows = [[name, *(by_category[name][c] for c in columns), by_category[name]["errors"]] for name in CATEGORIES]
+        rows += [[f"[{name}]", *(q["groups"][name][c] for c in columns), ""] for name in ("plain", "all")]
         lines += table(
             ["category", "n", "raw p50", "raw p95", "svc p50", "svc p95", "x p50", "x p95", "err"], rows
         )

@@ -7,14 +7,22 @@ handful of small JSON documents (the same corpus every search and API test reads
 from __future__ import annotations
 
 import json
+import os
+import random
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import whoosh.codec.base
+import whoosh.filedb.compound
+import whoosh.filedb.filestore
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from whoosh.util import IDCHARS
 
 from searchsvc import api_writes
 from searchsvc.app import create_app
@@ -197,3 +205,36 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 def hit_ids(data: Mapping[str, Any]) -> list[str]:
     return [h["id"] for h in data["hits"]]
+
+
+# -- fuzzing -------------------------------------------------------------------------------------------------
+FUZZ_SCALE = max(1, int(os.environ.get("SEARCHSVC_FUZZ_EXAMPLES", "1")))  # `make fuzz` sets 20
+
+
+def fuzz(examples: int, *slow: HealthCheck) -> Any:
+    """Hypothesis settings for the fuzz tests: seeded, `examples` x FUZZ_SCALE, no deadline, no example database."""
+    return hypothesis_settings(
+        max_examples=examples * FUZZ_SCALE,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, *slow],
+    )
+
+
+@pytest.fixture(scope="module")
+def whoosh_names_from_os_entropy() -> Iterator[None]:
+    """Whoosh names new segment and temporary files with the process-wide `random`, which Hypothesis reseeds for
+    every example. A task writer thread running beside the examples then draws names it drew before: a commit
+    whose segment name exists fails (AssertionError in Segment.create_compound_file), and Hypothesis sees `random`
+    move while it generates a case (HypothesisDeprecationWarning). Only a process that reseeds `random` while it
+    writes is affected; for the module using this fixture, Whoosh's names come from the operating system."""
+    rng = random.SystemRandom()
+
+    def random_name(size: int = 28) -> str:
+        return "".join(rng.choices(IDCHARS, k=size))
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (whoosh.codec.base, whoosh.filedb.filestore, whoosh.filedb.compound):
+            patch.setattr(module, "random_name", random_name)
+        yield

@@ -9,7 +9,6 @@ repeatable; set SEARCHSVC_FUZZ_EXAMPLES (a multiplier, default 1) for a longer r
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +16,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
-from conftest import app_config
+from conftest import app_config, fuzz
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from marshmallow import Schema
 
@@ -33,18 +32,9 @@ from searchsvc.schemas import (
 )
 from searchsvc.search import FACETS, SORTS
 
-SCALE = max(1, int(os.environ.get("SEARCHSVC_FUZZ_EXAMPLES", "1")))
 STATS: Counter[str] = Counter()
 
 
-def fuzz(examples: int) -> Any:
-    return settings(
-        max_examples=examples * SCALE,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import os
-import random
 import shutil
 import string
 import unicodedata
@@ -33,15 +31,11 @@ from urllib.parse import quote
 
 import orjson
 import pytest
-import whoosh.codec.base
-import whoosh.filedb.compound
-import whoosh.filedb.filestore
-from conftest import app_config, hit_ids
+from conftest import app_config, fuzz, hit_ids
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
-from whoosh.util import IDCHARS
 
 from searchsvc import api_writes
 from searchsvc.app import create_app
@@ -49,7 +43,6 @@ from searchsvc.errors import CODES
 from searchsvc.schemas import DocumentSchema
 from searchsvc.schemas_writes import TaskResponseSchema
 
-SCALE = max(1, int(os.environ.get("SEARCHSVC_FUZZ_EXAMPLES", "1")))
 KEY = "admin-fuzz-writes-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 NDJSON = "application/x-ndjson"
@@ -60,32 +53,11 @@ STATS: Counter[str] = Counter()
 _markers = itertools.count(1)
 
 
-def fuzz(examples: int) -> Any:
-    return settings(
-        max_examples=examples * SCALE,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-    )
 
 
 # -- the app -------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def _whoosh_names_from_os_entropy() -> Iterator[None]:
-    """Whoosh names new segment and temporary files with the process-wide `random`, which Hypothesis reseeds for
-    every example: the task writer thread would draw names it drew before (a commit then fails and leaves the
-    index's write lock held), and Hypothesis would see `random` move while it generates an example. See the
-    same fixture in test_schemathesis.py; here Whoosh's names come from the operating system's entropy."""
-    rng = random.SystemRandom()
-
-    def random_name(size: int = 28) -> str:
-        return "".join(rng.choices(IDCHARS, k=size))
-
-    with pytest.MonkeyPatch.context() as patch:
-        for module in (whoosh.codec.base, whoosh.filedb.filestore, whoosh.filedb.compound):
-            patch.setattr(module, "random_name", random_name)
-        yield
+# Hypothesis reseeds `random`, from which Whoosh names files (see the fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("whoosh_names_from_os_entropy")
 
 
 @pytest.fixture(scope="module")
@@ -464,7 +436,7 @@ def _is_json(raw: bytes) -> bool:
     return True
 
 
-@fuzz(40)
+@fuzz(40, HealthCheck.filter_too_much)
 @given(request=put_requests())
 def test_fuzz_put(wclient: FlaskClient, request: Request) -> None:
     response = send(wclient, "PUT", request.url, **request.kwargs)
@@ -558,7 +530,7 @@ def check_batch(client: FlaskClient, response: Any, batch: Batch, waited: bool, 
         assert_stored(client, good)
 
 
-@fuzz(20)
+@fuzz(20, HealthCheck.filter_too_much)
 @given(batch=batches(), waited=st.booleans(), ascii_only=st.booleans())
 def test_fuzz_post_json_batch(wclient: FlaskClient, batch: Batch, waited: bool, ascii_only: bool) -> None:
     raw = json.dumps(batch.items, ensure_ascii=ascii_only).encode()
@@ -567,7 +539,7 @@ def test_fuzz_post_json_batch(wclient: FlaskClient, batch: Batch, waited: bool, 
     check_batch(wclient, response, batch, waited, {})
 
 
-@fuzz(12)
+@fuzz(12, HealthCheck.filter_too_much)
 @given(batch=batches(), data=st.data())
 def test_fuzz_post_ndjson_batch(wclient: FlaskClient, batch: Batch, data: Any) -> None:
     """NDJSON: one document a line; blank lines are skipped; a line that is not JSON is reported by its number
@@ -593,7 +565,7 @@ def test_fuzz_post_ndjson_batch(wclient: FlaskClient, batch: Batch, data: Any) -
     check_batch(wclient, response, batch, False, lines)
 
 
-@fuzz(20)
+@fuzz(20, HealthCheck.filter_too_much)
 @given(case=st.sampled_from(["empty", "too_many", "object", "not_json", "media", "blank_ndjson", "ndjson_too_many",
                              "too_large", "unknown_parameter"]),
        value=json_values)
@@ -629,7 +601,7 @@ def test_fuzz_post_refused_as_a_whole(wclient: FlaskClient, case: str, value: An
 odd_ids = st.one_of(good_ids, st.text(max_size=30), st.sampled_from(["", "/x", "new\nline", "a\x00b", "x" * 300]))
 
 
-@fuzz(20)
+@fuzz(20, HealthCheck.filter_too_much)
 @given(doc_id=odd_ids, existing=st.booleans(), waited=st.booleans(), data=st.data())
 def test_fuzz_delete(wclient: FlaskClient, doc_id: str, existing: bool, waited: bool, data: Any) -> None:
     """Any id: a document put first is deleted (deleted: 1) and no longer found; an unknown id deletes nothing

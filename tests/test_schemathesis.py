@@ -21,8 +21,6 @@ which an in-process run has not; test_writes.py checks every write refuses a mis
 from __future__ import annotations
 
 import json
-import os
-import random
 import shutil
 import tempfile
 from collections import Counter
@@ -32,10 +30,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-import whoosh.codec.base
-import whoosh.filedb.compound
-import whoosh.filedb.filestore
-from conftest import SEED_ID, app_config
+from conftest import FUZZ_SCALE, SEED_ID, app_config
 from flask import Flask
 from hypothesis import strategies as st
 from schemathesis.checks import (
@@ -46,12 +41,10 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from servers import Server, run_gunicorn
-from whoosh.util import IDCHARS
 
 from searchsvc import api_writes
 from searchsvc.app import create_app
 
-SCALE = max(1, int(os.environ.get("SEARCHSVC_FUZZ_EXAMPLES", "1")))
 SEED = 20260308
 KEY = "admin-schemathesis-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -75,12 +68,12 @@ def _config(examples: int, coverage: bool) -> Any:
         {
             "seed": SEED,
             "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
-            "generation": {"deterministic": True, "database": "none", "max-examples": examples * SCALE},
+            "generation": {"deterministic": True, "database": "none", "max-examples": examples * FUZZ_SCALE},
             "phases": {"coverage": {"enabled": coverage}, "stateful": {"enabled": False}},
             "operations": [
                 {
                     "include-path": "/reindex",
-                    "generation": {"max-examples": 3 * SCALE},
+                    "generation": {"max-examples": 3 * FUZZ_SCALE},
                     "phases": {"coverage": {"enabled": False}},
                 }
             ],
@@ -138,24 +131,8 @@ def _ndjson(ctx: Any, value: Any) -> bytes:
     return b"".join(json.dumps(item).encode() + b"\n" for item in (value if isinstance(value, list) else [value]))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _whoosh_names_from_os_entropy() -> Iterator[None]:
-    """Whoosh names new segment and temporary files with the process-wide `random`, which Hypothesis reseeds for
-    every example. The task writer thread, running beside the examples, then draws names it drew before: a commit
-    whose segment name exists fails (AssertionError in Segment.create_compound_file) and leaves the index's write
-    lock held, so the tasks after it fail too; and Hypothesis sees `random` move while it generates a case and
-    fails the test (HypothesisDeprecationWarning: do not use the random module inside strategies). Only a process
-    that reseeds `random` while it writes is affected (reported with issue #8); here Whoosh's names come from the
-    operating system's entropy instead."""
-    rng = random.SystemRandom()
-
-    def random_name(size: int = 28) -> str:
-        return "".join(rng.choices(IDCHARS, k=size))
-
-    with pytest.MonkeyPatch.context() as patch:
-        for module in (whoosh.codec.base, whoosh.filedb.filestore, whoosh.filedb.compound):
-            patch.setattr(module, "random_name", random_name)
-        yield
+# Hypothesis reseeds `random`, from which Whoosh names files (see the fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("whoosh_names_from_os_entropy")
 
 
 @pytest.fixture(scope="module")
