@@ -708,7 +708,9 @@ def test_kill_9_of_one_worker_mid_write(own_index_dir: Path, tmp_path: Path) -> 
         f"workers {sorted(first_workers)} -> {sorted(workers_after)}"
     )
     assert tally.failures == [] and tally.server_errors == 0, tally.failures[:10]
-    assert killer.committed and all(rerun[i] > interrupted[i] for i in interrupted), (interrupted, rerun)
+    # Tasks frozen after their index commit and then killed must run again. (`interrupted` also holds tasks seen
+    # `processing` just before a random kill, which may have been marked done in between: racy, not asserted.)
+    assert killer.committed and all(rerun[i] > interrupted[i] for i in killer.committed), (interrupted, rerun)
     assert {r["status"] for r in tasks.values()} == {"succeeded"}, [dict(r) for r in tasks.values()][:5]
     assert lost == [] and duplicates == {} and unexpected == [] and wrong == [], (lost, duplicates, unexpected, wrong)
     assert stats["documents"] == len(CORPUS_IDS) + len(hits)
