@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from whoosh import query as wq
 from whoosh.lang.porter import stem as porter_stem
 
+from searchsvc.field_parts import FieldPart
 from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, TEXT_FIELDS, WORD_PATTERN
 
 if TYPE_CHECKING:
@@ -93,12 +94,20 @@ def _add(marks: dict[str, Marks], fieldname: str, words: list[str], slop: int = 
 
 
 def _collect(q: wq.Query, marks: dict[str, Marks], reader: IndexReader, limit: int) -> None:
+    if isinstance(q, FieldPart):  # a `title:` or `body:` query on `text`: mark that part only
+        part = {f: Marks() for f in TEXT_FIELDS}
+        _collect(q.q, part, reader, limit)
+        found = part[q.part]
+        marks[q.part].stems |= found.stems
+        marks[q.part].names |= found.names
+        marks[q.part].phrases += found.phrases
+        return
     if isinstance(q, wq.AndNot):
         _collect(q.a, marks, reader, limit)
         return
     if isinstance(q, wq.Not):
         return
-    if isinstance(q, wq.Require):  # what it requires only narrows the matches (a `body:` phrase's words)
+    if isinstance(q, wq.Require):  # what it requires only narrows the matches
         _collect(q.a, marks, reader, limit)
         return
     if isinstance(q, wq.Phrase):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from searchsvc.documents import Document, LoadError, LoadWarning, iter_documents
 from searchsvc.extract.types import Extraction
-from searchsvc.schema import SCHEMA_VERSION, document_fields, fields_from_stored
+from searchsvc.schema import HASH_BYTES, SCHEMA_VERSION, document_fields, document_from_stored
 
 if TYPE_CHECKING:
     from searchsvc.extract import Extractor
@@ -84,13 +84,14 @@ Progress = Callable[[int], None]
 
 
 def content_hash(doc: Document, model: str) -> str:
-    """Changes when the document, the extraction code, the schema or the model changes."""
+    """Changes when the document, the extraction code, the schema or the model changes: 128 bits of SHA-256,
+    in hex (the index keeps the bytes)."""
     payload = json.dumps(
         [EXTRACTION_VERSION, SCHEMA_VERSION, model, doc.id, doc.title, doc.body,
          doc.published.isoformat() if doc.published else None, doc.url, doc.source, doc.author, list(doc.tags)],
         ensure_ascii=False,
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hashlib.sha256(payload.encode("utf-8")).digest()[:HASH_BYTES].hex()
 
 
 def extraction_text(doc: Document) -> str:
@@ -174,18 +175,18 @@ def _existing(store: IndexStore) -> dict[str, tuple[str, str]]:
         ids = reader.column_reader("id")
         hashes = reader.column_reader("content_hash")
         paths = reader.column_reader("path")
-        return {ids[n]: (hashes[n], paths[n]) for n in reader.all_doc_ids()}
+        return {ids[n]: (hashes[n].hex(), paths[n]) for n in reader.all_doc_ids()}
 
 
-def _api_documents(store: IndexStore) -> list[dict[str, object]]:
-    """Stored fields of documents added over HTTP (no source file), to carry into a rebuilt generation (of
-    this or an older schema version: the stored fields are the same)."""
+def _api_documents(store: IndexStore) -> list[tuple[Document, Extraction]]:
+    """Documents added over HTTP (no source file) with their extractions, to carry into a rebuilt generation
+    (of this or an older schema version: both store what document_from_stored reads)."""
     ix, _ = store.open(any_version=True)
     with ix.searcher() as searcher:
         out = []
         for docnum in searcher.document_numbers(path=""):
             stored = searcher.stored_fields(docnum)
-            out.append(fields_from_stored(stored))
+            out.append(document_from_stored(stored))
         return out
 
 
@@ -324,9 +325,11 @@ def index_paths(
                 report.words += len(doc.body.split()) + len(doc.title.split())
                 if progress:
                     progress(n, len(pending))
-            for fields in carried:
-                if fields["id"] not in seen:
-                    writer.add_document(**fields)
+            for doc, extraction in carried:
+                if doc.id not in seen:
+                    writer.add_document(
+                        **document_fields(doc, extraction, path="", content_hash=content_hash(doc, model))
+                    )
             for doc_id in stale:
                 writer.delete_by_term("id", doc_id)
             report.deleted = len(stale)

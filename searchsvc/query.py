@@ -42,6 +42,7 @@ from whoosh import query as wq
 from whoosh.analysis import STOP_WORDS
 
 from searchsvc.errors import ParameterError, QueryError
+from searchsvc.field_parts import PARTS, FieldPart
 from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema
 
 if TYPE_CHECKING:
@@ -585,6 +586,9 @@ class QueryBuilder:
         return self._field_leaf(leaf, leaf.field, 1.0)
 
     def _field_leaf(self, leaf: _Leaf, fieldname: str, boost: float) -> wq.Query | None:
+        if fieldname in PARTS:  # `title:` and `body:` match in `text`, kept to their part (field_parts.py)
+            q = self._field_leaf(leaf, COMBINED_FIELD, boost)
+            return None if q is None else FieldPart(q, fieldname)
         boost *= leaf.boost
         fieldobj = self.schema[fieldname]
         if leaf.kind in ("prefix", "wildcard"):
@@ -608,11 +612,6 @@ class QueryBuilder:
         if len(words) == 1:
             return wq.Term(fieldname, words[0], boost=boost)
         # Whoosh's slop counts positions between words (1 = adjacent); users give Lucene's (0 = adjacent).
-        if fieldname == "body":
-            # `body` keeps no positions (schema.py): the phrase is matched in `text`, and every word must be
-            # in the body. A phrase made of the title's end and words also in the body would match too.
-            phrase = wq.Phrase(COMBINED_FIELD, words, slop=leaf.slop + 1, boost=boost)
-            return wq.Require(phrase, wq.And([wq.Term(fieldname, w) for w in words]))
         return wq.Phrase(fieldname, words, slop=leaf.slop + 1, boost=boost)
 
 

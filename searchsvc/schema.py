@@ -11,10 +11,12 @@ Ranking: words without a field are searched in `text`, the title written twice a
 saturation and length norm covers the whole document with the title weighted 2 (the usual way to get BM25F field
 weights from one field); scoring each field on its own over-rewards a word repeated in a short title. On the
 classic test collections (`python -m eval.ranking`) it moved nDCG@10 by -0.004 on cranfield, +0.017 on cisi and
-+0.024 on med. `title` and `body` stay for `title:`/`body:` queries and highlights. `body` keeps no positions:
-they would repeat `text`'s, and dropping them cut the benchmark's index by 13 % (bench/, `make bench`); a
-`body:"phrase"` is matched in `text` with every word required in `body` (query.py).
++0.024 on med.
 
+`title` and `body` are stored, not indexed: their words and positions are already in `text`, and a second copy
+made the benchmark's index 1.7x a plain Whoosh index of the same articles (bench/, `make bench`). `title:` and
+`body:` queries match in `text` and keep the matches that fall in the first title copy or in the body, from the
+title's token count kept per document in `title_positions` (query.py's FieldPart).
 Tokenisation: words are runs of letters and digits, joined by inner apostrophes or periods ("o'neill", "u.s."),
 so `*word*` loses its stars, a sentence's final period is dropped, and possessives are folded ("russia's" ->
 "russia"): the same analyzer runs at index and query time, so phrases line up.
@@ -23,23 +25,25 @@ so `*word*` loses its stars, a sentence's final period is dropped, and possessiv
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from whoosh import columns
 from whoosh.analysis import (
     Filter,
     LowercaseFilter,
     RegexTokenizer,
     StemFilter,
 )
-from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 
-if TYPE_CHECKING:
-    from searchsvc.documents import Document
-    from searchsvc.extract.types import Entity, Extraction
+from searchsvc.documents import Document
+from searchsvc.extract.dates import mentioned_date
+from searchsvc.extract.types import Entity, Extraction
 
 # Schema version: bump when fields or analyzers change so an old index is rebuilt, not misread.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 WORD_PATTERN = r"\w+(?:['’.]\w+)*"
 ENTITY_FIELDS = ("person", "org", "place")
@@ -47,6 +51,8 @@ TEXT_FIELDS = ("title", "body")
 COMBINED_FIELD = "text"  # title x TITLE_WEIGHT + body, the default search field (see the module docstring)
 TITLE_WEIGHT = 2
 # Fields a user may name in a query (`person:lavrov`); the keyword fields match whole normalised names.
+HASH_BYTES = 16
+_WORD = re.compile(WORD_PATTERN)
 QUERYABLE_FIELDS = ("title", "body", "person", "org", "place", "entity", "tags", "source")
 
 
@@ -78,30 +84,33 @@ def name_analyzer():  # type: ignore[no-untyped-def]
 def build_schema() -> Schema:
     return Schema(
         id=ID(unique=True, stored=True, sortable=True),
-        title=TEXT(analyzer=text_analyzer(), stored=True, phrase=True, field_boost=2.0),
-        body=TEXT(analyzer=text_analyzer(), stored=True, phrase=False),  # positions live in `text`
+        title=STORED(),  # words and positions live in `text` (see the module docstring)
+        body=STORED(),
         text=TEXT(analyzer=text_analyzer(), phrase=True),
+        # How many token positions the title takes in `text`: the first copy is [0, n), the body starts at 2n.
+        title_positions=COLUMN(columns.NumericColumn("I")),
         entity=TEXT(analyzer=name_analyzer(), phrase=True),
         person=KEYWORD(commas=True, lowercase=True, sortable=True, scorable=False),
         org=KEYWORD(commas=True, lowercase=True, sortable=True, scorable=False),
         place=KEYWORD(commas=True, lowercase=True, sortable=True, scorable=False),
         tags=KEYWORD(commas=True, lowercase=True, stored=True),
         source=ID(stored=True),
-        # ISO "YYYY-MM-DD"; empty when the document states no date.
-        published=ID(stored=True, sortable=True),
+        # ISO "YYYY-MM-DD"; empty when the document states no date. Rebuilt from `published_raw` when needed.
+        published=ID(sortable=True),
         # Every day that starts or ends a mentioned date ("YYYY-MM-DD"), for range filters.
-        mentioned=KEYWORD(stored=True),
+        mentioned=KEYWORD(),
         # "YYYY-MM" of each mentioned date, as a column for facets.
-        mentioned_month=KEYWORD(commas=True, stored=True, sortable=True, scorable=False),
+        mentioned_month=KEYWORD(commas=True, sortable=True, scorable=False),
         # Stored as-is for results: full ISO datetime if known, url, author, JSON of entities and dates.
         published_raw=STORED(),
         url=STORED(),
         author=STORED(),
         entities_json=STORED(),
         dates_json=STORED(),
-        # Bookkeeping for incremental indexing.
-        path=ID(stored=True, sortable=True),
-        content_hash=ID(stored=True, sortable=True),
+        # Bookkeeping for incremental indexing, read from columns: the source file (few distinct values, so
+        # stored once each) and the first 128 bits of the content hash.
+        path=ID(sortable=columns.RefBytesColumn()),
+        content_hash=COLUMN(columns.FixedBytesColumn(HASH_BYTES)),
     )
 
 
@@ -114,8 +123,13 @@ def _names(entities: Iterable[Entity], kind: str) -> str:
     return ",".join(e.name.replace(",", " ") for e in entities if e.type == kind)
 
 
+def title_positions(title: str) -> int:
+    """Token positions the title takes in `text`: the tokenizer gives every word one, even if a filter drops it."""
+    return len(_WORD.findall(title))
+
+
 def document_fields(doc: Document, extraction: Extraction, *, path: str, content_hash: str) -> dict[str, Any]:
-    """The Whoosh fields for one document and what was extracted from it."""
+    """The Whoosh fields for one document and what was extracted from it (None: not stored, not indexed)."""
     published = doc.published
     published_day = published.date().isoformat() if isinstance(published, dt.datetime) else (
         published.isoformat() if published else ""
@@ -127,38 +141,50 @@ def document_fields(doc: Document, extraction: Extraction, *, path: str, content
         "title": doc.title,
         "body": doc.body,
         "text": combined_text(doc.title, doc.body),
+        "title_positions": title_positions(doc.title),
         "entity": "\n".join(e.name for e in extraction.entities),
         "person": _names(extraction.entities, "person"),
         "org": _names(extraction.entities, "org"),
         "place": _names(extraction.entities, "place"),
-        "tags": ",".join(t.replace(",", " ") for t in doc.tags),
-        "source": doc.source or "",
+        "tags": ",".join(t.replace(",", " ") for t in doc.tags) or None,
+        "source": doc.source or None,
         "published": published_day,
         "mentioned": " ".join(mentioned_days),
         "mentioned_month": ",".join(mentioned_months),
         "published_raw": published.isoformat() if published else None,
         "url": doc.url,
         "author": doc.author,
-        "entities_json": [[e.type, e.name, e.mentions] for e in extraction.entities],
-        "dates_json": [[d.value, d.precision, d.text] for d in extraction.dates],
+        "entities_json": [[e.type, e.name, e.mentions] for e in extraction.entities] or None,
+        "dates_json": [[d.value, d.precision, d.text] for d in extraction.dates] or None,
         "path": path,
-        "content_hash": content_hash,
+        "content_hash": bytes.fromhex(content_hash)[:HASH_BYTES] if content_hash else None,
     }
 
 
-def fields_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """Whoosh fields rebuilt from a stored document, so a rebuild can carry it over without re-extraction."""
-    entities = stored.get("entities_json") or []
-    copied = ("id", "title", "body", "source", "published", "published_raw", "url", "author", "entities_json",
-              "dates_json", "path", "tags", "content_hash", "mentioned",
-              "mentioned_month")
-    fields = {name: stored.get(name) for name in copied}
-    fields.update(
-        text=combined_text(stored.get("title") or "", stored.get("body") or ""),
-        entity="\n".join(name for _, name, _ in entities),
-        **{kind: ",".join(n for t, n, _ in entities if t == kind) for kind in ENTITY_FIELDS},
+def document_from_stored(stored: Mapping[str, Any]) -> tuple[Document, Extraction]:
+    """The document and its extraction rebuilt from stored fields, so a rebuild can carry a document added over
+    HTTP (it has no source file) into a new generation without extracting it again."""
+    raw = stored.get("published_raw")
+    published: dt.date | dt.datetime | None = None
+    if raw:
+        published = dt.datetime.fromisoformat(raw) if "T" in raw else dt.date.fromisoformat(raw)
+    doc = Document(
+        id=stored["id"],
+        title=stored.get("title") or "",
+        body=stored.get("body") or "",
+        published=published,
+        url=stored.get("url"),
+        source=stored.get("source") or None,
+        author=stored.get("author"),
+        tags=tuple(t for t in (stored.get("tags") or "").split(",") if t),
     )
-    return {k: v for k, v in fields.items() if v is not None}
+    entities = stored.get("entities_json") or ()
+    dates = stored.get("dates_json") or ()
+    extraction = Extraction(
+        entities=tuple(Entity(name, kind, mentions) for kind, name, mentions in entities),
+        dates=tuple(mentioned_date(value, precision, text) for value, precision, text in dates),
+    )
+    return doc, extraction
 
 
 def record_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:

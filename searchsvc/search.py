@@ -64,7 +64,7 @@ from searchsvc.config import Settings
 from searchsvc.errors import IndexUnavailableError, ParameterError
 from searchsvc.highlight import highlight_body, highlight_title, marks_from_query, normalise, stem
 from searchsvc.query import STOPWORDS, BuiltQuery, Filters, QueryBuilder, check_expansion
-from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, record_from_stored
+from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, combined_text, record_from_stored
 from searchsvc.store import IndexStore, IndexStoreError, Marker
 
 log = logging.getLogger("searchsvc")
@@ -855,10 +855,11 @@ class SearchService:
             docnum = searcher.document_number(id=doc_id)
             if docnum is None:
                 return None
-            body = searcher.stored_fields(docnum).get("body") or ""
-            if not body.strip():
+            stored = searcher.stored_fields(docnum)
+            if not (stored.get("body") or "").strip():
                 return []
-            results = searcher.more_like(docnum, "body", text=body, top=limit, numterms=12)
+            text = combined_text(stored.get("title") or "", stored["body"])
+            results = searcher.more_like(docnum, COMBINED_FIELD, text=text, top=limit, numterms=12)
             out = []
             for hit in results:
                 record = record_from_stored(hit.fields())
@@ -986,8 +987,8 @@ def _suggest(searcher: Searcher, q: str, words: list[tuple[int, str]]) -> str | 
     correctors = []
     if "entity" in schema:
         correctors.append(("entity", reader.corrector("entity")))
-    if "body" in schema and schema["body"].separate_spelling():
-        correctors.append(("body", reader.corrector("body")))
+    if COMBINED_FIELD in schema and schema[COMBINED_FIELD].separate_spelling():
+        correctors.append((COMBINED_FIELD, reader.corrector(COMBINED_FIELD)))
     if not correctors:
         return None
     replacements: list[tuple[int, int, str]] = []
@@ -995,7 +996,7 @@ def _suggest(searcher: Searcher, q: str, words: list[tuple[int, str]]) -> str | 
         norm = normalise(word)
         if len(norm) < 3 or norm in STOPWORDS or not norm.isalpha():
             continue
-        if reader.doc_frequency("entity", norm) or reader.doc_frequency("body", stem(norm)):
+        if reader.doc_frequency("entity", norm) or reader.doc_frequency(COMBINED_FIELD, stem(norm)):
             continue
         for _, corrector in correctors:
             found = corrector.suggest(norm, limit=1, maxdist=2)

@@ -154,7 +154,7 @@ def test_a_broad_prefix_over_a_large_lexicon_stops_counting_at_the_limit() -> No
     schema = build_schema()
     ix = RamStorage().create_index(schema)
     with ix.writer() as writer:
-        writer.add_document(id="big", body=" ".join(f"ta{i:05d}" for i in range(30_000)))
+        writer.add_document(id="big", text=" ".join(f"ta{i:05d}" for i in range(30_000)))
     builder = QueryBuilder(schema)
     with ix.searcher() as searcher:
         q, _ = builder.parse("body:ta*")

@@ -10,6 +10,7 @@ from whoosh import query as wq
 from whoosh.filedb.filestore import RamStorage
 
 from searchsvc.errors import ParameterError, QueryError
+from searchsvc.field_parts import FieldPart
 from searchsvc.query import (
     ALL_WORDS_BOOST,
     HIGHEST_DAY,
@@ -100,7 +101,7 @@ def test_keyword_fields_match_whole_lowercased_names(builder: QueryBuilder) -> N
 
 def test_entity_field_is_unstemmed(builder: QueryBuilder) -> None:
     assert parse(builder, "entity:Lavrov's") == wq.Term("entity", "lavrov")
-    assert parse(builder, "body:talks") == wq.Term("body", "talk")
+    assert parse(builder, "body:talks") == FieldPart(wq.Term("text", "talk"), "body")
 
 
 def test_prefix_wildcard_fuzzy_and_boost(builder: QueryBuilder) -> None:
@@ -109,7 +110,7 @@ def test_prefix_wildcard_fuzzy_and_boost(builder: QueryBuilder) -> None:
     fuzzy = [x for x in parse(builder, "lavorv~2").leaves() if isinstance(x, wq.FuzzyTerm)]
     assert fuzzy and all(x.maxdist == 2 for x in fuzzy)
     boosted = parse(builder, "body:storm^3")
-    assert boosted == wq.Term("body", "storm", boost=3.0)
+    assert boosted == FieldPart(wq.Term("text", "storm", boost=3.0), "body")
 
 
 def test_words_with_a_colon_that_are_not_fields(builder: QueryBuilder) -> None:
@@ -364,7 +365,7 @@ def test_expansion_over_the_limit_is_rejected() -> None:
     ix = RamStorage().create_index(schema)
     with ix.writer() as writer:
         for i in range(30):
-            writer.add_document(id=str(i), body=f"station{i} stationery")
+            writer.add_document(id=str(i), text=f"station{i} stationery")
     builder = QueryBuilder(schema)
     with ix.searcher() as searcher:
         q, _ = builder.parse("body:station*")

@@ -157,6 +157,18 @@ def year(value: int, text: str) -> MentionedDate:
     return MentionedDate(f"{value:04d}", "year", dt.date(value, 1, 1), dt.date(value, 12, 31), text)
 
 
+def mentioned_date(value: str, precision: str, text: str) -> MentionedDate:
+    """A MentionedDate rebuilt from its ISO value and precision (what the index stores)."""
+    if precision == "day":
+        return day(dt.date.fromisoformat(value), text)
+    if precision == "week":
+        year_text, week_text = value.split("-W")
+        return week(dt.date.fromisocalendar(int(year_text), int(week_text), 1), text)
+    if precision == "month":
+        return month(int(value[:4]), int(value[5:7]), text)
+    return year(int(value), text)
+
+
 def normalise_expression(expr: str) -> str:
     """Lower case, without possessive, edge punctuation and the prepositions or hedges that do not move it.
 
