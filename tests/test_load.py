@@ -578,7 +578,11 @@ class Killer:
                         self.interrupted.update((r["id"], r["attempts"]) for r in at_kill)
                         self.committed.update(r["id"] for r in at_kill)
                         break
-                    os.kill(pid, signal.SIGCONT)  # it marked them done meanwhile: wait for its next commit
+                    try:
+                        os.kill(pid, signal.SIGCONT)  # it marked them done meanwhile: wait for its next commit
+                    except ProcessLookupError:  # it died while stopped (seen once): wait for its replacement
+                        self.workers = wait_for_workers(self.server, 3, {pid} | {p for _, p in self.kills})
+                        self.writer_warm()
                 time.sleep(0.002)
         self.kills.append((what, pid))
         self.workers = wait_for_workers(self.server, 3, {p for _, p in self.kills})  # gunicorn replaced it
