@@ -210,19 +210,34 @@ def http_phase(
     warm = [(q.category, q.path) for q in warmup] * max(1, (8 * args.clients) // max(1, len(warmup)) + 1)
     out: dict[str, Any] = {"load": {}, "cache_size_during_load": 0}
 
+    def paired_run(srv: serving.Server) -> dict[str, Any]:
+        """1 client: every query of the mix over HTTP and as its raw Whoosh query, back to back."""
+        runner = queries.Runner(index_dir)
+        try:
+            raw_queries = [runner.raw_query(q) for q in mix]
+            samples = serving.paired(
+                srv, [(q.category, q.path) for q in mix], lambda i: runner.raw(mix[i], raw_queries[i])[0], args.rounds
+            )
+        finally:
+            runner.close()
+
+        def group(categories: Sequence[str]) -> dict[str, Any]:
+            http_ms = [ms for c in categories for ms in samples.get(c, {}).get("http", [])]
+            raw_ms = [ms for c in categories for ms in samples.get(c, {}).get("raw", [])]
+            raw = latency_summary(raw_ms)
+            return {**latency_summary(http_ms), "raw_p50": raw["p50"], "raw_p95": raw["p95"]}
+
+        return {
+            "rounds": args.rounds,
+            "groups": {"plain": group(queries.PLAIN), "hl+facets": group(["hl+facets"]), "all": group(list(samples))},
+        }
+
     def load(workers: int, gunicorn_args: str = "", sequential: bool = False) -> dict[str, Any]:
         log = work / "logs" / f"gunicorn-{workers}{'-lever' if gunicorn_args else ''}.log"
         with serving.gunicorn(index_dir, workers, log, gunicorn_args, cache_size=0) as srv:
             serving.drive(srv, warm, args.clients)
             if sequential:
-                seq = serving.drive(srv, [(q.category, q.path) for q in mix], 1)
-                samples = seq.pop("_samples")
-                seq["groups"] = {
-                    "plain": latency_summary([ms for c in queries.PLAIN for ms in samples.get(c, [])]),
-                    "hl+facets": latency_summary(samples.get("hl+facets", [])),
-                    "all": latency_summary([ms for v in samples.values() for ms in v]),
-                }
-                out["sequential_1worker"] = seq
+                out["sequential_1worker"] = paired_run(srv)
             before = srv.cpu()
             result = serving.drive(srv, load_requests, args.clients)
             after = srv.cpu()

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +173,33 @@ def drive(server: Server, requests: Sequence[tuple[str, str]], clients: int) -> 
         "error_examples": examples,
         "reconnects": sum(reconnects),
     }
+
+
+def paired(
+    server: Server, requests: Sequence[tuple[str, str]], raw_ms: Callable[[int], float], rounds: int
+) -> dict[str, dict[str, list[float]]]:
+    """Each request over HTTP (one keep-alive connection) and its raw Whoosh query in this process
+    (`raw_ms(index)`), back to back, in alternating order, as the in-process phase pairs service and raw: both
+    then meet the same caches. Per category: {"http": [...], "raw": [...]} in ms; non-200 answers raise."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"http": [], "raw": []})
+    try:
+        for rnd in range(rounds):
+            for i, (category, path) in enumerate(requests):
+                for which in ("raw", "http") if (i + rnd) % 2 == 0 else ("http", "raw"):
+                    if which == "raw":
+                        out[category]["raw"].append(raw_ms(i))
+                        continue
+                    began = time.perf_counter()
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    body = response.read()
+                    if response.status != 200:
+                        raise ServerError(f"{response.status} {path}: {body[:200]!r}")
+                    out[category]["http"].append((time.perf_counter() - began) * 1000)
+    finally:
+        conn.close()
+    return dict(out)
 
 
 def repeated(server: Server, paths: Sequence[str]) -> dict[str, Any]:

@@ -142,6 +142,18 @@ def test_report_renders_and_checks_targets(index_dir: Path) -> None:
         "unchanged re-run / full run": True,
         "index size / plain Whoosh": True,
     }
+    # HTTP latency is judged against the raw queries run back to back with the requests.
+    results["http"] = {
+        "sequential_1worker": {
+            "groups": {
+                "plain": {"n": 4, "p50": 12.0, "p95": 20.0, "raw_p50": 10.0, "raw_p95": 10.0},
+                "hl+facets": {"n": 4, "p50": 12.0, "p95": 20.0, "raw_p50": 10.0, "raw_p95": 10.0},
+            }
+        }
+    }
+    by_name = {t["target"]: t for t in targets(results)}
+    assert by_name["HTTP p50 / raw p50, plain"]["value"] == 1.2 and by_name["HTTP p50 / raw p50, plain"]["met"]
+    assert by_name["HTTP p95 / raw p95, plain"]["met"] is False  # 2.0
     results["targets"] = targets(results)
     text = render(results)
     assert "full build, 2 workers" in text and "MISSED" in text
@@ -180,6 +192,12 @@ def test_drive_counts_requests_errors_and_keeps_connections_alive() -> None:
         assert result["reconnects"] <= 4  # connections are reused (a loaded machine may drop one now and then)
         assert set(result["_samples"]) == {"ok"} and len(result["_samples"]["ok"]) == 30
         assert serving.repeated(server, ["/search?q=a"])["n"] == 1
+        calls: list[int] = []
+        pairs = serving.paired(server, requests[:3], lambda i: calls.append(i) or 1.0, rounds=2)
+        assert calls == [0, 1, 2, 0, 1, 2]  # each raw query beside its request, every round
+        assert len(pairs["ok"]["http"]) == 6 and pairs["ok"]["raw"] == [1.0] * 6
+        with pytest.raises(serving.ServerError, match="500 /fail"):
+            serving.paired(server, [("bad", "/fail")], lambda i: 1.0, rounds=1)
     finally:
         httpd.shutdown()
         httpd.server_close()
