@@ -906,8 +906,7 @@ class SearchService:
                     "generation": view.marker.generation,
                     "built_at": dt.datetime.fromtimestamp(view.marker.built_at, dt.UTC).isoformat(),
                     "entities": {
-                        kind: sum(1 for _ in reader.lexicon(kind)) if kind in reader.schema else 0
-                        for kind in ENTITY_FIELDS
+                        kind: _distinct_names(reader, kind) if kind in reader.schema else 0 for kind in ENTITY_FIELDS
                     },
                 }
             return dict(view._stats)
@@ -928,6 +927,21 @@ _INVERT = str.maketrans("0123456789", "9876543210")
 def _inverted(iso: str) -> str:
     """A key that sorts ISO dates newest first in ascending order (digit-wise complement)."""
     return iso.translate(_INVERT)
+
+
+def _distinct_names(reader: Any, kind: str) -> int:
+    """Distinct names of one entity type among live documents. The lexicon keeps the names of deleted and
+    replaced documents until their segment is merged, so with deletions the names are read from the column."""
+    if not reader.has_deletions():
+        return sum(1 for _ in reader.lexicon(kind))
+    column = reader.column_reader(kind)
+    names: set[str] = set()
+    for docnum in reader.all_doc_ids():  # live documents only
+        raw = column[docnum]
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8")
+        names.update(part.strip().lower() for part in raw.split(",") if part.strip())
+    return len(names)
 
 
 def _live_count(reader: Any, fieldname: str, text: Any) -> int:

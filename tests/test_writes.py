@@ -162,6 +162,7 @@ def test_cors_preflight_allows_writes(make_app: Any, own_index_dir: Path) -> Non
 def test_put_replace_and_delete(wclient: FlaskClient) -> None:
     doc = {"title": "Okapi sighted", "body": "An okapi was seen in the Ituri forest in Congo on Monday.",
            "published": "2021-03-19", "tags": ["wildlife"]}
+    places_before = wclient.get("/stats").get_json()["entities"]["place"]
     accepted = task_of(put(wclient, "zoo/okapi", doc), 202)
     assert accepted["kind"] == "documents" and accepted["details"] == {"id": "zoo/okapi"}
     assert task_of(wclient.get(f"/tasks/{accepted['id']}"), 200)["id"] == accepted["id"]
@@ -172,12 +173,15 @@ def test_put_replace_and_delete(wclient: FlaskClient) -> None:
     assert stored["title"] == "Okapi sighted" and stored["tags"] == ["wildlife"]
     assert any("Congo" in p["name"] for p in stored["entities"]["place"])
     assert stored["dates"][0]["value"] == "2021-03-15"  # "on Monday", resolved against the publication date
+    assert wclient.get("/stats").get_json()["entities"]["place"] > places_before
 
     replaced = task_of(put(wclient, "zoo/okapi", {"id": "zoo/okapi", "body": "A zebra crossed the road."},
                            wait="true"), 200)
     assert replaced["status"] == "succeeded" and replaced["attempts"] == 1
     assert wclient.get("/search?q=okapi").get_json()["total"] == 0
     assert hit_ids(wclient.get("/search?q=zebra").get_json()) == ["zoo/okapi"]
+    # The replaced version's names are gone from the counts (the lexicon keeps them until a merge).
+    assert wclient.get("/stats").get_json()["entities"]["place"] == places_before
     assert wclient.get("/documents/zoo/okapi").get_json()["title"] == "A zebra crossed the road"
     assert wclient.get("/stats").get_json()["documents"] == CORPUS_DOCS + 1
 
