@@ -460,6 +460,9 @@ class BuiltQuery:
     # add pseudo-relevance feedback terms to it with `expanded`.
     feedback: bool = False
     filters: list[wq.Query] = field(default_factory=list)
+    # The part that scores (the text, with any feedback terms), without the filters: once the filtered matches
+    # are known, search.py ranks this among them instead of matching the filters again.
+    scoring: wq.Query | None = None
 
     def expanded(self, extra: wq.Query) -> BuiltQuery:
         """The query with `extra` OR-ed to the text part (the filters still apply); `text_query`, which
@@ -467,7 +470,7 @@ class BuiltQuery:
         assert self.text_query is not None
         text = wq.Or([self.text_query, extra])
         combined = wq.And([text, *self.filters]) if self.filters else text
-        return replace(self, query=combined.normalize(), feedback=False)
+        return replace(self, query=combined.normalize(), feedback=False, scoring=text.normalize())
 
 
 class QueryBuilder:
@@ -496,7 +499,8 @@ class QueryBuilder:
             combined = parts[0]
         else:
             combined = wq.And(parts)
-        return BuiltQuery(combined.normalize(), text_query, words, feedback, filter_parts)
+        scoring = text_query.normalize() if text_query is not None else None
+        return BuiltQuery(combined.normalize(), text_query, words, feedback, filter_parts, scoring)
 
     def parse(self, q: str, match: str = "auto") -> tuple[wq.Query, list[tuple[int, str]]]:
         """Parse the query language; raises QueryError on anything malformed or empty."""

@@ -36,6 +36,7 @@ query runs again. Measured with `python -m eval.ranking` (nDCG@10 on cranfield/c
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import heapq
@@ -57,6 +58,7 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.collectors import Collector
 from whoosh.columns import NumericColumn
 from whoosh.index import FileIndex
+from whoosh.matching import ListMatcher, NullMatcher
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.searching import Searcher
 
@@ -315,6 +317,38 @@ def _leaf_ids(matcher: Any) -> list[int]:
     return out
 
 
+def _and_all(qs: list[wq.Query]) -> wq.Query:
+    return qs[0] if len(qs) == 1 else wq.And(qs)
+
+
+class _KnownDocs(wq.Query):
+    """Matches the given global docnums (already computed), with score 0: a filter not matched twice."""
+
+    def __init__(self, docs: set[int], searcher: Searcher) -> None:
+        self.docs = sorted(docs)
+        self.offsets = {id(sub): offset for sub, offset in searcher.leaf_searchers()}
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return len(self.docs)
+
+    def estimate_min_size(self, ixreader: Any) -> int:
+        return len(self.docs)
+
+    def matcher(self, searcher, context=None):  # type: ignore[no-untyped-def]
+        offset = self.offsets.get(id(searcher), 0)
+        lo = bisect.bisect_left(self.docs, offset)
+        hi = bisect.bisect_left(self.docs, offset + searcher.doc_count_all())
+        if lo == hi:
+            return NullMatcher()
+        return ListMatcher([d - offset for d in self.docs[lo:hi]], all_weights=0.0)
+
+
 class _TimedOut(Exception):
     """The deadline passed while counting (internal: the search then answers with what it has)."""
 
@@ -350,6 +384,12 @@ class _DocSets:
                     raise _TimedOut
         return self.terms[key]
 
+    def _estimate(self, q: wq.Query) -> int:
+        try:
+            return int(q.estimate_size(self.reader))
+        except Exception:  # a query type without an estimate goes last
+            return 1 << 62
+
     def of(self, q: wq.Query) -> set[int] | None:
         """None when `q` needs positions (phrases): those are counted by matching."""
         if isinstance(q, wq.Term):
@@ -363,7 +403,19 @@ class _DocSets:
             return set(self.reader.all_doc_ids())
         if q is wq.NullQuery:
             return set()
-        if isinstance(q, (wq.Or, wq.DisjunctionMax, wq.And)):
+        if isinstance(q, wq.And):
+            # Smallest first, by the index's estimate, and stop at the first empty intersection: a filter that
+            # matches nothing costs no posting list of the other parts.
+            found: set[int] | None = None
+            for child in sorted(q.subqueries, key=self._estimate):
+                docs = self.of(child)
+                if docs is None:
+                    return None
+                found = docs if found is None else found & docs
+                if not found:
+                    return set()
+            return found if found is not None else set()
+        if isinstance(q, (wq.Or, wq.DisjunctionMax)):
             parts = []
             for child in q.subqueries:
                 docs = self.of(child)
@@ -372,9 +424,6 @@ class _DocSets:
                 parts.append(docs)
             if not parts:
                 return set()
-            if isinstance(q, wq.And):
-                parts.sort(key=len)
-                return parts[0].intersection(*parts[1:])
             return parts[0].union(*parts[1:])
         if isinstance(q, wq.AndMaybe):
             return self.of(q.a)
@@ -734,7 +783,7 @@ class SearchService:
         if request.effective_sort == "relevance":
             if built.feedback:
                 built = _with_feedback(searcher, built, deadline)
-            matches = self._by_relevance(searcher, request, built.query, deadline)
+            matches = self._by_relevance(searcher, request, built, deadline)
         else:
             matches = self._by_date(view, searcher, request, built.query, deadline)
         hits = self._hits(searcher, request, built, matches.ranked[request.offset :])
@@ -756,17 +805,22 @@ class SearchService:
         )
 
     def _by_relevance(
-        self, searcher: Searcher, request: SearchRequest, q: wq.Query, deadline: float
+        self, searcher: Searcher, request: SearchRequest, built: BuiltQuery, deadline: float
     ) -> _Matches:
         """The best offset+limit by score, and the count (the module docstring says how it stays cheap)."""
         wanted = request.offset + request.limit
         bound = self.settings.count_bound
+        q = built.query
 
-        def rank(count_bound: int, keep_ids: bool) -> _BoundedCollector:
+        def rank(count_bound: int, keep_ids: bool, query: wq.Query = q) -> _BoundedCollector:
             collector = _BoundedCollector(wanted, count_bound, deadline, keep_ids)
-            searcher.search_with_collector(q, collector)
+            searcher.search_with_collector(query, collector)
             return collector
 
+        if built.filters and built.scoring is not None:
+            filtered = self._filtered(searcher, request, built, deadline)
+            if filtered is not None:
+                return filtered
         if not request.facets and _lower_bound(searcher, q) >= bound:
             collector = rank(0, False)
             return _Matches(collector.ranked(), bound, False, (), collector.timed_out)
@@ -780,6 +834,28 @@ class SearchService:
             collector = rank(0, False)
             return _Matches(collector.ranked(), len(docs), True, docs, collector.timed_out)
         collector = rank(bound, bool(request.facets))
+        exact = not collector.skipping and not collector.timed_out
+        return _Matches(collector.ranked(), collector.total, exact, collector.ids, collector.timed_out)
+
+    def _filtered(
+        self, searcher: Searcher, request: SearchRequest, built: BuiltQuery, deadline: float
+    ) -> _Matches | None:
+        """Filters first: their documents by set algebra (a date range is a union of one posting list a day),
+        then the text ranked and counted among them only, so a common word costs what the filters let through,
+        not its whole posting list. Filters do not score, as in Elasticsearch. None: use the general path."""
+        assert built.scoring is not None
+        try:
+            allowed = _count_docs(searcher, _and_all(built.filters), deadline)
+        except _TimedOut:
+            return None
+        if allowed is None:
+            return None
+        if not allowed:
+            return _Matches([], 0, True, ())
+        collector = _BoundedCollector(
+            request.offset + request.limit, self.settings.count_bound, deadline, bool(request.facets)
+        )
+        searcher.search_with_collector(wq.And([built.scoring, _KnownDocs(allowed, searcher)]), collector)
         exact = not collector.skipping and not collector.timed_out
         return _Matches(collector.ranked(), collector.total, exact, collector.ids, collector.timed_out)
 

@@ -11,7 +11,7 @@ from conftest import SEED_ID, TEST_SETTINGS, build_index, write_corpus
 from searchsvc import search as search_module
 from searchsvc.config import load_settings
 from searchsvc.errors import IndexUnavailableError, ParameterError, QueryError
-from searchsvc.query import Filters
+from searchsvc.query import Filters, query_builder
 from searchsvc.search import SearchRequest, SearchResult, SearchService
 
 
@@ -220,6 +220,45 @@ def test_phrase_counts_are_a_lower_bound_past_count_bound(index_dir: Path) -> No
         svc.close()
 
 
+@pytest.mark.parametrize(
+    ("q", "filters"),
+    [
+        ("the", Filters(published_from="2019-01-01", published_to="2019-12-31")),
+        ("harbour OR ferry", Filters(published_from="2019-06-02")),
+        ("minister", Filters(person=("Wang Yi",))),
+        ('"foreign minister"', Filters(published_from="2021-01-01", place=("China",))),
+        ("the -harbour", Filters(published_to="2021-12-31")),
+        ("belt", Filters(published_from="2022-01-01")),  # the filter matches nothing
+        ("zzzunknown", Filters(published_from="2019-01-01")),  # the text matches nothing
+    ],
+)
+def test_filtered_searches_match_and_rank_as_the_whole_query(
+    service: SearchService, q: str, filters: Filters
+) -> None:
+    """Filters are matched first and the text ranked among their documents (search.py's _filtered): the same
+    documents, count and order as Whoosh running text AND filters at once."""
+    result = service.search(SearchRequest(q=q, filters=filters, limit=50))
+    built = query_builder().build(q, filters=filters)
+    with service._use() as (_, searcher):
+        raw = searcher.search(built.query, limit=None)
+        expected = [searcher.stored_fields(hit.docnum)["id"] for hit in raw]
+    assert (result.total, result.total_relation) == (len(expected), "eq")
+    assert ids(result) == expected
+
+
+def test_filtered_counts_stop_at_count_bound(index_dir: Path) -> None:
+    svc = make_service(index_dir, count_bound=2)
+    try:
+        dated = Filters(published_from="2019-01-01", published_to="2021-12-31")
+        bounded = svc.search(SearchRequest(q="the", filters=dated, limit=1))
+        assert bounded.total_relation == "gte" and bounded.total >= 2
+        exact = svc.search(SearchRequest(q="the", filters=dated, limit=1, facets=("place",)))
+        assert exact.total_relation == "eq" and exact.total > 2
+        assert ids(bounded) == ids(exact)
+    finally:
+        svc.close()
+
+
 def test_a_search_past_its_time_limit_returns_what_it_found(
     index_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -385,3 +424,24 @@ def test_an_unreadable_generation_is_unavailable_not_a_crash(service: SearchServ
     thread.join()
     assert len(errors) == 1 and isinstance(errors[0], IndexUnavailableError)
     assert view.refs == 0
+
+
+def test_known_documents_are_matched_in_every_segment() -> None:
+    """_KnownDocs takes global docnums; each segment's matcher must get its own, shifted by the segment offset."""
+    from whoosh import query as wq
+    from whoosh.fields import ID, TEXT, Schema
+    from whoosh.filedb.filestore import RamStorage
+
+    ix = RamStorage().create_index(Schema(id=ID(stored=True), text=TEXT))
+    for batch in (range(0, 5), range(5, 9), range(9, 12)):
+        writer = ix.writer()
+        for n in batch:
+            writer.add_document(id=str(n), text="alpha" if n % 2 else "alpha beta")
+        writer.commit(merge=False)
+    with ix.searcher() as searcher:
+        assert len(searcher.leaf_searchers()) == 3
+        wanted = {0, 3, 4, 5, 8, 11}  # global docnums in all three segments
+        q = wq.And([wq.Term("text", "alpha"), search_module._KnownDocs(wanted, searcher)])
+        assert {hit.docnum for hit in searcher.search(q, limit=None)} == wanted
+        q = wq.And([wq.Term("text", "beta"), search_module._KnownDocs(wanted, searcher)])
+        assert {searcher.stored_fields(hit.docnum)["id"] for hit in searcher.search(q, limit=None)} == {"0", "4", "8"}
