@@ -195,7 +195,13 @@ def resolve_date(
     most recent one (the publication day or month itself included), "future" the coming one, anything else
     the nearest one (the earlier on a tie).
     """
-    pub = as_date(published)
+    return _resolve_date(expr, as_date(published), tense)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _resolve_date(expr: str, pub: dt.date | None, tense: Tense | None) -> MentionedDate | None:
+    """resolve_date, cached: a pure function of its arguments, and news repeats its date expressions (each is
+    also resolved twice more to learn whether the tense matters)."""
     s = normalise_expression(expr)
     if not s or _NOT_A_DATE.search(s):
         return None
@@ -380,6 +386,7 @@ def _strict_parser() -> object:
     )
 
 
+@functools.lru_cache(maxsize=8_192)
 def _dateparser_strict(expr: str) -> MentionedDate | None:
     """Explicit day-month-year dates in spellings our grammar does not know ("22.03.2021")."""
     if not re.search(r"\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}", expr) or len(expr) > 40:
