@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pycountry
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from searchsvc.extract.acronyms import acronym_key, find_definitions, known_long_form, match_long_form
@@ -523,6 +525,7 @@ _NAMES = st.lists(_WORDS, min_size=1, max_size=4).map(" ".join)
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(_NAMES, _LABELS), max_size=12))
+@example([("U.S. and U.S.", "PERSON")])  # found by a fresh CI run: an enumeration split into two mentions
 def test_resolution_invariants(spans: list[tuple[str, str]]) -> None:
     text = " ".join(f"{name}." for name, _ in spans)
     mentions = []
@@ -535,7 +538,8 @@ def test_resolution_invariants(spans: list[tuple[str, str]]) -> None:
     names = [e.name for e in entities]
     assert len(names) == len(set(names))
     assert list(entities) == sorted(entities, key=lambda e: (e.type, e.name))
-    assert sum(e.mentions for e in entities) <= len(mentions)
+    # A span that enumerates names ("U.S. and China") counts once per name it is split into.
+    assert sum(e.mentions for e in entities) <= sum(len(re.split(r"\s*(?:,|\band\b|&)\s*", m.text)) for m in mentions)
     for e in entities:
         assert e.mentions >= 1 and e.type in ("person", "org", "place")
         assert e.name and e.name == e.name.strip()
