@@ -982,7 +982,8 @@ class SearchService:
                     "generation": view.marker.generation,
                     "built_at": dt.datetime.fromtimestamp(view.marker.built_at, dt.UTC).isoformat(),
                     "entities": {
-                        kind: _distinct_names(reader, kind) if kind in reader.schema else 0 for kind in ENTITY_FIELDS
+                        kind: _distinct_names(view, reader, kind) if kind in reader.schema else 0
+                        for kind in ENTITY_FIELDS
                     },
                 }
             return dict(view._stats)
@@ -1005,19 +1006,14 @@ def _inverted(iso: str) -> str:
     return iso.translate(_INVERT)
 
 
-def _distinct_names(reader: Any, kind: str) -> int:
+def _distinct_names(view: _View, reader: Any, kind: str) -> int:
     """Distinct names of one entity type among live documents. The lexicon keeps the names of deleted and
-    replaced documents until their segment is merged, so with deletions the names are read from the column."""
+    replaced documents until their segment is merged, so with deletions the names come from the view's facet
+    keys (read once from the column, and reused by facet requests)."""
     if not reader.has_deletions():
         return sum(1 for _ in reader.lexicon(kind))
-    column = reader.column_reader(kind)
-    names: set[str] = set()
-    for docnum in reader.all_doc_ids():  # live documents only
-        raw = column[docnum]
-        if isinstance(raw, bytes):
-            raw = raw.decode("utf-8")
-        names.update(part.strip().lower() for part in raw.split(",") if part.strip())
-    return len(names)
+    keys, _ = view.facet_values(kind)
+    return len({key for docnum in reader.all_doc_ids() for key in keys[docnum]})
 
 
 def _live_count(reader: Any, fieldname: str, text: Any) -> int:
