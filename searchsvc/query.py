@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from whoosh import query as wq
 from whoosh.analysis import STOP_WORDS
+from whoosh.matching import AndNotMatcher
 
 from searchsvc.errors import ParameterError, QueryError
 from searchsvc.field_parts import PARTS, FieldPart
@@ -90,6 +91,38 @@ _OPERATORS = {"AND", "OR", "NOT"}
 _WORD_END = frozenset('()"')
 # A `?` ending a word, possibly followed by more punctuation: `why?`, `really?!`, `so?..` (not `te?t`, `ab?*`).
 _TRAILING_QUESTION = re.compile(r"\?[^\w*]*$")
+
+
+class _AndNotMatcher(AndNotMatcher):
+    """Whoosh's AndNotMatcher with two faults fixed: it skipped its excluded postings to the first positive
+    document only when both started on the same document, so with excluded postings starting earlier the first
+    positive document matched even if it held an excluded word ("ferry -morning" found "Morning crossing");
+    and skip_to() read the positive side's current document after that side had run out (an IndexError in an
+    AND of an AND NOT, whenever skipping took the positive side past its end)."""
+
+    def _find_first(self) -> None:
+        self._find_next()
+
+    def _find_next(self) -> bool:
+        pos, neg = self.a, self.b
+        moved = False
+        while pos.is_active() and neg.is_active():
+            pos_id = pos.id()
+            if neg.id() < pos_id:
+                neg.skip_to(pos_id)
+                if not neg.is_active():
+                    break
+            if neg.id() != pos_id:
+                break
+            moved = pos.next() or moved
+        return moved
+
+
+class AndNot(wq.AndNot):
+    """`a AND NOT b`, matched by _AndNotMatcher."""
+
+    def matcher(self, searcher, context=None):  # type: ignore[no-untyped-def]
+        return _AndNotMatcher(self.a.matcher(searcher, context), self.b.matcher(searcher, searcher.boolean_context()))
 
 
 # -- lexer ---------------------------------------------------------------------------------------------------
@@ -572,7 +605,7 @@ class QueryBuilder:
             core = wq.AndMaybe(_and(must), optional) if must else optional
         if must_not:
             # Nothing positive (`-x` alone): everything except x.
-            core = wq.AndNot(core or wq.Every(), _or(must_not))
+            core = AndNot(core or wq.Every(), _or(must_not))
         return core
 
     def _leaf(self, leaf: _Leaf) -> wq.Query | None:

@@ -11,15 +11,16 @@ Counting is bounded like Elasticsearch's `track_total_hits`, and kept off the ra
 then skips low-scoring blocks exactly as Whoosh's own top-N collector does):
   - when document frequencies alone prove more than `count_bound` matches, `total` is `count_bound` with
     `total_relation: "gte"`, and nothing is counted;
-  - otherwise the matching documents are computed by set algebra over posting lists (block-decoded, several
+  - otherwise the matching documents are computed by set algebra over posting lists (docsets.py: several
     times cheaper than stepping a matcher) and the count is exact; facets and date sorts use the same set;
   - queries with phrases need positions, so their matches are counted by the ranking collector itself, which
-    skips nothing until `count_bound` matches were counted (then `gte`).
+    skips nothing until `count_bound` matches were counted (then `gte`); so are ANDs without facets, whose
+    ranking visits most of their matches anyway.
 Facets need every matching document, so with facets the count is always exact.
 
 Searches past `query_timeout` stop and answer 200 with what they found, flagged `timed_out: true` (as
 Elasticsearch does): hits ranked among the matches seen so far, `total` a lower bound (`gte`) unless it was
-counted before time ran out. The clock is read every _DEADLINE_EVERY matches collected or postings read for the
+counted before time ran out. The clock is read every docsets.DEADLINE_EVERY matches collected or postings read for the
 count, so a search overshoots its timeout by about one such step, plus any single step inside Whoosh (building
 the matcher of a date range of thousands of days, skipping through a block of postings); a cheap search reads it
 rarely or never. (Whoosh's TimeLimitCollector needs SIGALRM, which only works in a main thread, and ignores
@@ -49,7 +50,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, islice
+from itertools import chain
 from typing import Any
 
 from whoosh import classify, scoring
@@ -59,9 +60,9 @@ from whoosh.collectors import Collector
 from whoosh.columns import NumericColumn
 from whoosh.index import FileIndex
 from whoosh.matching import ListMatcher, NullMatcher
-from whoosh.matching.wrappers import FilterMatcher
 from whoosh.searching import Searcher
 
+from searchsvc import docsets
 from searchsvc.config import Settings
 from searchsvc.errors import IndexUnavailableError, ParameterError
 from searchsvc.highlight import highlight_body, highlight_title, marks_from_query, normalise, stem
@@ -82,7 +83,6 @@ _FACET_COLUMNS = {
     "mentioned": "mentioned_month",
 }
 SUGGEST_BELOW = 5  # offer a did-you-mean when fewer hits than this were found
-_DEADLINE_EVERY = 1024  # matches collected, or postings read for a count, between clock checks
 # Pseudo-relevance feedback for long natural-language queries (see the module docstring).
 FEEDBACK_DOCS = 10
 FEEDBACK_TERMS = 20
@@ -196,7 +196,7 @@ class _BoundedCollector(Collector):
     Whoosh's TopCollector raises its minimum score as soon as its heap is full, which lets matchers skip
     blocks and drop sub-queries; then the count is no longer exact. Here the minimum score is only raised
     (and skipping allowed) once `count_bound` matches were counted, and never when every id is kept (facets).
-    With `count_bound=0` (the count comes from `_count_docs`) it skips as early as Whoosh's own collector.
+    With `count_bound=0` (the count comes from docsets.py) it skips as early as Whoosh's own collector.
     """
 
     def __init__(self, limit: int, count_bound: int, deadline: float, keep_ids: bool) -> None:
@@ -276,7 +276,7 @@ class _BoundedCollector(Collector):
         for sub_docnum in self.matches():
             self.collect(sub_docnum)
             n += 1
-            if n % _DEADLINE_EVERY == 0 and time.monotonic() > self.deadline:
+            if n % docsets.DEADLINE_EVERY == 0 and time.monotonic() > self.deadline:
                 self.timed_out = True
                 return
 
@@ -296,25 +296,9 @@ def _all_ids(searcher: Searcher, q: wq.Query, deadline: float) -> tuple[list[int
         matcher = q.matcher(sub, context)
         for n, docnum in enumerate(matcher.all_ids(), 1):
             ids.append(docnum + offset)
-            if n % _DEADLINE_EVERY == 0 and time.monotonic() > deadline:
+            if n % docsets.DEADLINE_EVERY == 0 and time.monotonic() > deadline:
                 return ids, True
     return ids, False
-
-
-def _leaf_ids(matcher: Any) -> list[int]:
-    """Every id of a fresh posting list, a block at a time: Whoosh's all_ids() steps one posting at a time and
-    decodes each block's id deltas in a Python loop; here itertools.accumulate does it. This reads
-    W3LeafMatcher's block data (Whoosh-Reloaded is pinned); any other matcher takes the slow, public path."""
-    if type(matcher).__name__ != "W3LeafMatcher" or not hasattr(matcher, "_read_data") or matcher._byteids:
-        return list(matcher.all_ids())
-    out: list[int] = []
-    while matcher.is_active():
-        if matcher._data is None:
-            matcher._read_data()
-        ids = accumulate(matcher._data[0])
-        out.extend(islice(ids, matcher._i, None) if matcher._i else ids)
-        matcher._next_block()
-    return out
 
 
 def _and_all(qs: list[wq.Query]) -> wq.Query:
@@ -347,131 +331,6 @@ class _KnownDocs(wq.Query):
         if lo == hi:
             return NullMatcher()
         return ListMatcher([d - offset for d in self.docs[lo:hi]], all_weights=0.0)
-
-
-class _TimedOut(Exception):
-    """The deadline passed while counting (internal: the search then answers with what it has)."""
-
-
-class _DocSets:
-    """Docnums of one segment matching a query, by set algebra over posting lists -- several times cheaper
-    than stepping a matcher through every match. A term's posting list is read once per query. Raises
-    _TimedOut once `deadline` has passed (the clock is read every _DEADLINE_EVERY postings)."""
-
-    def __init__(self, reader: Any, deadline: float | None = None) -> None:
-        self.reader = reader
-        self.terms: dict[tuple[str, Any], set[int]] = {}
-        self.deadline = deadline
-        self.unchecked = 0  # postings read since the clock was last read
-
-    def term(self, fieldname: str, text: Any) -> set[int]:
-        key = (fieldname, text)
-        if key not in self.terms:
-            reader = self.reader
-            if key not in reader:
-                docs: set[int] = set()
-            else:
-                matcher = reader.postings(fieldname, text)
-                if isinstance(matcher, FilterMatcher):  # a segment with deletions
-                    docs = set(_leaf_ids(matcher.child)) - set(reader.deleted_docs_set)
-                else:
-                    docs = set(_leaf_ids(matcher))
-            self.terms[key] = docs
-            self.unchecked += len(docs) + 1
-            if self.deadline is not None and self.unchecked >= _DEADLINE_EVERY:
-                self.unchecked = 0
-                if time.monotonic() > self.deadline:
-                    raise _TimedOut
-        return self.terms[key]
-
-    def _estimate(self, q: wq.Query) -> int:
-        try:
-            return int(q.estimate_size(self.reader))
-        except Exception:  # a query type without an estimate goes last
-            return 1 << 62
-
-    def of(self, q: wq.Query) -> set[int] | None:
-        """None when `q` needs positions (phrases): those are counted by matching."""
-        if isinstance(q, wq.Term):
-            return self.term(q.fieldname, q.text)
-        if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm, wq.TermRange)):
-            out: set[int] = set()
-            for text in q._btexts(self.reader):
-                out |= self.term(q.fieldname, text)
-            return out
-        if isinstance(q, wq.Every):
-            return set(self.reader.all_doc_ids())
-        if q is wq.NullQuery:
-            return set()
-        if isinstance(q, wq.And):
-            # Smallest first, by the index's estimate, and stop at the first empty intersection: a filter that
-            # matches nothing costs no posting list of the other parts.
-            found: set[int] | None = None
-            for child in sorted(q.subqueries, key=self._estimate):
-                docs = self.of(child)
-                if docs is None:
-                    return None
-                found = docs if found is None else found & docs
-                if not found:
-                    return set()
-            return found if found is not None else set()
-        if isinstance(q, (wq.Or, wq.DisjunctionMax)):
-            parts = []
-            for child in q.subqueries:
-                docs = self.of(child)
-                if docs is None:
-                    return None
-                parts.append(docs)
-            if not parts:
-                return set()
-            return parts[0].union(*parts[1:])
-        if isinstance(q, wq.AndMaybe):
-            return self.of(q.a)
-        if isinstance(q, (wq.AndNot, wq.Require)):
-            a, b = self.of(q.a), self.of(q.b)
-            if a is None or b is None:
-                return None
-            return a - b if isinstance(q, wq.AndNot) else a & b
-        if isinstance(q, wq.ConstantScoreQuery):
-            return self.of(q.child)
-        return None
-
-
-def _segment_lower_bound(q: wq.Query, reader: Any) -> int:
-    """A cheap lower bound of the number of documents matching `q` in one segment, from document frequencies
-    (deleted documents subtracted): enough to know that a count would pass `count_bound` without counting."""
-    if isinstance(q, wq.Term):
-        if (q.fieldname, q.text) not in reader:
-            return 0
-        return max(
-            0, reader.doc_frequency(q.fieldname, q.text) - (reader.doc_count_all() - reader.doc_count())
-        )
-    if isinstance(q, (wq.Or, wq.DisjunctionMax)):
-        return max((_segment_lower_bound(c, reader) for c in q.subqueries), default=0)
-    if isinstance(q, wq.And):
-        return _segment_lower_bound(q.subqueries[0], reader) if len(q.subqueries) == 1 else 0
-    if isinstance(q, wq.AndMaybe):
-        return _segment_lower_bound(q.a, reader)
-    if isinstance(q, wq.Every):
-        return int(reader.doc_count())
-    return 0
-
-
-def _lower_bound(searcher: Searcher, q: wq.Query) -> int:
-    return sum(_segment_lower_bound(q, sub.reader()) for sub, _ in searcher.leaf_searchers())
-
-
-def _count_docs(searcher: Searcher, q: wq.Query, deadline: float | None = None) -> set[int] | None:
-    """Global docnums matching `q`, or None when set algebra does not apply; raises _TimedOut past `deadline`."""
-    out: set[int] = set()
-    for sub, offset in searcher.leaf_searchers():
-        docs = _DocSets(sub.reader(), deadline).of(q)
-        if docs is None:
-            return None
-        if offset:
-            docs = {d + offset for d in docs}
-        out |= docs
-    return out
 
 
 # -- the open index ------------------------------------------------------------------------------------------
@@ -821,12 +680,15 @@ class SearchService:
             filtered = self._filtered(searcher, request, built, deadline)
             if filtered is not None:
                 return filtered
-        if not request.facets and _lower_bound(searcher, q) >= bound:
+        if not request.facets and docsets.lower_bound(searcher, q) >= bound:
             collector = rank(0, False)
             return _Matches(collector.ranked(), bound, False, (), collector.timed_out)
+        # The ranking of an AND visits most of its matches anyway (few blocks can be skipped in an intersection),
+        # so it counts them too (up to count_bound): cheaper than finding them first by set algebra.
+        counted_by_ranking = not request.facets and isinstance(q, wq.And)
         try:
-            docs = _count_docs(searcher, q, deadline)
-        except _TimedOut:  # counted by the collector below, which stops at its first clock check
+            docs = None if counted_by_ranking else docsets.matching_docs(searcher, q, deadline)
+        except docsets.TimedOut:  # counted by the collector below, which stops at its first clock check
             docs = None
         if docs is not None:
             if not docs:
@@ -845,8 +707,8 @@ class SearchService:
         not its whole posting list. Filters do not score, as in Elasticsearch. None: use the general path."""
         assert built.scoring is not None
         try:
-            allowed = _count_docs(searcher, _and_all(built.filters), deadline)
-        except _TimedOut:
+            allowed = docsets.matching_docs(searcher, _and_all(built.filters), deadline)
+        except docsets.TimedOut:
             return None
         if allowed is None:
             return None
@@ -864,8 +726,8 @@ class SearchService:
     ) -> _Matches:
         """Every match, then the first offset+limit by publication date."""
         try:
-            docs = _count_docs(searcher, q, deadline)
-        except _TimedOut:  # listed by _all_ids, which stops at its first clock check
+            docs = docsets.matching_docs(searcher, q, deadline)
+        except docsets.TimedOut:  # listed by _all_ids, which stops at its first clock check
             docs = None
         timed_out = False
         if docs is None:

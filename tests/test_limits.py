@@ -168,7 +168,7 @@ def test_a_broad_prefix_over_a_large_lexicon_stops_counting_at_the_limit() -> No
 
 
 # -- the time bound ------------------------------------------------------------------------------------------
-BIG_DOCS = 2600  # more than twice _DEADLINE_EVERY: every broad search below passes a clock check
+BIG_DOCS = 2600  # more than twice docsets.DEADLINE_EVERY: every broad search below passes a clock check
 MICROSECOND = 0.000001  # query_timeout: every clock check finds the time up
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import SEED_ID, TEST_SETTINGS, build_index, write_corpus
 
+from searchsvc import docsets
 from searchsvc import search as search_module
 from searchsvc.config import load_settings
 from searchsvc.errors import IndexUnavailableError, ParameterError, QueryError
@@ -36,6 +37,19 @@ def test_not_excludes_the_seed(service: SearchService) -> None:
     result = service.search(SearchRequest(q="Belt NOT Road"))
     assert SEED_ID not in ids(result)
     assert "fashion-belt" in ids(result)
+
+
+@pytest.mark.parametrize("q", ["ferry NOT morning", "harbour -was", "ferry -at"])
+def test_not_excludes_the_first_document_of_the_positive_words(service: SearchService, q: str) -> None:
+    """Whoosh's AndNot matcher never checked the positive side's first document when the excluded word's
+    postings started earlier: that document was ranked (and counted by phrases) though it holds the word."""
+    excluded = q.split()[-1].lstrip("-")
+    result = service.search(SearchRequest(q=q, limit=50, highlight=False))
+    assert result.hits and len(result.hits) == result.total
+    for hit in result.hits:
+        document = service.get_document(hit.id)
+        assert document is not None
+        assert excluded not in f"{document['title']} {document['body']}".lower().split()
 
 
 def test_phrase_order_matters(service: SearchService) -> None:
@@ -262,7 +276,7 @@ def test_filtered_counts_stop_at_count_bound(index_dir: Path) -> None:
 def test_a_search_past_its_time_limit_returns_what_it_found(
     index_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(search_module, "_DEADLINE_EVERY", 1)
+    monkeypatch.setattr(docsets, "DEADLINE_EVERY", 1)
     svc = make_service(index_dir, query_timeout=0.0)
     try:
         words = svc.search(SearchRequest(q="the"))
