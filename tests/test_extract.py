@@ -210,6 +210,42 @@ def test_split_text_keeps_every_character() -> None:
     assert all(len(p) <= 300 and text[o : o + len(p)] == p for o, p in pieces)
 
 
+def test_names_and_dates_wrapped_across_lines_are_found_whole(extractor: Extractor) -> None:
+    """A wire story wraps its lines (and indents its paragraphs); a name or date cut by a wrap is one mention."""
+    text = (
+        "Regulators said the filing with the Securities and\n"
+        "Exchange Commission was made by Peninsula Federal Savings and\n"
+        "Loan Association, and that the chairman would testify on\n"
+        "Monday.\n"
+        "    Shr 22 cts vs 19 cts\n"
+        "    Net 1,234,000 vs 987,000\n"
+    )
+    extraction = extractor.extract(text, SEED_PUBLISHED)
+    assert {"Securities and Exchange Commission", "Peninsula Federal Savings and Loan Association"} <= names(
+        extraction, "org"
+    )
+    assert [(d.value, d.text) for d in extraction.dates] == [("2021-03-22", "on\nMonday")]  # as written
+
+
+@pytest.mark.parametrize(
+    ("text", "squeezed"),
+    [
+        ("a b", "a b"),
+        ("on\nmonday  we", "on monday we"),  # the next line goes on in lower case: a wrap
+        ("Shr 22 cts\n  Net 14 cts\n", "Shr 22 cts\nNet 14 cts\n"),  # short lines: rows of a table
+        (("x" * 60) + "\nNext", ("x" * 60) + " Next"),  # a long line: a wrap
+        ("Title\n\n  \nBody", "Title\n\nBody"),  # a blank line stays
+        ("\t", " "),
+    ],
+)
+def test_white_space_is_squeezed_and_mapped_back(text: str, squeezed: str) -> None:
+    out, where = pipeline._squeeze_spaces(text)
+    assert out == squeezed
+    positions = [where(i) for i in range(len(out))]
+    assert positions == sorted(set(positions))
+    assert all(text[p] == c for p, c in zip(positions, out, strict=True) if not c.isspace())
+
+
 def test_missing_model_raises_extractor_error() -> None:
     with pytest.raises(ExtractorError, match="not installed"):
         Extractor("no_such_spacy_model_xyz")

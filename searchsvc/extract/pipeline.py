@@ -17,8 +17,10 @@ word of a person's full name in the same text ("May has promised", after "Theres
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,9 @@ _DATE_PREPOSITIONS = frozenset("on in at by for since until till from during bef
 _NUMERIC_DATE_PREPOSITIONS = frozenset("on by since until till from before after for of".split())
 # TIME spans are offered too: "Monday night", "last night", "this morning" are days (others resolve to None).
 _DATE_LABELS = frozenset({"DATE", "TIME"})
+# White space that is not a single space: squeezed before NER (_squeeze_spaces).
+_SPACE_RUN = re.compile(r"[^\S ]\s*| \s+")
+MIN_WRAPPED_LINE = 50  # characters: a line this long that breaks is taken for a wrapped line of prose
 # Texts are cut into pieces of at most this many characters (spaCy's limit is 1,000,000 and memory grows
 # with length); cuts fall on line breaks where possible.
 MAX_PIECE_CHARS = 100_000
@@ -119,11 +124,12 @@ class Extractor:
         pieces: list[tuple[int, int, str]] = []  # (item index, offset, piece)
         for i, (text, _) in enumerate(chunk):
             pieces.extend((i, offset, piece) for offset, piece in _split_text(text or "", MAX_PIECE_CHARS))
-        docs = self._nlp.pipe((p for _, _, p in pieces), batch_size=batch_size, disable=_NER_PASS_DISABLE)
+        squeezed = [_squeeze_spaces(piece) for _, _, piece in pieces]
+        docs = self._nlp.pipe((text for text, _ in squeezed), batch_size=batch_size, disable=_NER_PASS_DISABLE)
         mentions: list[list[RawMention]] = [[] for _ in chunk]
         date_spans: list[list[tuple[int, int, int]]] = [[] for _ in chunk]  # (start, end, display start)
-        for (i, offset, _), doc in zip(pieces, docs, strict=True):
-            self._collect(doc, offset, mentions[i], date_spans[i])
+        for (i, offset, piece), (_, where), doc in zip(pieces, squeezed, docs, strict=True):
+            self._collect(doc, piece, offset, where, mentions[i], date_spans[i])
 
         texts = [text or "" for text, _ in chunk]
         for i, text in enumerate(texts):
@@ -137,20 +143,26 @@ class Extractor:
 
     @staticmethod
     def _collect(
-        doc: Doc, offset: int, mentions: list[RawMention], dates: list[tuple[int, int, int]]
+        doc: Doc,
+        piece: str,
+        offset: int,
+        where: _Where,
+        mentions: list[RawMention],
+        dates: list[tuple[int, int, int]],
     ) -> None:
+        """Mentions and date spans of `doc` (the squeezed `piece`), in characters of the whole text."""
         for ent in doc.ents:
-            start, end = offset + ent.start_char, offset + ent.end_char
+            a, b = where(ent.start_char), where(ent.end_char - 1) + 1  # in `piece`
             before = doc[ent.start - 1].lower_ if ent.start > 0 else ""
             if ent.label_ in _DATE_LABELS or (
                 ent.label_ == "CARDINAL"
                 and before in _NUMERIC_DATE_PREPOSITIONS
                 and looks_like_numeric_date(ent.text)
             ):
-                display = offset + doc[ent.start - 1].idx if before in _DATE_PREPOSITIONS else start
-                dates.append((start, end, display))
+                display = offset + where(doc[ent.start - 1].idx) if before in _DATE_PREPOSITIONS else offset + a
+                dates.append((offset + a, offset + b, display))
             else:
-                mentions.append(RawMention(ent.text, ent.label_, start, end))
+                mentions.append(RawMention(piece[a:b], ent.label_, offset + a, offset + b))
 
     def _split_compounds(
         self, texts: list[str], mentions: list[list[RawMention]], batch_size: int
@@ -245,6 +257,47 @@ def _tense_in(doc: Doc, start: int, end: int) -> Any:
         return None
     tokens = [Token(t.text, t.tag_, t.dep_, t.head.i) for t in doc]
     return infer_tense(tokens, span.start, span.end)
+
+
+class _Where:
+    """Where each character of a squeezed text (_squeeze_spaces) came from in the original."""
+
+    def __init__(self, squeezed_starts: list[int], original_starts: list[int]) -> None:
+        self.squeezed_starts, self.original_starts = squeezed_starts, original_starts
+
+    def __call__(self, i: int) -> int:
+        k = bisect.bisect_right(self.squeezed_starts, i) - 1
+        return self.original_starts[k] + i - self.squeezed_starts[k]
+
+
+def _squeeze_spaces(text: str) -> tuple[str, _Where]:
+    """`text` with its line wraps and runs of spaces made one space, and the way back to the original's
+    characters. To spaCy each is a token of its own: about one token in fifteen of a news wire, tagged for
+    nothing, and a name or "on Monday" wrapped across two lines was cut in two. A line break is a wrap when
+    the next line goes on in lower case or the line is long (MIN_WRAPPED_LINE characters); a short line
+    (a row of a table of figures, a heading) keeps its break, and a blank line stays a blank line."""
+    parts: list[str] = []
+    squeezed_starts, original_starts = [0], [0]
+    kept = length = 0  # original characters consumed; length of the squeezed text so far
+    for run in _SPACE_RUN.finditer(text):
+        a, b = run.span()
+        breaks = run.group().count("\n")
+        if breaks > 1:
+            replacement = "\n\n"
+        elif breaks == 1 and not text[b : b + 1].islower() and a - (text.rfind("\n", 0, a) + 1) < MIN_WRAPPED_LINE:
+            replacement = "\n"
+        else:
+            replacement = " "
+        parts.append(text[kept:a])
+        parts.append(replacement)
+        length += a - kept + len(replacement)
+        kept = b
+        squeezed_starts.append(length)
+        original_starts.append(b)
+    if not parts:
+        return text, _Where([0], [0])
+    parts.append(text[kept:])
+    return "".join(parts), _Where(squeezed_starts, original_starts)
 
 
 def _split_text(text: str, limit: int = MAX_PIECE_CHARS) -> list[tuple[int, str]]:
