@@ -124,6 +124,20 @@ def _storage_full(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
+def _use_wal(db: sqlite3.Connection, wait: float = 30) -> None:
+    """PRAGMA journal_mode=WAL, retried: SQLite answers "database is locked" at once, without its busy
+    timeout, when another connection is switching the same new database to WAL (workers booting together)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class TaskQueue:
     """The task table in `<index_dir>/tasks.sqlite` (WAL, synchronous=FULL: a committed enqueue survives
     kill -9 and power loss). Each method opens its own connection, so one queue object serves all threads."""
@@ -132,7 +146,7 @@ class TaskQueue:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(db)
             # Every gunicorn worker opens the queue at once when it boots: one transaction at a time.
             db.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA:
