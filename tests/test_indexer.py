@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from whoosh.query import Term
 
 from searchsvc.cli import main
-from searchsvc.indexer import ExitStatus, index_paths
+from searchsvc.documents import Document
+from searchsvc.indexer import ExitStatus, extraction_text, index_paths
 from searchsvc.store import IndexStore, IndexStoreError
 
 SEED = Path(__file__).resolve().parents[1] / "seeds" / "000_453fa8f07bc740fc.txt"
@@ -119,6 +120,20 @@ def test_seed_entities_and_dates_are_indexed(tmp_path: Path) -> None:
                             ("place", "china"), ("mentioned", "2021-03-22"), ("mentioned", "2021-03-18")]:
             assert s.search(Term(field, name)).scored_length() == 1, (field, name)
         assert s.search(Term("person", "belt")).scored_length() == 0
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "read"),
+    [
+        ("Lavrov meets Wang", "The ministers met.", "Lavrov meets Wang\n\nThe ministers met."),
+        ("Lavrov meets Wang", "Lavrov meets Wang in Guilin.", "Lavrov meets Wang in Guilin."),  # repeated
+        ("BANKAMERICA SEES DIVIDEND", "BankAmerica Corp said...", "BankAmerica Corp said..."),  # capitals
+        ("U.S. TRADE DEFICIT", "", "U.S. TRADE DEFICIT\n\n"),  # nothing else to read
+        ("", "Body only.", "Body only."),
+    ],
+)
+def test_what_extraction_reads(title: str, body: str, read: str) -> None:
+    assert extraction_text(Document(id="x", title=title, body=body)) == read
 
 
 def test_bad_documents_are_reported_by_name_and_the_rest_indexed(corpus: Path, tmp_path: Path) -> None:
