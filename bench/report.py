@@ -91,7 +91,8 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             w2["words_per_s"],
             ">= 10,000",
             _ge(w2["words_per_s"], 10_000),
-            f"{w2['documents']:,} unique articles, every one extracted",
+            f"{w2['documents']:,} unique articles, every one extracted"
+            + (f"; median of {w2['runs']} runs" if w2.get("runs", 1) > 1 else ""),
         )
     full, rerun = idx.get("full"), idx.get("unchanged_rerun")
     if full and rerun:
