@@ -183,12 +183,17 @@ class DocSets:
         first = self.of(parts[0])
         if first is None or not first or len(parts) == 1:
             return first
-        found: list[int] | None = sorted(first)
-        for part in parts[1:]:
-            found = self.among(part, found)
+        found = self._narrow(parts[1:], sorted(first))
+        return None if found is None else set(found)
+
+    def _narrow(self, parts: Sequence[wq.Query], docs: list[int]) -> list[int] | None:
+        """Those of `docs` that match every one of `parts`, asked in order; stops at the first empty answer."""
+        for part in parts:
+            found = self.among(part, docs)
             if not found:
-                return None if found is None else set()
-        return set(found)
+                return found
+            docs = found
+        return docs
 
     def among(self, q: wq.Query, docs: list[int]) -> list[int] | None:
         """Those of `docs` (ascending docnums) that match `q`, ascending; None when `q` needs positions."""
@@ -214,12 +219,7 @@ class DocSets:
                 matched.update(part)
             return [d for d in docs if d in matched]
         elif isinstance(q, wq.And):
-            narrowed: list[int] | None = docs
-            for child in sorted(q.subqueries, key=self._estimate):
-                narrowed = self.among(child, narrowed)
-                if not narrowed:
-                    return narrowed
-            return narrowed
+            return self._narrow(sorted(q.subqueries, key=self._estimate), docs)
         elif isinstance(q, (wq.AndMaybe, wq.ConstantScoreQuery)):
             return self.among(q.a if isinstance(q, wq.AndMaybe) else q.child, docs)
         matching = self.of(q)
