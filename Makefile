@@ -2,15 +2,24 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The stamp names the interpreter's version: `make test PYTHON=python3.13` after a 3.11 run rebuilds the venv.
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+STAMP := $(VENV)/.installed-$(PYVER)
+PIP := $(BIN)/python -m pip --disable-pip-version-check
 export SEARCHSVC_SOURCES ?= seeds
 
 .PHONY: run test index serve lint bench eval fuzz lock clean
 
-$(STAMP): requirements-dev.lock pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+# Same bytes whatever pip the interpreter bundles and whatever the registry publishes later: the bundled pip only
+# installs the pinned, hashed pip of requirements-pip.lock; that pip installs exactly the files the lock names
+# (--no-deps: nothing is resolved, so no newer release can be picked), then `pip check` proves the set complete.
+$(STAMP): requirements-pip.lock requirements-dev.lock pyproject.toml
+	if [ ! -x $(BIN)/python ] || ! ls $(VENV)/.python-$(PYVER) >/dev/null 2>&1; then \
+		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && touch $(VENV)/.python-$(PYVER); fi
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements-pip.lock
+	$(PIP) install --quiet --require-hashes --no-deps --only-binary=:all: -r requirements-dev.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check
 	touch $@
 
 ## run: set up, index seeds/ if the index is missing or stale, serve on http://localhost:8000
@@ -46,10 +55,11 @@ fuzz: $(STAMP)
 		tests/test_schemathesis.py -p no:cacheprovider
 
 ## lock: re-resolve the hashed lock files after changing dependencies in pyproject.toml
+# (one resolution for every supported Python, extras kept, existing pins kept unless UPGRADE=--upgrade)
+LOCK_FLAGS := --quiet --generate-hashes --universal --python-version 3.11 --no-strip-extras --no-emit-index-url --no-emit-find-links $(UPGRADE)
 lock: $(STAMP)
-	$(BIN)/pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --extra dev --no-emit-index-url --no-emit-find-links --strip-extras -o requirements-dev.lock pyproject.toml
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev -o requirements-dev.lock pyproject.toml
+	$(BIN)/uv pip compile $(LOCK_FLAGS) -o requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
