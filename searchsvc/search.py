@@ -509,6 +509,9 @@ class _ResultCache:
             self._data.clear()
 
 
+NEVER = float("-inf")  # a monotonic time older than any: `now - NEVER` exceeds every interval
+
+
 # -- the service ---------------------------------------------------------------------------------------------
 class SearchService:
     """Searches, documents, similar documents, entity names and statistics over one index directory."""
@@ -517,7 +520,9 @@ class SearchService:
         self.settings = settings
         self.store = store or IndexStore(settings.index_path)
         self._view: _View | None = None
-        self._checked = 0.0
+        # When the marker was last read; -inf means "check at the next request". Not 0.0: the monotonic clock
+        # starts near 0 at boot, so 0.0 looks recent for the first refresh_interval seconds of a host's uptime.
+        self._checked = NEVER
         self._lock = threading.Lock()
         self._cache = _ResultCache(settings.cache_size)
 
@@ -569,7 +574,7 @@ class SearchService:
                 log.warning("cannot open a searcher on generation %s", view.marker.generation, exc_info=True)
                 if attempt:
                     raise IndexUnavailableError("the index cannot be read; it may be being rebuilt") from None
-                self._checked = 0.0
+                self._checked = NEVER
         try:
             yield view, searcher
         finally:
@@ -584,7 +589,7 @@ class SearchService:
 
     def refresh(self) -> None:
         """Check for a new index now instead of at the next interval."""
-        self._checked = 0.0
+        self._checked = NEVER
         self._current()
 
     def close(self) -> None:

@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("searchsvc.tasks")
 
@@ -124,18 +126,34 @@ def _storage_full(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
-def _use_wal(db: sqlite3.Connection, wait: float = 30) -> None:
-    """PRAGMA journal_mode=WAL, retried: SQLite answers "database is locked" at once, without its busy
-    timeout, when another connection is switching the same new database to WAL (workers booting together)."""
+# SQLite errors that clear by themselves: another connection holds the lock past the busy timeout, is
+# switching a new database to WAL (answered at once, without the timeout), or is recovering the WAL index of a
+# process killed mid-write ("locking protocol", which SQLite does not retry either).
+_TRANSIENT = ("locked", "busy", "locking protocol")
+BUSY_WAIT = 30.0  # seconds: sqlite3.connect's own timeout, so a crash costs a writer no less patience
+
+
+def _transient(exc: sqlite3.OperationalError) -> bool:
+    return any(word in str(exc).lower() for word in _TRANSIENT)
+
+
+def _retrying(work: Callable[[], T], wait: float = BUSY_WAIT) -> T:
+    """`work()` retried while SQLite answers a transient error, until `wait` seconds have passed. Each attempt
+    is one transaction or autocommit statement, so a failed attempt has changed nothing."""
     deadline = time.monotonic() + wait
+    delay = 0.005
     while True:
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
+            return work()
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if not _transient(exc) or time.monotonic() > deadline:
                 raise
-            time.sleep(0.01)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    _retrying(lambda: db.execute("PRAGMA journal_mode=WAL"))
 
 
 class TaskQueue:
@@ -175,25 +193,35 @@ class TaskQueue:
         finally:
             db.close()
 
+    def _read(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
+        def run() -> list[sqlite3.Row]:
+            with self._connect() as db:
+                return db.execute(sql, args).fetchall()
+
+        return _retrying(run)
+
     def enqueue(self, kind: str, payload: dict[str, Any], details: dict[str, Any] | None = None) -> Task:
         """Store a task durably (committed and synced when this returns) and return it."""
         if kind not in KINDS:
             raise ValueError(f"unknown task kind {kind!r}")
         details = details or {}
         now = time.time()
-        with self._connect() as db:
-            cur = db.execute(
-                "INSERT INTO tasks (kind, status, payload, details, enqueued_at)"
-                " VALUES (?, 'enqueued', ?, ?, ?)",
-                (kind, json.dumps(payload, ensure_ascii=False), json.dumps(details, ensure_ascii=False), now),
-            )
-            task_id = int(cur.lastrowid or 0)
+
+        def insert() -> int:
+            with self._connect() as db:
+                cur = db.execute(
+                    "INSERT INTO tasks (kind, status, payload, details, enqueued_at)"
+                    " VALUES (?, 'enqueued', ?, ?, ?)",
+                    (kind, json.dumps(payload, ensure_ascii=False), json.dumps(details, ensure_ascii=False), now),
+                )
+                return int(cur.lastrowid or 0)
+
+        task_id = _retrying(insert)
         return Task(task_id, kind, "enqueued", details, None, None, now, None, None, 0, payload)
 
     def get(self, task_id: int) -> Task | None:
-        with self._connect() as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        return _row_to_task(row) if row else None
+        rows = self._read(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+        return _row_to_task(rows[0]) if rows else None
 
     def list(self, status: str | None = None, limit: int = 100, before: int | None = None) -> list[Task]:
         """Newest first; `before` (a task id) pages back."""
@@ -206,51 +234,49 @@ class TaskQueue:
             args.append(before)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
-        with self._connect() as db:
-            return [_row_to_task(r) for r in db.execute(sql, args)]
+        return [_row_to_task(r) for r in self._read(sql, args)]
 
     def pending_count(self) -> int:
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT count(*) FROM tasks WHERE status IN ('enqueued', 'processing')"
-            ).fetchone()
-        return int(row[0])
+        return int(self._read("SELECT count(*) FROM tasks WHERE status IN ('enqueued', 'processing')")[0][0])
 
     def counts(self) -> dict[str, int]:
         """Tasks by status."""
-        with self._connect() as db:
-            rows = db.execute("SELECT status, count(*) AS n FROM tasks GROUP BY status").fetchall()
+        rows = self._read("SELECT status, count(*) AS n FROM tasks GROUP BY status")
         return {status: 0 for status in STATUSES} | {r["status"]: r["n"] for r in rows}
 
     def claim(self, max_documents: int = 2000, max_tasks: int = 500) -> list[Task]:
         """The oldest unfinished tasks, in order, marked processing. Tasks left `processing` by a crashed
         writer come first, so nothing accepted is skipped. A reindex task is claimed alone. Only the holder of
         the index's write lock may call this."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            rows = db.execute(
-                "SELECT * FROM tasks WHERE status IN ('enqueued', 'processing') ORDER BY id LIMIT ?",
-                (max_tasks,),
-            ).fetchall()
-            claimed: list[Task] = []
-            docs = 0
-            for row in rows:
-                task = _row_to_task(row)
-                if task.kind == "reindex" and claimed:
-                    break
-                size = len(task.payload.get("documents", ())) + len(task.payload.get("ids", ()))
-                if claimed and docs + size > max_documents:
-                    break
-                claimed.append(task)
-                docs += size
-                if task.kind == "reindex":
-                    break
-            now = time.time()
-            db.executemany(
-                "UPDATE tasks SET status='processing', started_at=?, attempts=attempts+1 WHERE id=?",
-                [(now, t.id) for t in claimed],
-            )
-            db.execute("COMMIT")
+        def take() -> tuple[list[Task], float]:
+            with self._connect() as db:
+                db.execute("BEGIN IMMEDIATE")
+                rows = db.execute(
+                    "SELECT * FROM tasks WHERE status IN ('enqueued', 'processing') ORDER BY id LIMIT ?",
+                    (max_tasks,),
+                ).fetchall()
+                claimed: list[Task] = []
+                docs = 0
+                for row in rows:
+                    task = _row_to_task(row)
+                    if task.kind == "reindex" and claimed:
+                        break
+                    size = len(task.payload.get("documents", ())) + len(task.payload.get("ids", ()))
+                    if claimed and docs + size > max_documents:
+                        break
+                    claimed.append(task)
+                    docs += size
+                    if task.kind == "reindex":
+                        break
+                now = time.time()
+                db.executemany(
+                    "UPDATE tasks SET status='processing', started_at=?, attempts=attempts+1 WHERE id=?",
+                    [(now, t.id) for t in claimed],
+                )
+                db.execute("COMMIT")
+            return claimed, now
+
+        claimed, now = _retrying(take)
         # What the rows now say (attempts counts this one).
         return [
             Task(t.id, t.kind, "processing", t.details, t.result, t.error, t.enqueued_at, now, None,
@@ -261,14 +287,17 @@ class TaskQueue:
     def finish(self, outcomes: list[Outcome]) -> None:
         """Mark tasks (id, status, result, error) in one transaction."""
         now = time.time()
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
-                "UPDATE tasks SET status=?, result=?, error=?, finished_at=? WHERE id=?",
-                [(s, json.dumps(r, ensure_ascii=False) if r is not None else None, e, now, i)
-                 for i, s, r, e in outcomes],
-            )
-            db.execute("COMMIT")
+        def mark() -> None:
+            with self._connect() as db:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(
+                    "UPDATE tasks SET status=?, result=?, error=?, finished_at=? WHERE id=?",
+                    [(s, json.dumps(r, ensure_ascii=False) if r is not None else None, e, now, i)
+                     for i, s, r, e in outcomes],
+                )
+                db.execute("COMMIT")
+
+        _retrying(mark)
 
     def wait(self, task_id: int, timeout: float, poll: float = 0.05) -> Task | None:
         """The task once it succeeded or failed, or as it is when `timeout` runs out (None: no such task)."""

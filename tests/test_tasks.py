@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,35 @@ def test_a_busy_writer_lets_searchsvc_index_take_the_lock(queue: TaskQueue, tmp_
         assert waited < 3, f"the CLI waited {waited:.1f} s for the lock"
     finally:
         writer.stop()
+
+
+@pytest.mark.parametrize("message", ["locking protocol", "database is locked"])
+def test_a_write_waits_out_a_transient_database_error(
+    queue: TaskQueue, monkeypatch: pytest.MonkeyPatch, message: str
+) -> None:
+    """After a worker is killed mid-write SQLite may answer "locking protocol" (WAL recovery) or "locked" at
+    once: the enqueue is retried as patiently as a healthy busy wait, not refused."""
+    real = queue._connect
+    failures = [3]
+
+    class Flaky:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def execute(self, *args: Any) -> Any:
+            if failures[0]:
+                failures[0] -= 1
+                raise sqlite3.OperationalError(message)
+            return self.db.execute(*args)
+
+    @contextmanager
+    def flaky_connect() -> Any:
+        with real() as db:
+            yield Flaky(db)
+
+    monkeypatch.setattr(queue, "_connect", flaky_connect)
+    task = queue.enqueue("documents", _docs("a"), {"id": "a"})
+    assert failures == [0]
+    monkeypatch.undo()
+    got = queue.get(task.id)
+    assert got is not None and got.status == "enqueued"

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
 from searchsvc import api_writes, writes
+from searchsvc import search as search_module
 from searchsvc.app import create_app
 from searchsvc.config import load_settings
 from searchsvc.documents import DocumentSchema as LoaderDocumentSchema
@@ -442,5 +443,24 @@ def test_every_thread_of_a_view_searches_the_same_commit(own_index_dir: Path) ->
         service.refresh()
         after = service.search(request)
         assert after.total == before.total + 5 and after.hits[0].id.startswith("new-")
+    finally:
+        service.close()
+
+
+def test_refresh_checks_at_once_on_a_freshly_booted_host(own_index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The monotonic clock starts near 0 at boot: a refresh (after a ?wait=true write) must still read the new
+    commit while the host's uptime is below refresh_interval."""
+    uptime = [5.0]
+    monkeypatch.setattr(search_module.time, "monotonic", lambda: uptime[0])
+    settings = load_settings(app_config(own_index_dir, refresh_interval=3600, cache_size=0), env={})
+    service = SearchService(settings)
+    try:
+        before = service.search(SearchRequest(q="oslo"))
+        doc = document_from_mapping({"id": "booted", "body": "Oslo at boot.", "published": "2022-01-01"})
+        apply_changes(IndexStore(own_index_dir), [doc], [], writes._get_extractor(MODEL), MODEL)
+        uptime[0] = 6.0
+        service.refresh()
+        after = service.search(SearchRequest(q="oslo"))
+        assert after.total == before.total + 1 and "booted" in {h.id for h in after.hits}
     finally:
         service.close()
