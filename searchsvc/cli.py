@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,26 +23,32 @@ def _settings(**overrides: object):  # type: ignore[no-untyped-def]
 
 
 class _Progress:
-    """A progress bar on a terminal, a plain line every 10% otherwise (logs stay readable)."""
+    """Bytes of the input indexed: a progress bar on a terminal, a plain line every 10% otherwise (logs stay
+    readable)."""
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
-        self.bar = None
+        self.bar: Any = None
+        self.shown = 0
         self.last_decile = -1
 
     def __call__(self, done: int, total: int) -> None:
+        if total <= 0 or self.shown >= total:
+            return
         if self.tty:
             if self.bar is None:
-                self.bar = click.progressbar(length=total, label="extracting", file=sys.stderr)
+                self.bar = click.progressbar(length=total, label="indexing", file=sys.stderr, show_pos=False)
                 self.bar.__enter__()
-            self.bar.update(1)
-            if done == total:
+            self.bar.update(done - self.shown)
+            self.shown = done
+            if done >= total:
                 self.bar.__exit__(None, None, None)
             return
+        self.shown = done
         decile = done * 10 // total
         if decile != self.last_decile:
             self.last_decile = decile
-            click.echo(f"indexed {done}/{total} documents", err=True)
+            click.echo(f"indexed {done * 100 // total}% of the input ({done:,} of {total:,} bytes)", err=True)
 
 
 def _print_report(report: IndexReport) -> None:
@@ -88,6 +95,7 @@ def index(
             rebuild=rebuild,
             prune=prune,
             max_file_bytes=settings.max_file_bytes,
+            max_document_bytes=settings.max_document_bytes,
             progress=None if as_json else _Progress(),
         )
     except (IndexStoreError, OSError) as exc:  # OSError: a full disk or a file size limit while writing

@@ -8,11 +8,12 @@ yielded as LoadWarning just before the document they concern. The per-format par
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
 SUPPORTED_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson", ".md", ".markdown", ".html", ".htm")
 SIDECAR_SUFFIX = ".meta.json"
 DEFAULT_MAX_BYTES = 10_000_000
+DEFAULT_MAX_DOCUMENT_BYTES = 2_000_000
 
 # Other names accepted for a field, tried in order when the field itself is absent or null. The field's own
 # name always wins over an alias.
@@ -333,13 +335,21 @@ def _is_supported(name: str) -> bool:
 
 
 def load_path(
-    path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, root: Path | None = None, name: str | None = None
+    path: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    root: Path | None = None,
+    name: str | None = None,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[LoadItem]:
     """Load one file into its documents; bad content is yielded as LoadError, never raised.
 
     The default id (used when the content does not give one) is the file's stem, or with `root`, the path
     relative to root without its suffix ("sport/199"), so same-named files in different folders stay distinct.
-    `name` is how the file is called in errors (default: the path as given).
+    `name` is how the file is called in errors (default: the path as given). `max_bytes` bounds a file read
+    whole; JSON Lines are read a line at a time, each line bounded by `max_document_bytes`. `on_bytes(n)` is
+    told of each n bytes read (progress).
     """
     from searchsvc.loaders import load_file  # imported here: the loaders import this module
 
@@ -349,7 +359,12 @@ def load_path(
     else:  # no root, or the file itself given as root (`searchsvc index some/file.jsonl`)
         default_id = path.stem
     yield from load_file(
-        path, name=str(path) if name is None else name, default_id=default_id, max_bytes=max_bytes
+        path,
+        name=str(path) if name is None else name,
+        default_id=default_id,
+        max_bytes=max_bytes,
+        max_document_bytes=max_document_bytes,
+        on_bytes=on_bytes,
     )
 
 
@@ -375,7 +390,12 @@ def _walk(folder: Path) -> Iterator[Path | LoadError]:
 
 
 def iter_documents(
-    paths: Iterable[Path], *, max_bytes: int = DEFAULT_MAX_BYTES, root: Path | None = None
+    paths: Iterable[Path],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    root: Path | None = None,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[Path, LoadItem]]:
     """Load files and folders (recursively, in sorted order) as (file, item) pairs.
 
@@ -407,7 +427,11 @@ def iter_documents(
                 yield Path(file.name), file
                 continue
             within = root is not None and file != Path(root) and file.is_relative_to(root)
-            for item in load_path(file, max_bytes=max_bytes, root=root if within else base):
+            items = load_path(
+                file, max_bytes=max_bytes, root=root if within else base, max_document_bytes=max_document_bytes,
+                on_bytes=on_bytes,
+            )
+            for item in items:
                 if isinstance(item, Document):
                     first = seen.get(item.id)
                     if first is not None:
@@ -417,3 +441,15 @@ def iter_documents(
                     else:
                         seen[item.id] = str(file)
                 yield file, item
+
+
+def size_of_inputs(path: Path) -> int:
+    """Bytes in the files `iter_documents` would read under `path` (a file or a folder); reads no file."""
+    path = Path(path)
+    files: Iterable[Path | LoadError] = _walk(path) if path.is_dir() else [path]
+    total = 0
+    for file in files:
+        if isinstance(file, Path):
+            with contextlib.suppress(OSError):
+                total += file.stat().st_size
+    return total

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import enum
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
@@ -19,9 +20,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from searchsvc.documents import Document, LoadError, LoadWarning, iter_documents
+from searchsvc.documents import Document, LoadError, LoadWarning, iter_documents, size_of_inputs
 from searchsvc.extract.types import Extraction
 from searchsvc.schema import HASH_BYTES, SCHEMA_VERSION, document_fields, document_from_stored
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 # Bump when extraction changes in a way that should re-extract every document on the next run.
 EXTRACTION_VERSION = 1
 CHUNK = 32
+# Documents read, extracted and written at a time: memory is bounded by a batch, not by the input.
+BATCH = 2000
+T = TypeVar("T")
 Published = dt.date | dt.datetime | None
 
 
@@ -120,27 +124,58 @@ def _extract_chunk(items: list[tuple[str, object]]) -> list[Extraction]:
     return list(_worker_extractor.extract_many(items, batch_size=len(items)))  # type: ignore[arg-type]
 
 
-def _extract_unique(
-    items: list[tuple[str, Published]], model: str, workers: int, extractor: Extractor | None = None
-) -> Iterator[Extraction]:
-    """Extractions of `items` in order; in this process for one worker (with `extractor` when the caller has
-    one loaded), else in a spawned pool."""
-    if extractor is not None or workers <= 1 or len(items) <= CHUNK:
-        if extractor is None:
-            from searchsvc.extract import Extractor
+class ExtractionPool:
+    """Extraction in this process (one worker, or the caller's loaded `extractor`) or in a spawned pool. Opened
+    on first use, so a run with nothing to extract never loads spaCy, and kept across batches, so each
+    process loads the model once per run."""
 
-            extractor = Extractor(model)
-        yield from extractor.extract_many(items, batch_size=CHUNK)
-        return
-    chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-    ctx = multiprocessing.get_context("spawn")  # safe under gunicorn's threads, unlike fork
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(model,)) as pool:
-        for extractions in pool.imap(_extract_chunk, chunks):
+    def __init__(self, model: str, workers: int, extractor: Extractor | None = None) -> None:
+        self.model = model
+        self.workers = workers
+        self.extractor = extractor
+        self._pool: Any = None
+
+    def extract(self, items: list[tuple[str, Published]]) -> Iterator[Extraction]:
+        """Extractions of `items`, in order."""
+        if self.extractor is not None or self.workers <= 1 or (self._pool is None and len(items) <= CHUNK):
+            if self.extractor is None:
+                from searchsvc.extract import Extractor
+
+                self.extractor = Extractor(self.model)
+            yield from self.extractor.extract_many(items, batch_size=CHUNK)
+            return
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")  # safe under gunicorn's threads, unlike fork
+            self._pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(self.model,))
+        chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+        for extractions in self._pool.imap(_extract_chunk, chunks):
             yield from extractions
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+
+def _extract_unique(
+    items: list[tuple[str, Published]], model: str, workers: int, extractor: Extractor | None = None,
+    pool: ExtractionPool | None = None,
+) -> Iterator[Extraction]:
+    """Extractions of `items` in order, with `pool` when given, else with one opened for this call."""
+    if pool is not None:
+        yield from pool.extract(items)
+        return
+    own = ExtractionPool(model, workers, extractor)
+    try:
+        yield from own.extract(items)
+    finally:
+        own.close()
 
 
 def extract_all(
-    docs: Sequence[Document], model: str, workers: int, extractor: Extractor | None = None
+    docs: Sequence[Document], model: str, workers: int, extractor: Extractor | None = None,
+    pool: ExtractionPool | None = None,
 ) -> Iterator[Extraction]:
     """Extractions in the order of `docs`.
 
@@ -161,7 +196,7 @@ def extract_all(
         return
     del first
     uses = Counter(slots)
-    produced = _extract_unique(unique, model, workers, extractor)
+    produced = _extract_unique(unique, model, workers, extractor, pool)
     kept: dict[int, Extraction] = {}
     for slot in slots:
         if slot not in kept:  # a first occurrence: slots are first seen in order, so it is the next one
@@ -255,6 +290,7 @@ def index_paths(
     rebuild: bool = False,
     prune: bool = False,
     max_file_bytes: int = 10_000_000,
+    max_document_bytes: int = 2_000_000,
     progress: Callable[[int, int], None] | None = None,
     take_lock: bool = True,
     extractor: Extractor | None = None,
@@ -262,7 +298,11 @@ def index_paths(
     """Index the documents under `paths` into `store`: new and changed ones are extracted and written, unchanged
     ones skipped, and with `prune` documents whose files are gone are removed. Holds the store's write lock
     (pass take_lock=False when the caller already holds it). A rebuild keeps documents added over HTTP.
-    `extractor`: a loaded one to use in this process (the HTTP writer's), instead of loading the model."""
+    `extractor`: a loaded one to use in this process (the HTTP writer's), instead of loading the model.
+
+    Documents stream through in batches of BATCH (read, extract, write), so memory does not grow with the size
+    of the input: a JSON Lines export of any size is read a line at a time. `progress(bytes read, bytes in
+    all)` follows the input files' bytes."""
     started = time.perf_counter()
     report = IndexReport()
     roots = [Path(p) for p in paths]
@@ -273,64 +313,72 @@ def index_paths(
         carried = _api_documents(store) if rebuild and store.read_marker(any_version=True) else []
         fresh = rebuild or not store.exists()
         existing = {} if fresh else _existing(store)
-        pending: list[tuple[Document, str, str]] = []  # document, path, hash
         seen: dict[str, str] = {}
-        for root in roots:
-            for path, item in iter_documents([root], max_bytes=max_file_bytes, root=root):
-                if isinstance(item, LoadWarning):
-                    report.warnings.append(item)
-                    continue
-                if isinstance(item, LoadError):
-                    report.failures.append(item)
-                    continue
-                name = _source_name(path, root)
-                if item.id in seen:
-                    report.failures.append(LoadError(name, f"duplicate id {item.id!r}, first seen in {seen[item.id]}"))
-                    continue
-                seen[item.id] = name
-                digest = content_hash(item, model)
-                old = existing.get(item.id)
-                if old is not None and old[0] == digest:
-                    report.unchanged += 1
-                    continue
-                pending.append((item, str(path.resolve()), digest))
+        meter = _ByteMeter(roots, progress)
 
-        stale: list[str] = []
-        if prune and not fresh:
-            resolved_roots = [str(r.resolve()) for r in roots]
-            stale = [
-                doc_id for doc_id, (_, path) in existing.items()
-                if doc_id not in seen and path and any(path == r or path.startswith(r + "/") for r in resolved_roots)
-            ]
+        def changed() -> Iterator[tuple[Document, str, str, int]]:
+            """The documents to write (new or changed), as (document, path, content hash, input bytes read)."""
+            for root in roots:
+                documents = iter_documents(
+                    [root], max_bytes=max_file_bytes, root=root, max_document_bytes=max_document_bytes,
+                    on_bytes=meter.add,
+                )
+                for path, item in documents:
+                    if isinstance(item, LoadWarning):
+                        report.warnings.append(item)
+                        continue
+                    if isinstance(item, LoadError):
+                        report.failures.append(item)
+                        continue
+                    name = _source_name(path, root)
+                    if item.id in seen:
+                        report.failures.append(
+                            LoadError(name, f"duplicate id {item.id!r}, first seen in {seen[item.id]}")
+                        )
+                        continue
+                    seen[item.id] = name
+                    digest = content_hash(item, model)
+                    old = existing.get(item.id)
+                    if old is not None and old[0] == digest:
+                        report.unchanged += 1
+                        continue
+                    yield item, str(path.resolve()), digest, meter.read
 
-        if fresh:
-            ix, generation = store.create_generation()
-        elif pending or stale:  # an incremental update of the live generation
-            ix, marker = store.open()
-            generation = marker.generation
-        else:
-            report.generation = store.read_marker().generation  # type: ignore[union-attr]
-            report.seconds = time.perf_counter() - started
-            return report
-
-        writer = ix.writer(limitmb=256)
+        writer: Any = None
+        generation = ""
+        pool = ExtractionPool(model, workers, extractor)
         try:
-            docs = [d for d, _, _ in pending]
-            for n, ((doc, path, digest), extraction) in enumerate(
-                zip(pending, extract_all(docs, model, workers, extractor), strict=True), 1
-            ):
-                fields = document_fields(doc, extraction, path=path, content_hash=digest)
-                if fresh:
-                    writer.add_document(**fields)
-                else:
-                    writer.update_document(**fields)
-                if doc.id in existing:
-                    report.updated += 1
-                else:
-                    report.indexed += 1
-                report.words += len(doc.body.split()) + len(doc.title.split())
-                if progress:
-                    progress(n, len(pending))
+            for batch in _batched(changed(), BATCH):
+                if writer is None:
+                    writer, generation = _open_writer(store, fresh)
+                docs = [d for d, _, _, _ in batch]
+                extractions = extract_all(docs, model, workers, pool=pool)
+                for (doc, path, digest, read), extraction in zip(batch, extractions, strict=True):
+                    fields = document_fields(doc, extraction, path=path, content_hash=digest)
+                    if fresh:
+                        writer.add_document(**fields)
+                    else:
+                        writer.update_document(**fields)
+                    if doc.id in existing:
+                        report.updated += 1
+                    else:
+                        report.indexed += 1
+                    report.words += len(doc.body.split()) + len(doc.title.split())
+                    meter.show(read)
+            stale: list[str] = []
+            if prune and not fresh:
+                resolved_roots = [str(r.resolve()) for r in roots]
+                stale = [
+                    doc_id for doc_id, (_, path) in existing.items()
+                    if doc_id not in seen and path
+                    and any(path == r or path.startswith(r + "/") for r in resolved_roots)
+                ]
+            if writer is None and (fresh or stale):
+                writer, generation = _open_writer(store, fresh)
+            if writer is None:  # nothing changed
+                report.generation = store.read_marker().generation  # type: ignore[union-attr]
+                report.seconds = time.perf_counter() - started
+                return report
             for doc, extraction in carried:
                 if doc.id not in seen:
                     writer.add_document(
@@ -340,10 +388,52 @@ def index_paths(
                 writer.delete_by_term("id", doc_id)
             report.deleted = len(stale)
         except BaseException:
-            writer.cancel()
+            if writer is not None:
+                writer.cancel()
             raise
+        finally:
+            pool.close()
+            meter.done()
         commit(writer)
         marker = store.publish(generation) if fresh else store.touch()
         report.generation = marker.generation
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _open_writer(store: IndexStore, fresh: bool) -> tuple[Any, str]:
+    """A Whoosh writer on a new generation (fresh) or on the live one, and that generation's name."""
+    if fresh:
+        ix, generation = store.create_generation()
+    else:
+        ix, marker = store.open()
+        generation = marker.generation
+    return ix.writer(limitmb=256), generation
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
+    """itertools.batched, which Python 3.11 lacks."""
+    iterator = iter(items)
+    while batch := tuple(itertools.islice(iterator, size)):
+        yield batch
+
+
+class _ByteMeter:
+    """Progress in bytes of the input: `read` counts what the loaders read; `show(read)` reports the input
+    indexed up to a written document. The total is the files' size on disk, found by a walk that reads none."""
+
+    def __init__(self, roots: list[Path], progress: Callable[[int, int], None] | None) -> None:
+        self.progress = progress
+        self.read = 0
+        self.total = sum(size_of_inputs(root) for root in roots) if progress else 0
+
+    def add(self, n: int) -> None:
+        self.read += n
+
+    def show(self, read: int) -> None:
+        if self.progress:
+            self.progress(min(read, self.total), self.total)
+
+    def done(self) -> None:
+        if self.progress and self.total:
+            self.progress(self.total, self.total)

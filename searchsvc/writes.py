@@ -74,6 +74,7 @@ def _reindex(task: Task, store: IndexStore, settings: Settings) -> Outcome:
         workers=1,
         rebuild=True,
         max_file_bytes=settings.max_file_bytes,
+        max_document_bytes=settings.max_document_bytes,
         take_lock=False,  # the task writer holds it
         extractor=_get_extractor(settings.spacy_model),  # not a second copy of the model
     )

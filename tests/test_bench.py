@@ -80,7 +80,9 @@ def test_reuters_dates(raw: str, expected: dt.datetime | None) -> None:
 def test_identical_texts_are_extracted_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[tuple[str, Any]]] = []
 
-    def fake(items: list[tuple[str, Any]], model: str, workers: int, extractor: Any = None) -> Iterator[Extraction]:
+    def fake(
+        items: list[tuple[str, Any]], model: str, workers: int, extractor: Any = None, pool: Any = None
+    ) -> Iterator[Extraction]:
         calls.append(list(items))
         for text, _ in items:
             yield Extraction(entities=(Entity(text, "org", 1),))

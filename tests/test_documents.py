@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import socket
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -707,3 +708,34 @@ def test_bbc_corpus_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert mutu.title == "Chelsea sack Mutu" and "a \ufffd15.8m signing" in mutu.body
     # the corpus's README.TXT is a text file like any other, and is the only non-article
     assert [d.id for d in items if isinstance(d, Document) and d.id not in articles] == ["README"]
+
+
+# -- JSON Lines as a stream ----------------------------------------------------------------------------------
+def test_jsonl_limits_each_document_not_the_file(tmp_path: Path) -> None:
+    """A JSON Lines export larger than the file limit loads; only a line over the document limit is refused,
+    by its line number, and the lines after it load."""
+    lines = [json.dumps({"id": f"d{i}", "body": "x" * 300}) for i in range(20)]
+    lines[5] = json.dumps({"id": "huge", "body": "y" * 5000})
+    write(tmp_path, {"feed.jsonl": "\n".join(lines) + "\n"})
+    items = [item for _, item in iter_documents([tmp_path], max_bytes=1000, max_document_bytes=2000)]
+    errors = problems(items, LoadError)
+    assert [e.name for e in errors] == [f"{tmp_path / 'feed.jsonl'}:6"]
+    assert "larger than max_document_bytes (2000)" in errors[0].reason
+    assert sorted(docs(items)) == sorted(f"d{i}" for i in range(20) if i != 5)
+
+
+def test_jsonl_is_read_in_constant_memory(tmp_path: Path) -> None:
+    """Memory holds one line, not the file: 40 MB of JSON Lines load with a few MB of Python allocations."""
+    path = tmp_path / "big.jsonl"
+    body = "word " * 20_000  # 100 KB a line
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(400):
+            out.write(json.dumps({"id": f"b{i}", "body": body}) + "\n")
+    tracemalloc.start()
+    try:
+        count = sum(1 for _, item in iter_documents([path]) if isinstance(item, Document))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 400
+    assert peak < 5_000_000, f"peak {peak:,} bytes while reading a {path.stat().st_size:,}-byte file"

@@ -129,10 +129,6 @@ def _parser(suffix: str) -> Parser | None:
         from searchsvc.loaders.jsonfiles import parse_json
 
         return parse_json
-    if suffix in (".jsonl", ".ndjson"):
-        from searchsvc.loaders.jsonfiles import parse_jsonl
-
-        return parse_jsonl
     if suffix in (".md", ".markdown"):
         from searchsvc.loaders.markdown import parse_markdown
 
@@ -144,21 +140,38 @@ def _parser(suffix: str) -> Parser | None:
     return None
 
 
+# Formats read a line at a time, whatever the file's size (JSON Lines exports run to gigabytes).
+_STREAMED = (".jsonl", ".ndjson")
 # Formats holding one document each, which may have a NAME.meta.json sidecar.
 _SINGLE_DOCUMENT = (".txt", ".md", ".markdown", ".html", ".htm")
 
 
-def load_file(path: Path, *, name: str, default_id: str, max_bytes: int) -> Iterator[LoadItem]:
+def load_file(
+    path: Path,
+    *,
+    name: str,
+    default_id: str,
+    max_bytes: int,
+    max_document_bytes: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[LoadItem]:
     """Read, decode and parse one file; see `searchsvc.documents.load_path`."""
     if path.is_dir():
         yield LoadError(name, "is a folder, not a file (iter_documents walks folders)")
         return
     suffix = path.suffix.lower()
     parser = _parser(suffix)
-    if parser is None or path.name.lower().endswith(SIDECAR_SUFFIX):
+    if (parser is None and suffix not in _STREAMED) or path.name.lower().endswith(SIDECAR_SUFFIX):
         yield LoadError(name, f"unsupported file type; supported: {' '.join(SUPPORTED_SUFFIXES)}")
         return
+    if suffix in _STREAMED:
+        from searchsvc.loaders.jsonfiles import stream_jsonl
+
+        yield from stream_jsonl(path, name=name, max_line_bytes=max_document_bytes or max_bytes, on_bytes=on_bytes)
+        return
     data = read_bytes(path, name, max_bytes)
+    if on_bytes is not None:
+        on_bytes(len(data) if isinstance(data, bytes) else 0)
     if isinstance(data, LoadError):
         yield data
         return
@@ -166,6 +179,7 @@ def load_file(path: Path, *, name: str, default_id: str, max_bytes: int) -> Iter
     yield from problems
     if text is None:
         return
+    assert parser is not None
     if suffix not in _SINGLE_DOCUMENT:
         yield from parser(text, name=name, default_id=default_id)
         return

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 from searchsvc.documents import LoadError, LoadItem, LoadWarning, json_type_name
 from searchsvc.loaders import build
@@ -35,22 +39,89 @@ def parse_json(text: str, *, name: str, default_id: str) -> Iterator[LoadItem]:
         yield LoadError(name, f"expected a JSON object or an array of objects, got {json_type_name(data)}")
 
 
-def parse_jsonl(text: str, *, name: str, default_id: str) -> Iterator[LoadItem]:
-    """One object per line, each with its own id; a bad line (`file:LINE`) does not stop the others."""
-    # split on "\n" only: U+2028 and friends may appear inside JSON strings
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        line_name = f"{name}:{lineno}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield LoadError(line_name, f"invalid JSON: {exc.msg} at column {exc.colno}")
-            continue
-        except RecursionError:
-            yield LoadError(line_name, "invalid JSON: nested too deeply")
-            continue
-        if isinstance(item, dict):
-            yield build(item, name=line_name, default_id=None)
-        else:
-            yield LoadError(line_name, f"expected an object, got {json_type_name(item)}")
+_READ = 1 << 20  # bytes: the piece in which an over-long line is skipped
+
+
+def stream_jsonl(
+    path: Path, *, name: str, max_line_bytes: int, on_bytes: Callable[[int], None] | None = None
+) -> Iterator[LoadItem]:
+    """A JSON Lines file read one line at a time, so memory holds one document whatever the file's size.
+
+    A line over `max_line_bytes` is skipped (and reported as `file:LINE`) without being held in memory. Lines
+    are UTF-8 (JSON Lines' encoding); invalid bytes are replaced with U+FFFD and reported as a LoadWarning."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed below; a generator cannot use `with` across yields)
+    except IsADirectoryError:
+        yield LoadError(name, "is a folder, not a file")
+        return
+    except OSError as exc:
+        yield LoadError(name, f"cannot read: {exc.strerror or exc}")
+        return
+    with handle:
+        read = 0
+        blank = True
+        for lineno in itertools.count(1):
+            try:
+                line = handle.readline(max_line_bytes + 1)
+            except OSError as exc:
+                yield LoadError(name, f"cannot read: {exc.strerror or exc}")
+                return
+            if not line:
+                break
+            read += len(line)
+            if on_bytes is not None:
+                on_bytes(len(line))
+            if lineno == 1:
+                if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                    yield LoadError(name, "JSON Lines must be UTF-8 (this file is UTF-16)")
+                    return
+                line = line.removeprefix(codecs.BOM_UTF8)
+            line_name = f"{name}:{lineno}"
+            if len(line) > max_line_bytes and not line.endswith(b"\n"):
+                skipped = len(line) + _skip_line(handle, on_bytes)
+                blank = False
+                yield LoadError(
+                    line_name, f"line of {skipped} bytes is larger than max_document_bytes ({max_line_bytes}); skipped"
+                )
+                continue
+            line = line.rstrip(b"\r\n")
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                text = line.decode("utf-8", errors="replace")
+                yield LoadWarning(line_name, f"invalid UTF-8 at byte {exc.start} of the line, replaced with U+FFFD")
+            if not text.strip():
+                continue
+            blank = False
+            yield from _parse_line(text, line_name)
+        if not read:
+            yield LoadError(name, "empty file")
+        elif blank:
+            yield LoadError(name, "file contains only whitespace")
+
+
+def _skip_line(handle: Any, on_bytes: Callable[[int], None] | None) -> int:
+    """Read past the rest of the current line without keeping it; returns the bytes skipped."""
+    skipped = 0
+    while True:
+        piece = handle.readline(_READ)
+        skipped += len(piece)
+        if on_bytes is not None:
+            on_bytes(len(piece))
+        if not piece or piece.endswith(b"\n"):
+            return skipped
+
+
+def _parse_line(line: str, line_name: str) -> Iterator[LoadItem]:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        yield LoadError(line_name, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        return
+    except RecursionError:
+        yield LoadError(line_name, "invalid JSON: nested too deeply")
+        return
+    if isinstance(item, dict):
+        yield build(item, name=line_name, default_id=None)
+    else:
+        yield LoadError(line_name, f"expected an object, got {json_type_name(item)}")
