@@ -30,16 +30,19 @@ run: index
 index: $(STAMP)
 	$(BIN)/searchsvc index
 
-## test: lint and the whole test suite
+## test: lint, format, types and the whole test suite
 test: $(STAMP)
 	$(BIN)/ruff check searchsvc tests bench eval
+	$(BIN)/ruff format --check searchsvc tests bench eval
+	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest
 
-## lint: ruff
+## lint: ruff (rules and format) and mypy
 lint: $(STAMP)
 	$(BIN)/ruff check searchsvc tests bench eval
-	$(BIN)/ruff format --check searchsvc tests bench || true
+	$(BIN)/ruff format --check searchsvc tests bench eval
+	$(BIN)/mypy
 
 ## bench: performance benchmark on ../shared/data (prints a table, writes bench/results.json)
 bench: $(STAMP)

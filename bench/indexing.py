@@ -28,7 +28,7 @@ def live_generation(index_dir: Path) -> Path:
 
 
 def segment_count(index_dir: Path) -> int:
-    from searchsvc.store import open_whoosh
+    from searchsvc.index.store import open_whoosh
 
     ix = open_whoosh(live_generation(index_dir))
     return len(ix._segments())
@@ -52,14 +52,12 @@ def file_breakdown(ix: Any) -> dict[str, float]:
 
 
 def index_files(index_dir: Path) -> dict[str, float]:
-    from searchsvc.store import open_whoosh
+    from searchsvc.index.store import open_whoosh
 
     return file_breakdown(open_whoosh(live_generation(index_dir)))
 
 
-def index_run(
-    source: Path, index_dir: Path, workers: int, log: Path, *, fresh: bool = True
-) -> dict[str, Any]:
+def index_run(source: Path, index_dir: Path, workers: int, log: Path, *, fresh: bool = True) -> dict[str, Any]:
     """`searchsvc index --json --workers N --index DIR SOURCE`; a fresh run starts from an empty directory."""
     if fresh and index_dir.exists():
         shutil.rmtree(index_dir)
@@ -100,13 +98,9 @@ def _report(run: ChildRun, log: Path) -> dict[str, Any]:
     try:
         report = json.loads(run.stdout)
     except ValueError:
-        raise BenchError(
-            f"searchsvc index exited with {run.returncode} without a report; see {log}"
-        ) from None
+        raise BenchError(f"searchsvc index exited with {run.returncode} without a report; see {log}") from None
     if run.returncode != 0 or not isinstance(report, dict) or report.get("failed"):
-        raise BenchError(
-            f"searchsvc index exited with {run.returncode} (every document must index); see {log}"
-        )
+        raise BenchError(f"searchsvc index exited with {run.returncode} (every document must index); see {log}")
     return report
 
 

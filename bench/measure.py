@@ -64,9 +64,7 @@ def run_child(
     unlike RUSAGE_CHILDREN, whose peak RSS is the maximum over every child this process ever had)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(
-            list(args), cwd=cwd, env=dict(env) if env is not None else None, stdout=out, stderr=err
-        )
+        proc = subprocess.Popen(list(args), cwd=cwd, env=dict(env) if env is not None else None, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)

@@ -18,7 +18,7 @@ from whoosh import index as whoosh_index
 from whoosh.fields import ID, TEXT, Schema
 
 from bench.indexing import file_breakdown
-from searchsvc.schema import text_analyzer
+from searchsvc.index.schema import text_analyzer
 
 
 def plain_schema() -> Schema:

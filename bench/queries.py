@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import orjson
 
 from bench.measure import latency_summary, percentile, ratio
-from searchsvc.query import STOPWORDS, Filters
+from searchsvc.search.query import STOPWORDS, Filters
 
 CATEGORIES = (
     "term",  # one word
@@ -57,7 +57,7 @@ class BenchQuery:
 
     def request(self) -> Any:
         """The SearchRequest api.py builds from these parameters."""
-        from searchsvc.search import SearchRequest
+        from searchsvc.search.service import SearchRequest
 
         p = self.params
         return SearchRequest(
@@ -235,9 +235,9 @@ class Runner:
 
     def __init__(self, index_dir: Path, **overrides: Any) -> None:
         from searchsvc.config import load_settings
-        from searchsvc.query import QueryBuilder
-        from searchsvc.search import SearchService
-        from searchsvc.store import IndexStore
+        from searchsvc.index.store import IndexStore
+        from searchsvc.search.query import QueryBuilder
+        from searchsvc.search.service import SearchService
 
         self.settings = load_settings({"index_dir": str(index_dir), "cache_size": 0, **overrides}, env={})
         self.service = SearchService(self.settings)
@@ -250,7 +250,7 @@ class Runner:
         self.searcher.close()
 
     def service_with(self, **overrides: Any) -> Any:
-        from searchsvc.search import SearchService
+        from searchsvc.search.service import SearchService
 
         return SearchService(self.settings.replace(**overrides))
 
@@ -291,7 +291,7 @@ def _errors_ok(exc: Exception) -> bool:
 def expansion_ok(runner: Runner) -> Callable[[BenchQuery], bool]:
     """A veto for query_mix: the service would reject prefixes expanding to more than max_expansion terms."""
     from searchsvc.errors import ServiceError
-    from searchsvc.query import check_expansion
+    from searchsvc.search.query import check_expansion
 
     def accept(query: BenchQuery) -> bool:
         if query.category != "prefix":
@@ -409,9 +409,7 @@ def measure_levers(runner: Runner, queries: Sequence[BenchQuery], app_factory: A
         for which in (True, False) if i % 2 else (False, True):
             (exact if which else top).append(runner.raw(q, wq, exact=which)[0])
     levers["raw_exact_count"] = _pair("raw Whoosh len(results)", exact, top, "exact", "top10")
-    uncounted = runner.service_with(
-        cache_size=0, count_bound=0
-    )  # 0: never count, total is a bare lower bound
+    uncounted = runner.service_with(cache_size=0, count_bound=0)  # 0: never count, total is a bare lower bound
     filtered = [q for c in ("entity", "date") for q in by_cat[c]]
     for key, items in (("service_count", plain), ("service_count_filtered", filtered)):
         counted, bounded = [], []
@@ -531,7 +529,5 @@ def measure_levers(runner: Runner, queries: Sequence[BenchQuery], app_factory: A
                     flask_ms.append((time.perf_counter() - started) * 1000)
                     if response.status_code != 200:
                         raise RuntimeError(f"{q.path}: {response.status_code} {response.get_data()[:200]!r}")
-        levers["flask_in_process"] = _pair(
-            "Flask test client vs service", flask_ms, svc_ms, "flask", "service"
-        )
+        levers["flask_in_process"] = _pair("Flask test client vs service", flask_ms, svc_ms, "flask", "service")
     return levers

@@ -72,16 +72,12 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     loads = http.get("load", {})
     if "1" in loads and "2" in loads:
         scale = _div(loads["2"]["req_per_s"], loads["1"]["req_per_s"])
-        add(
-            "req/s 2 workers / 1 worker", scale, ">= 1.7", _ge(scale, 1.7), f"{loads['1']['clients']} clients"
-        )
+        add("req/s 2 workers / 1 worker", scale, ">= 1.7", _ge(scale, 1.7), f"{loads['1']['clients']} clients")
         errors = sum(v.get("errors", 0) for v in loads.values()) + sum(
             v.get("errors", 0) for v in (http.get("sequential_1worker", {}), cache)
         )
         add("HTTP errors", errors, "0", errors == 0, "every HTTP request of the run")
-        rss = max(
-            (w.get("peak_rss_mb", 0) for v in loads.values() for w in v.get("workers", [])), default=None
-        )
+        rss = max((w.get("peak_rss_mb", 0) for v in loads.values() for w in v.get("workers", [])), default=None)
         add("peak RSS per serving worker (MB)", rss, "<= 500", _le(rss, 500), "VmHWM of each worker")
     idx = results.get("indexing", {})
     w2 = idx.get("slice_2_workers")
@@ -213,9 +209,7 @@ def render(results: Mapping[str, Any]) -> str:
         by_category = q["categories"]
         rows = [[name, *(by_category[name][c] for c in columns), by_category[name]["errors"]] for name in CATEGORIES]
         rows += [[f"[{name}]", *(q["groups"][name][c] for c in columns), ""] for name in ("plain", "all")]
-        lines += table(
-            ["category", "n", "raw p50", "raw p95", "svc p50", "svc p95", "x p50", "x p95", "err"], rows
-        )
+        lines += table(["category", "n", "raw p50", "raw p95", "svc p50", "svc p95", "x p50", "x p95", "err"], rows)
         lines.append(
             "  plain = term, or, and, phrase; raw = searcher.search(q, limit=offset+10) + stored id/title "
             "(sortedby the column for date sorts)"
@@ -320,8 +314,10 @@ def render(results: Mapping[str, Any]) -> str:
             rows = []
             groups = results.get("queries", {}).get("inprocess", {})
             for name, r in seq.get("groups", {}).items():
-                raw = r if "raw_p50" in r else (
-                    groups.get("groups", {}).get(name) or groups.get("categories", {}).get(name) or {}
+                raw = (
+                    r
+                    if "raw_p50" in r
+                    else (groups.get("groups", {}).get(name) or groups.get("categories", {}).get(name) or {})
                 )
                 rows.append(
                     [
@@ -335,9 +331,7 @@ def render(results: Mapping[str, Any]) -> str:
                         _div(r["p95"], raw.get("raw_p95")),
                     ]
                 )
-            lines += table(
-                ["group", "n", "raw p50", "raw p95", "http p50", "http p95", "x p50", "x p95"], rows
-            )
+            lines += table(["group", "n", "raw p50", "raw p95", "http p50", "http p95", "x p50", "x p95"], rows)
         cache = http.get("cached_repeat")
         if cache:
             lines.append(

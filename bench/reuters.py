@@ -114,9 +114,7 @@ def convert(articles: list[dict[str, Any]], out_dir: Path, copies: int, shard: i
     for copy in range(1, copies + 1):
         for start in range(0, len(articles), shard):
             part = articles[start : start + shard]
-            docs += write_jsonl(
-                (copy_of(a, copy) for a in part), out_dir / f"copy{copy:02d}-{start:06d}.jsonl"
-            )
+            docs += write_jsonl((copy_of(a, copy) for a in part), out_dir / f"copy{copy:02d}-{start:06d}.jsonl")
     words = copies * sum(count_words(a) for a in articles)
     return {"documents": docs, "unique_documents": len(articles), "words": words}
 

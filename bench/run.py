@@ -34,9 +34,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument(
-        "--copies", type=int, default=5, help="repeat Reuters this many times, new ids (default 5)"
-    )
+    p.add_argument("--copies", type=int, default=5, help="repeat Reuters this many times, new ids (default 5)")
     p.add_argument("--queries", type=int, default=30, help="queries per category in-process (default 30)")
     p.add_argument("--requests", type=int, default=1000, help="HTTP requests per worker count (default 1000)")
     p.add_argument(
@@ -82,9 +80,7 @@ class Phases:
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.seconds: dict[str, float] = {}
-        self.load: dict[
-            str, list[float]
-        ] = {}  # load average when each phase ended: others' work skews figures
+        self.load: dict[str, list[float]] = {}  # load average when each phase ended: others' work skews figures
 
     def run(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         print(f"[{time.perf_counter() - self.started:6.0f} s] {name} ...", file=sys.stderr, flush=True)
@@ -145,9 +141,7 @@ def index_phase(args: argparse.Namespace, work: Path, data: dict[str, Any], phas
         logs / "index-rerun.log",
         fresh=False,
     )
-    out["unchanged_rerun"]["share_of_full"] = round(
-        out["unchanged_rerun"]["seconds"] / out["full"]["seconds"], 3
-    )
+    out["unchanged_rerun"]["share_of_full"] = round(out["unchanged_rerun"]["seconds"] / out["full"]["seconds"], 3)
     out["plain_whoosh"] = phases.run(
         "plain Whoosh index",
         indexing.plain_run,
@@ -184,8 +178,7 @@ def query_phase(
     try:
         vocab = queries.vocabulary(articles)
         entities = {
-            kind: [e["name"] for e in runner.service.entities(kind, "", 40)]
-            for kind in ("person", "org", "place")
+            kind: [e["name"] for e in runner.service.entities(kind, "", 40)] for kind in ("person", "org", "place")
         }
         accept = queries.expansion_ok(runner)
         mix = queries.query_mix(vocab, entities, args.queries, args.seed, accept)
@@ -193,9 +186,7 @@ def query_phase(
         inprocess = phases.run("queries in-process", queries.run_inprocess, runner, mix, warmup, args.rounds)
 
         def app_factory() -> Any:
-            return create_app(
-                {"index_dir": str(index_dir), "cache_size": 0, "search_key": "", "log_level": "warning"}
-            )
+            return create_app({"index_dir": str(index_dir), "cache_size": 0, "search_key": "", "log_level": "warning"})
 
         levers = phases.run("levers in-process", queries.measure_levers, runner, mix, app_factory)
     finally:

@@ -59,9 +59,7 @@ class Server:
 
 
 @contextmanager
-def gunicorn(
-    index_dir: Path, workers: int, log: Path, gunicorn_args: str = "", **settings: Any
-) -> Iterator[Server]:
+def gunicorn(index_dir: Path, workers: int, log: Path, gunicorn_args: str = "", **settings: Any) -> Iterator[Server]:
     """`python -m gunicorn -c searchsvc/gunicorn_conf.py searchsvc.wsgi:app` on a free port, ready to answer
     searches (GET /ready is 200); stopped with SIGTERM. `settings` are extra SEARCHSVC_* values;
     `gunicorn_args` (GUNICORN_CMD_ARGS) override the config file, for levers the config does not expose."""

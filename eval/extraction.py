@@ -34,6 +34,7 @@ Gold conventions (what a careful reader marks; the extractor is expected to foll
   and Road Initiative", "Earth", "Downing Street", a range's end): predicting one is neither a hit nor an
   error, missing one is no miss.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,15 +106,17 @@ def load_gold(path: Path | str = GOLD_PATH, ids: Iterable[str] | None = None) ->
         optional = _entity_items(raw.get("entities_optional", []), where)
         items.update({("date", d): d for d in raw["dates"]})
         optional.update({("date", d): d for d in raw.get("dates_optional", [])})
-        passages.append(GoldPassage(
-            id=raw["id"],
-            published=dt.date.fromisoformat(raw["published"]) if raw["published"] else None,
-            text=text,
-            items=set(items),
-            optional=set(optional) - set(items),
-            display={**optional, **items},
-            notes=raw.get("notes", ""),
-        ))
+        passages.append(
+            GoldPassage(
+                id=raw["id"],
+                published=dt.date.fromisoformat(raw["published"]) if raw["published"] else None,
+                text=text,
+                items=set(items),
+                optional=set(optional) - set(items),
+                display={**optional, **items},
+                notes=raw.get("notes", ""),
+            )
+        )
     seen: set[str] = set()
     for p in passages:
         if p.id in seen:
@@ -163,12 +166,21 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"tp": tp, "fp": fp, "fn": fn, "gold": tp + fn, "predicted": tp + fp,
-            "precision": precision, "recall": recall, "f1": f1}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "gold": tp + fn,
+        "predicted": tp + fp,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }
 
 
-def score_extraction(gold_path: Path | str = GOLD_PATH, extractor: Any = None,
-                     ids: Iterable[str] | None = None) -> dict[str, Any]:
+def score_extraction(
+    gold_path: Path | str = GOLD_PATH, extractor: Any = None, ids: Iterable[str] | None = None
+) -> dict[str, Any]:
     """Run `extractor` (an `Extractor`, built from the configured model when None) over the gold passages
     (all, or those in `ids`) and score it.
 
@@ -201,12 +213,14 @@ def score_extraction(gold_path: Path | str = GOLD_PATH, extractor: Any = None,
         for category, _ in missed:
             counts[category][2] += 1
         if spurious or missed:
-            misses.append({
-                "id": passage.id,
-                "published": passage.published.isoformat() if passage.published else None,
-                "missed": [[c, passage.display[(c, k)]] for c, k in _ordered(missed)],
-                "spurious": [[c, shown[(c, k)]] for c, k in _ordered(spurious)],
-            })
+            misses.append(
+                {
+                    "id": passage.id,
+                    "published": passage.published.isoformat() if passage.published else None,
+                    "missed": [[c, passage.display[(c, k)]] for c, k in _ordered(missed)],
+                    "spurious": [[c, shown[(c, k)]] for c, k in _ordered(spurious)],
+                }
+            )
     scores = {c: _prf(*counts[c]) for c in CATEGORIES}
     scores["entities"] = _prf(*(sum(counts[c][i] for c in ENTITY_TYPES) for i in range(3)))
     return {"passages": len(passages), "seconds": seconds, "scores": scores, "misses": misses}
@@ -252,16 +266,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = score_extraction(args.gold, Extractor(model), ids)
     except (OSError, ValueError, KeyError) as exc:  # a missing file, bad JSON or an unknown id
         parser.error(f"{type(exc).__name__}: {exc}")
-    print(f"extraction: {result['passages']} gold passages from {args.gold}, model {model}, "
-          f"{result['seconds']:.1f} s (micro-averaged over passages)")
+    print(
+        f"extraction: {result['passages']} gold passages from {args.gold}, model {model}, "
+        f"{result['seconds']:.1f} s (micro-averaged over passages)"
+    )
     print(format_table(result))
     if not args.no_misses:
         print()
         print(f"misses ({len(result['misses'])} passages with any):")
         print(format_misses(result))
     if args.json:
-        args.json.write_text(json.dumps({"model": model, **result}, indent=2, ensure_ascii=False) + "\n",
-                             encoding="utf-8")
+        args.json.write_text(
+            json.dumps({"model": model, **result}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     return 0
 
 

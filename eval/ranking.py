@@ -192,11 +192,11 @@ def _source_digest(*modules: str) -> str:
 def index_key(collection: Collection, model: str) -> str:
     """What decides an index's contents: the documents, the schema and extraction versions, the model and
     schema.py itself (analyzers, field options). Extraction changes bump EXTRACTION_VERSION (indexer.py)."""
-    from searchsvc.indexer import EXTRACTION_VERSION
-    from searchsvc.schema import SCHEMA_VERSION
+    from searchsvc.index.indexer import EXTRACTION_VERSION
+    from searchsvc.index.schema import SCHEMA_VERSION
 
     h = hashlib.sha256()
-    versions = [SCHEMA_VERSION, EXTRACTION_VERSION, model, _source_digest("searchsvc/schema.py")]
+    versions = [SCHEMA_VERSION, EXTRACTION_VERSION, model, _source_digest("searchsvc/index/schema.py")]
     h.update(json.dumps(versions).encode())
     for doc in collection.docs:
         h.update(json.dumps(doc, sort_keys=True).encode())
@@ -214,8 +214,8 @@ def build_index(
 ) -> Path:
     """The index directory of `collection`, built through the project's loader and indexer unless a cached one
     with the same key exists."""
-    from searchsvc.indexer import index_paths
-    from searchsvc.store import IndexStore, IndexStoreError
+    from searchsvc.index.indexer import index_paths
+    from searchsvc.index.store import IndexStore, IndexStoreError
 
     folder = work_dir / f"{collection.name}-{index_key(collection, model)}"
     index_dir = folder / "index"
@@ -231,8 +231,10 @@ def build_index(
     with open(source, "w", encoding="utf-8") as f:
         for doc in collection.docs:
             f.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    log(f"{collection.name}: indexing {len(collection.docs)} documents into {index_dir} "
-        f"({workers} extraction workers) ...")
+    log(
+        f"{collection.name}: indexing {len(collection.docs)} documents into {index_dir} "
+        f"({workers} extraction workers) ..."
+    )
     report = index_paths([source], store, model=model, workers=workers, rebuild=True)
     if report.failures:
         failed = len(report.failures)
@@ -268,10 +270,10 @@ def run_queries(
     """Search every query as GET /search?q=<text>&limit=<depth>&highlight=false would: the parameters go
     through the API's request schema, then `SearchService.search`. `configure` (experiments only) receives
     the service before the first search."""
+    from searchsvc.api.read_schemas import SearchRequestSchema, load_request
     from searchsvc.errors import ParameterError, QueryError
-    from searchsvc.query import Filters
-    from searchsvc.schemas import SearchRequestSchema, load_request
-    from searchsvc.search import SearchRequest, SearchService
+    from searchsvc.search.query import Filters
+    from searchsvc.search.service import SearchRequest, SearchService
 
     settings = search_settings(index_dir)
     schema = SearchRequestSchema(settings)
@@ -369,8 +371,10 @@ def evaluate(
 
 
 def format_table(evaluations: Sequence[Evaluation]) -> str:
-    header = (f"{'collection':<11}{'docs':>6}{'queries':>9}{'nDCG@10':>9}{'AP@100':>8}{'R@100':>8}"
-              f"   {'reference nDCG@10 (best plain BM25)':<36}")
+    header = (
+        f"{'collection':<11}{'docs':>6}{'queries':>9}{'nDCG@10':>9}{'AP@100':>8}{'R@100':>8}"
+        f"   {'reference nDCG@10 (best plain BM25)':<36}"
+    )
     lines = [header, "-" * len(header)]
     for e in evaluations:
         means = e.scores["means"]
@@ -404,8 +408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--workers", type=int, default=WORKERS, help="extraction processes (default: %(default)s)")
     add("--model", default=None, help="spaCy model (default: the spacy_model setting's default)")
     add("--rebuild", action="store_true", help="rebuild the indexes even when cached")
-    add("--raw", action="store_true",
-        help="search each query's text as is, without plain_text (shows what the parser rejects)")
+    add(
+        "--raw",
+        action="store_true",
+        help="search each query's text as is, without plain_text (shows what the parser rejects)",
+    )
     add("--json", type=Path, default=None, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
 
@@ -415,20 +422,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown collection {unknown[0]!r}; collections are: {', '.join(COLLECTIONS)}")
     missing = [n for n in names if not (args.data / n).is_dir()]
     if missing:
-        print(f"ranking: {args.data / missing[0]} is missing; the collections live in ../shared/data",
-              file=sys.stderr)
+        print(f"ranking: {args.data / missing[0]} is missing; the collections live in ../shared/data", file=sys.stderr)
         return 2
     from searchsvc.config import SETTINGS
 
     model = args.model or next(s.default for s in SETTINGS if s.name == "spacy_model")
     started = time.perf_counter()
     evaluations = [
-        evaluate(n, data_dir=args.data, work_dir=args.work, model=model, workers=args.workers,
-                 rebuild=args.rebuild, raw=args.raw, log=lambda m: print(m, file=sys.stderr, flush=True))
+        evaluate(
+            n,
+            data_dir=args.data,
+            work_dir=args.work,
+            model=model,
+            workers=args.workers,
+            rebuild=args.rebuild,
+            raw=args.raw,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
         for n in names
     ]
-    print(f"ranking: GET /search?q=<query>&limit={DEPTH} with the default settings "
-          f"({'raw text' if args.raw else 'plain_text'}), {time.perf_counter() - started:.0f} s")
+    print(
+        f"ranking: GET /search?q=<query>&limit={DEPTH} with the default settings "
+        f"({'raw text' if args.raw else 'plain_text'}), {time.perf_counter() - started:.0f} s"
+    )
     print(format_table(evaluations))
     if notes := format_notes(evaluations):
         print(notes)

@@ -13,9 +13,10 @@ from typing import Any
 
 from flask import Flask
 
-from searchsvc import api, api_writes
+from searchsvc.api import read_routes as api
+from searchsvc.api import write_routes as api_writes
 from searchsvc.config import load_settings
-from searchsvc.search import SearchService
+from searchsvc.search.service import SearchService
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -25,7 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Document ids are opaque: "a//b" is an id, not a path to normalise with an HTML 308 redirect.
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's, not the base's
     _configure_logging(settings.log_level)
     service = SearchService(settings)
     api.register(app, settings, service)
@@ -39,7 +40,5 @@ def _configure_logging(level: str) -> None:
     log.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping() else logging.INFO)
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
         log.addHandler(handler)

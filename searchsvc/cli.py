@@ -11,11 +11,11 @@ from typing import Any
 import click
 
 from searchsvc.config import SettingsError, load_settings, settings_table
-from searchsvc.indexer import ExitStatus, IndexReport, index_paths
-from searchsvc.store import IndexStore, IndexStoreError
+from searchsvc.index.indexer import ExitStatus, IndexReport, index_paths
+from searchsvc.index.store import IndexStore, IndexStoreError
 
 
-def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+def _settings(**overrides: object):
     try:
         return load_settings({k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
@@ -131,7 +131,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 def search_command(query: str, index_dir: Path | None, limit: int, as_json: bool) -> None:
     """Search the index from the command line (the same search the API runs)."""
     from searchsvc.errors import ServiceError
-    from searchsvc.search import SearchRequest, SearchService
+    from searchsvc.search.service import SearchRequest, SearchService
 
     settings = _settings(index_dir=str(index_dir) if index_dir else None)
     try:  # the store's own message says what is wrong (foreign, damaged, missing); the service's is generic

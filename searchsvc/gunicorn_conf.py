@@ -24,7 +24,7 @@ timeout = max(30, int(_settings.query_timeout * 4))
 # Under Docker's default 10 s stop grace period; searches end within query_timeout (5 s).
 graceful_timeout = 8
 keepalive = 5
-# Not preloaded: each worker builds the app after the fork, and with it its task writer thread (api_writes.py);
+# Not preloaded: each worker builds the app after the fork, and with it its task writer thread (api/write_routes.py);
 # a thread started in the master would not survive the fork.
 preload_app = False
 # gunicorn's ceiling (the next value, 0, is unlimited: a client could stream a request line of any length into a
@@ -43,9 +43,9 @@ control_socket_disable = True
 
 def worker_exit(server: object, worker: object) -> None:
     """Let the worker's task writer finish the batch it is applying (and stop) before the interpreter shuts
-    down, rather than in an atexit handler during shutdown (api_writes.py registers one for other servers)."""
+    down, rather than in an atexit handler during shutdown (api/write_routes.py registers one for other servers)."""
     extensions = getattr(getattr(worker, "wsgi", None), "extensions", None) or {}
-    state = extensions.get("searchsvc.writes")
+    state = extensions.get("searchsvc.writes.applier")
     if state is not None:
         state.stop(timeout=max(1, graceful_timeout - 5))
 
@@ -55,8 +55,7 @@ def _json_write_error(sock: object, status_int: int, reason: str, mesg: str) -> 
     written in the service's one JSON error shape instead of gunicorn's HTML page."""
     if status_int == 414:
         mesg = (
-            f"the request line is longer than {limit_request_line} bytes; "
-            "send a long query as JSON with POST /search"
+            f"the request line is longer than {limit_request_line} bytes; send a long query as JSON with POST /search"
         )
     body = orjson.dumps(error_body(code_for_status(status_int), mesg or reason))
     head = (

@@ -24,13 +24,13 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from whoosh.util import IDCHARS
 
-from searchsvc import api_writes
+from searchsvc.api import write_routes as api_writes
 from searchsvc.app import create_app
 from searchsvc.config import Settings, load_settings
 from searchsvc.errors import CODES
-from searchsvc.indexer import index_paths
-from searchsvc.search import SearchService
-from searchsvc.store import IndexStore
+from searchsvc.index.indexer import index_paths
+from searchsvc.index.store import IndexStore
+from searchsvc.search.service import SearchService
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "000_453fa8f07bc740fc.txt"

@@ -10,8 +10,8 @@ from conftest import SEED_ID, assert_error, hit_ids
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from searchsvc.api import SECURITY_HEADERS
-from searchsvc.schemas import (
+from searchsvc.api.read_routes import SECURITY_HEADERS
+from searchsvc.api.read_schemas import (
     DocumentSchema,
     EntitiesResponseSchema,
     HealthResponseSchema,
@@ -177,7 +177,7 @@ def test_openapi_document_is_valid_and_complete(client: FlaskClient) -> None:
         "/health",
         "/ready",
         "/openapi.json",
-        # the write API (schemas_writes.py)
+        # the write API (api/write_schemas.py)
         "/documents",
         "/reindex",
         "/tasks",

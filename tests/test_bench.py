@@ -15,9 +15,9 @@ from conftest import SMALL_DOCS
 from bench import queries, reuters, run, serving
 from bench.measure import latency_summary, percentile
 from bench.report import render, targets
-from searchsvc import indexer
 from searchsvc.documents import Document, iter_documents
 from searchsvc.extract.types import Entity, Extraction
+from searchsvc.index import indexer
 
 SGML = """<!DOCTYPE lewis SYSTEM "lewis.dtd">
 <REUTERS TOPICS="YES" LEWISSPLIT="TRAIN" CGISPLIT="TRAINING-SET" OLDID="5544" NEWID="1">
@@ -106,8 +106,7 @@ def test_query_mix_is_seeded_and_runs_in_process_and_over_flask(index_dir: Path,
     runner = queries.Runner(index_dir)
     try:
         entities = {
-            kind: [e["name"] for e in runner.service.entities(kind, "", 5)]
-            for kind in ("person", "org", "place")
+            kind: [e["name"] for e in runner.service.entities(kind, "", 5)] for kind in ("person", "org", "place")
         }
         mix = queries.query_mix(vocab, entities, 2, seed=7, accept=queries.expansion_ok(runner))
         assert mix == queries.query_mix(vocab, entities, 2, seed=7, accept=queries.expansion_ok(runner))

@@ -162,9 +162,7 @@ def test_base_images_are_pinned_to_a_full_version(stages: list[Stage]) -> None:
     names = {s.name for s in stages if s.name}
     images = [s.image for s in stages if s.image not in names]
     for image in images:
-        assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+", image), (
-            f"{image}: want python:X.Y.Z-slim-<debian>"
-        )
+        assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+", image), f"{image}: want python:X.Y.Z-slim-<debian>"
     # /opt/venv is copied from the build stage into the final one: both need the very same interpreter.
     assert len(set(images)) == 1, images
     # ... and the one requirements.lock was resolved with.
@@ -192,9 +190,7 @@ def test_seed_index_is_built_before_the_volume_is_declared(final: Stage) -> None
 
 
 def test_volume_port_healthcheck_and_exec_forms(final: Stage) -> None:
-    volumes = [
-        v for i in final.all("VOLUME") for v in (exec_form(i) if i.args.startswith("[") else i.args.split())
-    ]
+    volumes = [v for i in final.all("VOLUME") for v in (exec_form(i) if i.args.startswith("[") else i.args.split())]
     assert volumes == ["/data"]
     assert [i.args for i in final.all("EXPOSE")] == ["8000"]
     env = env_of(final)
@@ -291,9 +287,7 @@ def test_runtime_lock_pins_what_the_tests_run_with() -> None:
     runtime = lock_pins(ROOT / "requirements.lock")
     dev = lock_pins(ROOT / "requirements-dev.lock")
     assert runtime, "requirements.lock pins nothing"
-    assert {
-        name: (version, dev.get(name)) for name, version in runtime.items() if dev.get(name) != version
-    } == {}
+    assert {name: (version, dev.get(name)) for name, version in runtime.items() if dev.get(name) != version} == {}
 
 
 # -- .dockerignore, read the way Docker reads it ------------------------------------------------------------
@@ -365,9 +359,7 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies(stages: list[Stage]) ->
         for sources, _ in copy_sources(stage):
             for source in sources:
                 assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
-                assert not dockerignored(source), (
-                    f"COPY {source}: left out of the build context by .dockerignore"
-                )
+                assert not dockerignored(source), f"COPY {source}: left out of the build context by .dockerignore"
     assert not dockerignored("searchsvc/cli.py")
     assert not dockerignored(f"seeds/{SEED_ID}.txt")
 

@@ -16,8 +16,8 @@ from whoosh.fields import ID, TEXT, Schema
 from whoosh.filedb.filestore import RamStorage
 from whoosh.index import Index
 
-from searchsvc import docsets
-from searchsvc.query import AndNot
+from searchsvc.search import docsets
+from searchsvc.search.query import AndNot
 
 # Word k is in about one document in 2**k: posting lists from every document down to a handful, most of them
 # longer than one block of postings (128), so probing has blocks to pass over.
@@ -86,7 +86,7 @@ def test_set_algebra_finds_the_matching_documents(index: Index, q: wq.Query) -> 
 
 
 def test_a_long_posting_list_is_probed_only_where_the_candidates_are(index: Index) -> None:
-    """"w0 AND w8": the few documents of w8 are looked up in w0's list, whose other blocks stay encoded."""
+    """ "w0 AND w8": the few documents of w8 are looked up in w0's list, whose other blocks stay encoded."""
     with index.searcher() as searcher:
         reader = searcher.leaf_searchers()[0][0].reader()
         everything = sorted(docsets.leaf_ids(reader.postings("text", "w0")))

@@ -30,9 +30,7 @@ from searchsvc.documents import (
 BBC = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bbc_news" / "bbc"
 GOOD_TXT = b"Good headline\n\nThe good document loads whatever its neighbours contain.\n"
 PARAGRAPH = "The council approved the new budget after a long debate about schools and roads. " * 6
-PARAGRAPH_2 = (
-    "Residents who spoke at the meeting asked for more buses and a safer crossing by the school. " * 5
-)
+PARAGRAPH_2 = "Residents who spoke at the meeting asked for more buses and a safer crossing by the school. " * 5
 
 
 def write(folder: Path, files: dict[str, bytes | str]) -> None:
@@ -66,9 +64,7 @@ def one_doc(path: Path) -> Document:
 # -- bad input: each is reported by name, and the good document beside it still loads ---------------------
 
 
-def bad(
-    case_id: str, files: dict, name: str, reason: str, kind: type = LoadError, max_bytes: int = 10_000_000
-) -> Any:
+def bad(case_id: str, files: dict, name: str, reason: str, kind: type = LoadError, max_bytes: int = 10_000_000) -> Any:
     """One bad-input case: the files beside good.txt, the name reported, a substring of the reason."""
     return pytest.param(files, name, reason, kind, max_bytes, id=case_id)
 
@@ -88,9 +84,7 @@ BAD_INPUTS = [
     ),
     bad("jsonl-no-id", {"bad.jsonl": '{"body": "b"}\n'}, "bad.jsonl:1", "id: is required"),
     bad("json-no-body", {"bad.json": '{"id": "x", "title": "Title"}'}, "bad.json", "body: is required"),
-    bad(
-        "json-blank-body", {"bad.json": '{"id": "x", "body": " \\n "}'}, "bad.json", "body: must not be empty"
-    ),
+    bad("json-blank-body", {"bad.json": '{"id": "x", "body": " \\n "}'}, "bad.json", "body: must not be empty"),
     bad("json-null-body", {"bad.json": '{"id": "x", "body": null}'}, "bad.json", "body: is required"),
     bad("json-body-list", {"bad.json": '{"id": "x", "body": ["a"]}'}, "bad.json", "body: must be a string"),
     bad(
@@ -101,9 +95,7 @@ BAD_INPUTS = [
     ),
     bad("json-broken", {"bad.json": '{"id": "x",}'}, "bad.json", "invalid JSON: Expecting property name"),
     bad("json-several-values", {"bad.json": '{"id": "a"}\n{"id": "b"}\n'}, "bad.json", "use .jsonl"),
-    bad(
-        "json-scalar", {"bad.json": '"text"'}, "bad.json", "a JSON object or an array of objects, got string"
-    ),
+    bad("json-scalar", {"bad.json": '"text"'}, "bad.json", "a JSON object or an array of objects, got string"),
     bad("json-array-of-numbers", {"bad.json": "[1]"}, "bad.json[0]", "expected an object, got number"),
     bad("jsonl-array-line", {"bad.jsonl": "[1, 2]\n"}, "bad.jsonl:1", "expected an object, got array"),
     bad("json-too-deep", {"bad.json": "[" * 100_000 + "]" * 100_000}, "bad.json", "nested too deeply"),
@@ -395,9 +387,7 @@ def test_json_array_and_ndjson(tmp_path: Path) -> None:
     write(
         tmp_path,
         {
-            "many.json": json.dumps(
-                [{"id": "a", "body": "one"}, {"id": "b", "text": "two", "tags": "x, y ,x,,"}]
-            ),
+            "many.json": json.dumps([{"id": "a", "body": "one"}, {"id": "b", "text": "two", "tags": "x, y ,x,,"}]),
             "feed.ndjson": '{"id": 7, "body": "seven"}\n',
             "empty.json": "[]",
         },
@@ -405,9 +395,7 @@ def test_json_array_and_ndjson(tmp_path: Path) -> None:
     items = load_all(tmp_path)
     assert sorted(docs(items)) == ["7", "a", "b"]
     assert docs(items)["b"].tags == ("x", "y")
-    assert problems(items, LoadWarning) == [
-        LoadWarning(str(tmp_path / "empty.json"), "empty JSON array: no documents")
-    ]
+    assert problems(items, LoadWarning) == [LoadWarning(str(tmp_path / "empty.json"), "empty JSON array: no documents")]
 
 
 # -- .md --------------------------------------------------------------------------------------------------
@@ -641,9 +629,7 @@ def test_document_from_mapping_errors_name_every_bad_field() -> None:
 
 
 _ID_CHARS = st.characters(exclude_categories=("Cc", "Cs"))
-_OFFSETS = st.none() | st.integers(-1439, 1439).map(
-    lambda minutes: dt.timezone(dt.timedelta(minutes=minutes))
-)
+_OFFSETS = st.none() | st.integers(-1439, 1439).map(lambda minutes: dt.timezone(dt.timedelta(minutes=minutes)))
 _PUBLISHED = (
     st.none()
     | st.dates().map(dt.date.isoformat)
@@ -685,9 +671,7 @@ def test_schema_round_trip(data: dict) -> None:
 # -- the real corpus ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not BBC.is_dir(), reason=f"BBC corpus not found at {BBC} (shared data is not checked out)"
-)
+@pytest.mark.skipif(not BBC.is_dir(), reason=f"BBC corpus not found at {BBC} (shared data is not checked out)")
 def test_bbc_corpus_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "trafilatura", None)  # plain text must not need the HTML stack
     items = load_all(BBC)

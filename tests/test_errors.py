@@ -9,7 +9,7 @@ import pytest
 from conftest import assert_error
 from flask.testing import FlaskClient
 
-from searchsvc.api import SECURITY_HEADERS
+from searchsvc.api.read_routes import SECURITY_HEADERS
 from searchsvc.errors import (
     CODES,
     IndexUnavailableError,
@@ -28,9 +28,7 @@ def test_error_body_shape() -> None:
     assert error_body("invalid_query", "bad", "q") == {
         "error": {"code": "invalid_query", "message": "bad", "field": "q"}
     }
-    assert error_body("not_found", "gone") == {
-        "error": {"code": "not_found", "message": "gone", "field": None}
-    }
+    assert error_body("not_found", "gone") == {"error": {"code": "not_found", "message": "gone", "field": None}}
     with pytest.raises(ValueError):
         error_body("oops", "unknown codes are a programming error")
 

@@ -112,16 +112,12 @@ def test_titles_and_possessives(extractor: Extractor) -> None:
 
 
 def test_united_states_spellings_are_one_entity(extractor: Extractor) -> None:
-    got = extractor.extract(
-        "U.S. officials met in Geneva. The US said the United States would not back down."
-    )
+    got = extractor.extract("U.S. officials met in Geneva. The US said the United States would not back down.")
     assert Entity("United States", "place", 3) in got.entities
 
 
 def test_acronym_defined_in_text(extractor: Extractor) -> None:
-    got = extractor.extract(
-        "The North Atlantic Treaty Organization (NATO) met in Brussels. NATO said it was ready."
-    )
+    got = extractor.extract("The North Atlantic Treaty Organization (NATO) met in Brussels. NATO said it was ready.")
     assert Entity("North Atlantic Treaty Organization", "org", 2) in got.entities
 
 
@@ -144,9 +140,7 @@ def test_acronym_defined_in_text(extractor: Extractor) -> None:
         ("The ministry announced Thursday that Lavrov will visit China on Monday.", None, set()),
     ],
 )  # fmt: skip
-def test_dates_in_sentences(
-    extractor: Extractor, text: str, published: dt.date | None, expected: set[str]
-) -> None:
+def test_dates_in_sentences(extractor: Extractor, text: str, published: dt.date | None, expected: set[str]) -> None:
     assert values(extractor.extract(text, published)) == expected
 
 

@@ -16,9 +16,7 @@ from searchsvc.extract.types import MentionedDate
 FRIDAY = dt.date(2021, 3, 19)  # publication date of the seed article
 
 
-def value(
-    expr: str, published: dt.date | dt.datetime | None = FRIDAY, tense: str | None = None
-) -> str | None:
+def value(expr: str, published: dt.date | dt.datetime | None = FRIDAY, tense: str | None = None) -> str | None:
     got = resolve_date(expr, published, tense)  # type: ignore[arg-type]
     return got.value if got else None
 
@@ -414,9 +412,7 @@ _DATE_WORDS = st.sampled_from(
     st.none() | _PUBS,
     _TENSES,
 )
-def test_resolve_date_never_raises_and_is_well_formed(
-    expr: str, pub: dt.date | None, tense: str | None
-) -> None:
+def test_resolve_date_never_raises_and_is_well_formed(expr: str, pub: dt.date | None, tense: str | None) -> None:
     got = resolve_date(expr, pub, tense)  # type: ignore[arg-type]
     if got is not None:
         check_shape(got)

@@ -137,9 +137,7 @@ def test_official_names_become_common_names(name: str, expected: str) -> None:
     assert canonical_country(name) == expected
 
 
-@pytest.mark.parametrize(
-    "name", ["Alaska", "Beijing", "Moscow", "IT", "CAN", "ARE", "Latin America", "Washington"]
-)
+@pytest.mark.parametrize("name", ["Alaska", "Beijing", "Moscow", "IT", "CAN", "ARE", "Latin America", "Washington"])
 def test_not_countries(name: str) -> None:
     assert not is_country(name)
 
@@ -175,9 +173,7 @@ def test_find_definitions(text: str, short: str, long: str) -> None:
     assert text[d.long_start : d.long_end] == long
 
 
-@pytest.mark.parametrize(
-    "text", ["He said (Reuters) that", "Gazprom (GAZP) rose", "in Yukos (YUKO.MM)", "(AB)"]
-)
+@pytest.mark.parametrize("text", ["He said (Reuters) that", "Gazprom (GAZP) rose", "in Yukos (YUKO.MM)", "(AB)"])
 def test_no_false_definitions(text: str) -> None:
     assert find_definitions(text) == []
 
@@ -213,9 +209,7 @@ def test_acronym_defined_in_text_is_one_entity_named_by_its_long_form() -> None:
         )
     )
     # The "(NATO)" of the definition is not a second mention.
-    assert ents["North Atlantic Treaty Organization"] == Entity(
-        "North Atlantic Treaty Organization", "org", 2
-    )
+    assert ents["North Atlantic Treaty Organization"] == Entity("North Atlantic Treaty Organization", "org", 2)
     assert "NATO" not in ents
 
 
@@ -228,17 +222,13 @@ def test_acronym_definition_gives_the_long_forms_type() -> None:
 
 def test_acronym_tagged_person_is_an_organisation() -> None:
     text = "China's Belt and Road Initiative (BRI) grows. Russia fears BRI."
-    ents = by_name(
-        resolve_entities(mentions_in(text, ("China", "GPE"), ("BRI", "PERSON"), ("Russia", "GPE")), text)
-    )
+    ents = by_name(resolve_entities(mentions_in(text, ("China", "GPE"), ("BRI", "PERSON"), ("Russia", "GPE")), text))
     assert ents["Belt and Road Initiative"].type == "org"
 
 
 def test_well_known_acronym_without_definition() -> None:
     text = "NATO met. The North Atlantic Treaty Organisation agreed."
-    got = resolve_entities(
-        mentions_in(text, ("NATO", "ORG"), ("The North Atlantic Treaty Organisation", "ORG")), text
-    )
+    got = resolve_entities(mentions_in(text, ("NATO", "ORG"), ("The North Atlantic Treaty Organisation", "ORG")), text)
     assert got == (Entity("North Atlantic Treaty Organization", "org", 2),)
 
 
@@ -287,9 +277,7 @@ def test_short_name_seen_before_the_full_name() -> None:
 def test_ambiguous_short_name_stays_as_it_is() -> None:
     text = "Yang Jin said so. Yang Chuang agreed. Yang added more."
     got = by_name(
-        resolve_entities(
-            mentions_in(text, ("Yang Jin", "PERSON"), ("Yang Chuang", "PERSON"), ("Yang", "PERSON")), text
-        )
+        resolve_entities(mentions_in(text, ("Yang Jin", "PERSON"), ("Yang Chuang", "PERSON"), ("Yang", "PERSON")), text)
     )
     assert set(got) == {"Yang Jin", "Yang Chuang", "Yang"}
     assert got["Yang"].mentions == 1
@@ -367,9 +355,7 @@ def test_weekdays_and_months_are_not_entities_unless_a_name() -> None:
 def test_a_personal_title_vouches_for_a_name_that_looks_like_a_month() -> None:
     text = "Mrs May said so. In May, prices rose. The Sun reported it."
     got = by_name(
-        resolve_entities(
-            mentions_in(text, ("Mrs May", "PERSON"), ("May", "PERSON"), ("The Sun", "ORG")), text
-        )
+        resolve_entities(mentions_in(text, ("Mrs May", "PERSON"), ("May", "PERSON"), ("The Sun", "ORG")), text)
     )
     assert got == {"May": Entity("May", "person", 1), "Sun": Entity("Sun", "org", 1)}
 
@@ -377,9 +363,7 @@ def test_a_personal_title_vouches_for_a_name_that_looks_like_a_month() -> None:
 def test_sentence_openers_and_hyphenated_adjectives_are_not_names() -> None:
     text = "Freezing weather hit. Freezing is rare, freezing is cold. State-owned Rosneft bought it."
     got = by_name(
-        resolve_entities(
-            mentions_in(text, ("Freezing", "PERSON"), ("State", "ORG"), ("Rosneft", "ORG")), text
-        )
+        resolve_entities(mentions_in(text, ("Freezing", "PERSON"), ("State", "ORG"), ("Rosneft", "ORG")), text)
     )
     assert set(got) == {"Rosneft"}
 
@@ -438,9 +422,7 @@ def test_enumerations_of_countries_split() -> None:
 
 
 def test_undefined_acronym_joins_the_organisation_it_spells() -> None:
-    text = (
-        "The National Union of Journalists objected. The NUJ said more. The EC and the European Commission."
-    )
+    text = "The National Union of Journalists objected. The NUJ said more. The EC and the European Commission."
     spans = (
         ("The National Union of Journalists", "ORG"),
         ("NUJ", "ORG"),
@@ -459,9 +441,7 @@ def test_trailing_connector_is_not_part_of_a_name() -> None:
 
 
 def test_a_role_before_the_span_makes_a_person() -> None:
-    text = (
-        "Chief medical officer Dr. Nadia Petrova said so. The UK's defence secretary, Helen Carver, agreed."
-    )
+    text = "Chief medical officer Dr. Nadia Petrova said so. The UK's defence secretary, Helen Carver, agreed."
     spans = (("Nadia Petrova", "ORG"), ("UK", "GPE"), ("Helen Carver", "ORG"))
     got = by_name(resolve_entities(mentions_in(text, *spans), text))
     assert got["Nadia Petrova"].type == "person" and got["Helen Carver"].type == "person"
@@ -502,9 +482,7 @@ def test_the_office_in_a_title_is_not_an_entity() -> None:
 
 def test_norp_fac_and_other_labels_are_not_entities() -> None:
     text = "Russian officials visited the Kremlin on Monday."
-    got = resolve_entities(
-        mentions_in(text, ("Russian", "NORP"), ("the Kremlin", "FAC"), ("Monday", "DATE")), text
-    )
+    got = resolve_entities(mentions_in(text, ("Russian", "NORP"), ("the Kremlin", "FAC"), ("Monday", "DATE")), text)
     assert got == ()
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from searchsvc.facets import FacetColumn
+from searchsvc.search.facets import FacetColumn
 
 RAW = ["Sergey Lavrov, Wang Yi", "", "wang yi", b"Antony Blinken,Wang Yi", "Sergey Lavrov", None]
 
@@ -41,8 +41,6 @@ names = st.lists(st.sampled_from(["Ann", "ann", "Bo", "Cy", "Di", "Ed"]), max_si
 @given(raw=st.lists(names, max_size=30), docs=st.sets(st.integers(0, 29)), size=st.integers(1, 7))
 def test_top_matches_a_plain_count(raw: list[str], docs: set[int], size: int) -> None:
     docs = {d for d in docs if d < len(raw)}
-    counts = Counter(
-        key for d in docs for key in {p.strip().lower(): None for p in raw[d].split(",") if p.strip()}
-    )
+    counts = Counter(key for d in docs for key in {p.strip().lower(): None for p in raw[d].split(",") if p.strip()})
     expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:size]
     assert [(name.lower(), n) for name, n in FacetColumn(raw).top(docs, size)] == expected

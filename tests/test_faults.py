@@ -20,9 +20,9 @@ from conftest import ROOT, app_config, assert_error
 from servers import run_gunicorn
 
 from searchsvc.config import load_settings
-from searchsvc.indexer import ExitStatus
-from searchsvc.search import SearchRequest, SearchService
-from searchsvc.store import MARKER, IndexStore
+from searchsvc.index.indexer import ExitStatus
+from searchsvc.index.store import MARKER, IndexStore
+from searchsvc.search.service import SearchRequest, SearchService
 
 CLI = [sys.executable, "-c", "from searchsvc.cli import main; main()"]
 
@@ -147,7 +147,11 @@ def test_a_damaged_index_gives_a_clear_error(own_index_dir: Path, make_app: Any,
     _damage(own_index_dir, how)
     proc = subprocess.run(
         [*CLI, "search", "harbour", "--index", str(own_index_dir)],
-        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     line = assert_one_line_error(proc)
     assert "index" in line.lower(), line
@@ -189,15 +193,18 @@ def _small_files_only() -> None:
 
 
 @pytest.mark.parametrize("rebuild", [False, True], ids=["incremental", "rebuild"])
-def test_a_full_disk_fails_clearly_and_corrupts_nothing(
-    own_index_dir: Path, tmp_path: Path, rebuild: bool
-) -> None:
+def test_a_full_disk_fails_clearly_and_corrupts_nothing(own_index_dir: Path, tmp_path: Path, rebuild: bool) -> None:
     before = search_total(own_index_dir, "harbour")
     marker_before = (own_index_dir / MARKER).read_text()
     corpus = generated_corpus(tmp_path / "big", 40, words=200)
     proc = subprocess.run(
         [*CLI, "index", str(corpus), "--index", str(own_index_dir), "--workers", "1", *(["--rebuild"] * rebuild)],
-        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120, preexec_fn=_small_files_only,
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_small_files_only,
     )
     line = assert_one_line_error(proc)
     assert proc.returncode == ExitStatus.ERROR, proc.stderr

@@ -13,8 +13,8 @@ from searchsvc.config import load_settings
 from searchsvc.documents import Document
 from searchsvc.extract.dates import day, month, week, year
 from searchsvc.extract.types import Entity, Extraction
-from searchsvc.schema import build_schema, document_fields, document_from_stored, title_positions
-from searchsvc.search import SearchRequest, SearchService
+from searchsvc.index.schema import build_schema, document_fields, document_from_stored, title_positions
+from searchsvc.search.service import SearchRequest, SearchService
 
 PARTS_DOCS = [
     {"id": "part-title", "title": "Glacier report", "body": "Nothing about ice here at all."},

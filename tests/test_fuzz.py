@@ -22,19 +22,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from marshmallow import Schema
 
-from searchsvc.app import create_app
-from searchsvc.errors import CODES
-from searchsvc.schemas import (
+from searchsvc.api.read_schemas import (
     DocumentSchema,
     EntitiesResponseSchema,
     SearchResponseSchema,
     SimilarResponseSchema,
 )
-from searchsvc.search import FACETS, SORTS
+from searchsvc.app import create_app
+from searchsvc.errors import CODES
+from searchsvc.search.service import FACETS, SORTS
 
 STATS: Counter[str] = Counter()
-
-
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +63,33 @@ def check(response: Any, ok_schema: Schema) -> None:
 
 # -- strategies ----------------------------------------------------------------------------------------------
 WORDS = ["harbour", "belt", "Lavrov", "Wang", "Lisbon", "NATO", "storm", "ferry", "the", "and", "Road", "2021"]
-OPERATORS = ["AND", "OR", "NOT", "+", "-", "(", ")", '"', "*", "?", "~", "~2", "^", ":", "\\", "[", "]", "{", "}",
-             "TO", "/", "'", "&&", "||", "!"]
+OPERATORS = [
+    "AND",
+    "OR",
+    "NOT",
+    "+",
+    "-",
+    "(",
+    ")",
+    '"',
+    "*",
+    "?",
+    "~",
+    "~2",
+    "^",
+    ":",
+    "\\",
+    "[",
+    "]",
+    "{",
+    "}",
+    "TO",
+    "/",
+    "'",
+    "&&",
+    "||",
+    "!",
+]
 FIELDS = ["title:", "body:", "entity:", "person:", "org:", "place:", "published:", "id:", "foo:", "_stored:"]
 ODD = ["\x00", "\x01", "\x7f", "\u200b", "\ufeff", "\u202e", "é", "Łódź", "北京", "🙂", "\ud7ff", "\t", "\n", " "]
 
@@ -91,8 +114,23 @@ number = st.one_of(
 ).map(str)
 number_text = st.one_of(number, st.sampled_from(["1.5", "1e3", "0x10", " 5", "+5", "٣", "NaN", "", "--1", "5 "]))
 date_text = st.one_of(
-    st.sampled_from(["2021", "2021-03", "2021-03-18", "2021-02-30", "2021-13-01", "0000", "9999-12-31", "-1",
-                     "2021-3-8", "2021/03/18", "18 March 2021", "2021-03-18T10:00", ""]),
+    st.sampled_from(
+        [
+            "2021",
+            "2021-03",
+            "2021-03-18",
+            "2021-02-30",
+            "2021-13-01",
+            "0000",
+            "9999-12-31",
+            "-1",
+            "2021-3-8",
+            "2021/03/18",
+            "18 March 2021",
+            "2021-03-18T10:00",
+            "",
+        ]
+    ),
     st.dates().map(lambda d: d.isoformat()),
     st.from_regex(r"\A[0-9]{1,5}(-[0-9]{1,3}){0,3}\Z"),
     st.text(max_size=12),
@@ -136,10 +174,17 @@ VALID_VALUES: dict[str, st.SearchStrategy[str]] = {
     "highlight": st.sampled_from(["true", "false"]),
 }
 valid_q = st.one_of(
-    st.lists(st.sampled_from([*WORDS, "-harbour", "+belt", '"harbour ferry"', "harb*", "Lavorv~", "NOT storm"]),
-             min_size=1, max_size=5).map(lambda words: " OR ".join(words) if len(words) == 4 else " ".join(words)),
-    st.builds(lambda f, w, s: f + w[: max(1, len(w) // 2)] + s, st.sampled_from(FIELDS), st.sampled_from(WORDS),
-              st.sampled_from(["", "*", "?", "~", "~2", "^2"])),
+    st.lists(
+        st.sampled_from([*WORDS, "-harbour", "+belt", '"harbour ferry"', "harb*", "Lavorv~", "NOT storm"]),
+        min_size=1,
+        max_size=5,
+    ).map(lambda words: " OR ".join(words) if len(words) == 4 else " ".join(words)),
+    st.builds(
+        lambda f, w, s: f + w[: max(1, len(w) // 2)] + s,
+        st.sampled_from(FIELDS),
+        st.sampled_from(WORDS),
+        st.sampled_from(["", "*", "?", "~", "~2", "^2"]),
+    ),
 )
 param_name = st.one_of(st.sampled_from(sorted(PARAM_VALUES)), st.sampled_from(["limt", "callback", "", "q[]"]))
 
@@ -179,9 +224,26 @@ def json_bodies(draw: st.DrawFn) -> dict[str, Any]:
 
 
 doc_id = st.one_of(
-    st.sampled_from(["storm-lisbon", "reports/2021/03/nato", "000_453fa8f07bc740fc", "../../etc/passwd",
-                     "..", ".", "%00", "x%00y", "..%2f..%2fetc%2fpasswd", "a/../b", "searchsvc.json",
-                     "gen-*", "\\..\\windows", "~root", "*", "similar"]),
+    st.sampled_from(
+        [
+            "storm-lisbon",
+            "reports/2021/03/nato",
+            "000_453fa8f07bc740fc",
+            "../../etc/passwd",
+            "..",
+            ".",
+            "%00",
+            "x%00y",
+            "..%2f..%2fetc%2fpasswd",
+            "a/../b",
+            "searchsvc.json",
+            "gen-*",
+            "\\..\\windows",
+            "~root",
+            "*",
+            "similar",
+        ]
+    ),
     st.text(min_size=1, max_size=30),
 )
 
@@ -198,8 +260,9 @@ def test_fuzz_search_get(fuzz_client: FlaskClient, pairs: list[tuple[str, str]])
 
 
 @fuzz(150)
-@given(q=valid_q, params=st.dictionaries(st.sampled_from(sorted(VALID_VALUES)), st.just(None), max_size=6),
-       data=st.data())
+@given(
+    q=valid_q, params=st.dictionaries(st.sampled_from(sorted(VALID_VALUES)), st.just(None), max_size=6), data=st.data()
+)
 def test_fuzz_search_mostly_valid(fuzz_client: FlaskClient, q: str, params: dict[str, None], data: Any) -> None:
     pairs = [("q", q), *((name, data.draw(VALID_VALUES[name], label=name)) for name in params)]
     check(fuzz_client.get("/search?" + urlencode(pairs)), SearchResponseSchema())

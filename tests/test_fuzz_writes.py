@@ -37,11 +37,11 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
-from searchsvc import api_writes
+from searchsvc.api import write_routes as api_writes
+from searchsvc.api.read_schemas import DocumentSchema
+from searchsvc.api.write_schemas import TaskResponseSchema
 from searchsvc.app import create_app
 from searchsvc.errors import CODES
-from searchsvc.schemas import DocumentSchema
-from searchsvc.schemas_writes import TaskResponseSchema
 
 KEY = "admin-fuzz-writes-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -51,8 +51,6 @@ MAX_DOCUMENT_BYTES = 3_000
 MAX_BODY_BYTES = 60_000
 STATS: Counter[str] = Counter()
 _markers = itertools.count(1)
-
-
 
 
 # -- the app -------------------------------------------------------------------------------------------------
@@ -88,7 +86,7 @@ def wclient(wapp: Flask) -> FlaskClient:
 
 # -- checks --------------------------------------------------------------------------------------------------
 def newest_task(client: FlaskClient) -> int:
-    queue = client.application.extensions["searchsvc.writes"].queue()
+    queue = client.application.extensions["searchsvc.writes.applier"].queue()
     found = queue.list(limit=1)
     return found[0].id if found else 0
 
@@ -131,7 +129,7 @@ def accepted_task(client: FlaskClient, response: Any, waited: bool) -> dict[str,
     task = response.get_json()["task"]
     if not waited:
         assert response.headers["Location"] == f"/tasks/{task['id']}"
-        done = client.application.extensions["searchsvc.writes"].queue().wait(task["id"], 60)
+        done = client.application.extensions["searchsvc.writes.applier"].queue().wait(task["id"], 60)
         task = done.summary()
     assert task["status"] == "succeeded", task
     return task  # type: ignore[no-any-return]
@@ -198,8 +196,29 @@ def marker_word() -> str:
 SURROGATES = ("Cs",)
 text_chars = st.characters(blacklist_categories=SURROGATES)  # control characters included
 id_chars = st.characters(blacklist_categories=("Cc", "Cs"))
-ODD_IDS = ["a/../b", ".", "..", "%00", "%2F", "x%2Fy", "?q=1", "#frag", "a b", "Łódź/北京/🙂", "\u202eevil",
-           "\ufeffbom", "x" * 256, "similar", "a//b", "trailing/", "CON", "nul", "~root", "*", "id\u00a0nbsp"]
+ODD_IDS = [
+    "a/../b",
+    ".",
+    "..",
+    "%00",
+    "%2F",
+    "x%2Fy",
+    "?q=1",
+    "#frag",
+    "a b",
+    "Łódź/北京/🙂",
+    "\u202eevil",
+    "\ufeffbom",
+    "x" * 256,
+    "similar",
+    "a//b",
+    "trailing/",
+    "CON",
+    "nul",
+    "~root",
+    "*",
+    "id\u00a0nbsp",
+]
 
 
 def routable(doc_id: str) -> bool:
@@ -227,8 +246,9 @@ int64 = st.integers(-(2**63), 2**63 - 1)
 json_leaf = st.one_of(st.none(), st.booleans(), int64, finite, st.text(text_chars, max_size=20))
 json_values = st.recursive(
     json_leaf,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(text_chars, max_size=8), inner,
-                                                                          max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(text_chars, max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 KNOWN = {"id", "title", "body", "text", "content", "published", "date", "url", "source", "author", "tags"}
@@ -270,22 +290,35 @@ def good_documents(draw: st.DrawFn, doc_id: str | int | None, id_in_body: bool =
         tz = dt.timezone(dt.timedelta(minutes=minutes))
         data["published"] = dt.datetime.combine(day, dt.time(12, 30), tzinfo=tz).isoformat()
     for name in ("url", "source", "author"):
-        value = draw(st.one_of(st.just("absent"), st.none(), st.text(text_chars, max_size=30),
-                               int64 if name != "url" else st.text(max_size=3)))
+        value = draw(
+            st.one_of(
+                st.just("absent"),
+                st.none(),
+                st.text(text_chars, max_size=30),
+                int64 if name != "url" else st.text(max_size=3),
+            )
+        )
         if value != "absent":
             data[name] = value
-    tags = draw(st.one_of(st.just("absent"), st.lists(st.one_of(st.text(text_chars, max_size=10), int64, finite),
-                                                      max_size=4), st.text(text_chars, max_size=30)))
+    tags = draw(
+        st.one_of(
+            st.just("absent"),
+            st.lists(st.one_of(st.text(text_chars, max_size=10), int64, finite), max_size=4),
+            st.text(text_chars, max_size=30),
+        )
+    )
     if tags != "absent":
         data["tags"] = tags
-    for key, value in draw(st.dictionaries(st.text(text_chars, max_size=10).filter(lambda k: k not in KNOWN),
-                                           json_values, max_size=3)).items():
+    for key, value in draw(
+        st.dictionaries(st.text(text_chars, max_size=10).filter(lambda k: k not in KNOWN), json_values, max_size=3)
+    ).items():
         data[key] = value
     return good
 
 
-NOT_A_STRING = st.one_of(st.booleans(), st.lists(json_leaf, max_size=2), st.dictionaries(st.text(max_size=3),
-                                                                                           json_leaf, max_size=2))
+NOT_A_STRING = st.one_of(
+    st.booleans(), st.lists(json_leaf, max_size=2), st.dictionaries(st.text(max_size=3), json_leaf, max_size=2)
+)
 # (field, bad value); None: remove the field. Each breaks the document whatever else it holds.
 MUTATIONS: dict[str, st.SearchStrategy[Any]] = {
     "body": st.one_of(
@@ -297,8 +330,18 @@ MUTATIONS: dict[str, st.SearchStrategy[Any]] = {
         st.integers(1, 3).map(lambda k: "é" * (MAX_DOCUMENT_BYTES // 2 + k)),  # one byte too many, or more
     ),
     "published": st.one_of(
-        st.sampled_from(["yesterday", "2021-02-30", "2021-13-01", "2021-03-19T25:00", "+002021-03-19",
-                         "2021-03-19T10:00+24:00", "20210319x", "0000-01-01"]),
+        st.sampled_from(
+            [
+                "yesterday",
+                "2021-02-30",
+                "2021-13-01",
+                "2021-03-19T25:00",
+                "+002021-03-19",
+                "2021-03-19T10:00+24:00",
+                "20210319x",
+                "0000-01-01",
+            ]
+        ),
         int64,
         NOT_A_STRING.filter(lambda v: v != []),
     ),
@@ -306,9 +349,12 @@ MUTATIONS: dict[str, st.SearchStrategy[Any]] = {
     "url": st.one_of(NOT_A_STRING, int64, finite),
     "author": NOT_A_STRING,
     "source": NOT_A_STRING,
-    "tags": st.one_of(st.booleans(), int64, st.dictionaries(st.text(max_size=3), json_leaf, min_size=0, max_size=2),
-                      st.lists(st.one_of(st.none(), st.booleans(), st.lists(json_leaf, max_size=1)), min_size=1,
-                               max_size=3)),
+    "tags": st.one_of(
+        st.booleans(),
+        int64,
+        st.dictionaries(st.text(max_size=3), json_leaf, min_size=0, max_size=2),
+        st.lists(st.one_of(st.none(), st.booleans(), st.lists(json_leaf, max_size=1)), min_size=1, max_size=3),
+    ),
 }
 BAD_IDS = st.one_of(
     st.sampled_from(["", " lead", "trail ", "\ttab", "a\x00b", "a\x7fb", "new\nline", "x" * 257, "\u2028"]),
@@ -365,8 +411,24 @@ REFUSE = 400, "invalid_parameter"
 def put_requests(draw: st.DrawFn) -> Request:
     doc_id = draw(good_ids)
     url = doc_url(doc_id)
-    case = draw(st.sampled_from(["good", "good", "good", "bad", "bad", "id", "url_id", "not_object", "not_json",
-                                 "media", "too_large", "params"]))
+    case = draw(
+        st.sampled_from(
+            [
+                "good",
+                "good",
+                "good",
+                "bad",
+                "bad",
+                "id",
+                "url_id",
+                "not_object",
+                "not_json",
+                "media",
+                "too_large",
+                "params",
+            ]
+        )
+    )
     kwargs: dict[str, Any]
     if case == "good":
         in_body = draw(st.booleans())
@@ -376,8 +438,9 @@ def put_requests(draw: st.DrawFn) -> Request:
             url += "?wait=true&timeout=30"
         ascii_only = draw(st.booleans())
         raw = json.dumps(good.data, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
-        content_type = draw(st.sampled_from(["application/json", "application/json; charset=utf-8",
-                                             "application/vnd.searchsvc+json"]))
+        content_type = draw(
+            st.sampled_from(["application/json", "application/json; charset=utf-8", "application/vnd.searchsvc+json"])
+        )
         return Request(url, {"data": raw, "content_type": content_type}, good=good, waited=waited)
     if case == "bad":
         bad = draw(bad_documents(doc_id))
@@ -386,24 +449,54 @@ def put_requests(draw: st.DrawFn) -> Request:
         other = draw(st.one_of(st.text(max_size=10), int64, st.booleans(), finite).filter(lambda v: str(v) != doc_id))
         return Request(url, {"json": {"id": other, "body": "An id that differs."}}, refusal=(*REFUSE, {"id"}))
     if case == "url_id":  # an id the document schema refuses, in the URL
-        bad_id = draw(st.one_of(st.sampled_from([" lead", "trail ", "a\x00b", "\x1bx", "a\tb", "x" * 257]),
-                                st.text(id_chars, min_size=257, max_size=300).filter(routable)))
+        bad_id = draw(
+            st.one_of(
+                st.sampled_from([" lead", "trail ", "a\x00b", "\x1bx", "a\tb", "x" * 257]),
+                st.text(id_chars, min_size=257, max_size=300).filter(routable),
+            )
+        )
         return Request(doc_url(bad_id), {"json": {"body": "A bad id."}}, refusal=(*REFUSE, {"id"}))
     if case == "not_object":
         value = draw(st.one_of(st.lists(json_values, max_size=3), json_leaf))
         kwargs = {"data": json.dumps(value), "content_type": "application/json"}
         return Request(url, kwargs, refusal=(*REFUSE, {None}))
     if case == "not_json":
-        raw = draw(st.one_of(
-            st.sampled_from([b"", b"{", b'{"body": "x"', b"{'body': 'x'}", b'{"body": NaN}', b'{"body": 1e400}',
-                             b'{"body": "\\ud800 lone"}', b"\xff\xfe{}", b'{"body": "x"} trailing', b"\x00",
-                             b'{"body": "caf\xe9"}', json.dumps({"body": "utf-16"}).encode("utf-16")]),
-            st.binary(max_size=40).filter(lambda b: not _is_json(b)),
-        ))
+        raw = draw(
+            st.one_of(
+                st.sampled_from(
+                    [
+                        b"",
+                        b"{",
+                        b'{"body": "x"',
+                        b"{'body': 'x'}",
+                        b'{"body": NaN}',
+                        b'{"body": 1e400}',
+                        b'{"body": "\\ud800 lone"}',
+                        b"\xff\xfe{}",
+                        b'{"body": "x"} trailing',
+                        b"\x00",
+                        b'{"body": "caf\xe9"}',
+                        json.dumps({"body": "utf-16"}).encode("utf-16"),
+                    ]
+                ),
+                st.binary(max_size=40).filter(lambda b: not _is_json(b)),
+            )
+        )
         return Request(url, {"data": raw, "content_type": "application/json"}, refusal=(*REFUSE, {None}))
     if case == "media":
-        content_type = draw(st.sampled_from([None, "text/plain", "application/xml", "multipart/form-data",
-                                             "application/x-www-form-urlencoded", NDJSON, "application/jsonx"]))
+        content_type = draw(
+            st.sampled_from(
+                [
+                    None,
+                    "text/plain",
+                    "application/xml",
+                    "multipart/form-data",
+                    "application/x-www-form-urlencoded",
+                    NDJSON,
+                    "application/jsonx",
+                ]
+            )
+        )
         kwargs = {"data": b'{"body": "right body, wrong type"}'}
         if content_type:
             kwargs["content_type"] = content_type
@@ -474,11 +567,13 @@ def batches(draw: st.DrawFn) -> Batch:
     for index in range(n):
         kind = draw(st.sampled_from(["good", "good", "bad", "bad_id", "no_id", "not_object", "wild"]))
         unique = next(_ids)
-        doc_id: str | int = draw(st.one_of(
-            good_ids.map(lambda s, u=unique: f"{s[:200]}#{u}"),
-            st.just(2**62 + unique),
-            st.just(-(10**12) - unique),
-        ))
+        doc_id: str | int = draw(
+            st.one_of(
+                good_ids.map(lambda s, u=unique: f"{s[:200]}#{u}"),
+                st.just(2**62 + unique),
+                st.just(-(10**12) - unique),
+            )
+        )
         if kind == "good":
             good = draw(good_documents(doc_id))
             batch.items.append(good.data)
@@ -550,8 +645,10 @@ def test_fuzz_post_ndjson_batch(wclient: FlaskClient, batch: Batch, data: Any) -
     for index, item in enumerate(batch.items):
         out.extend(data.draw(st.lists(st.sampled_from(["", " ", "\t", "\r"]), max_size=1), label="blank"))
         if data.draw(st.integers(0, 5), label="broken") == 0 and index not in batch.good:
-            broken = "]" + data.draw(st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)),
-                                             max_size=20), label="junk")
+            broken = "]" + data.draw(
+                st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=20),
+                label="junk",
+            )
             out.append(broken)
             lines[index] = len(out)
             batch.bad[index] = None
@@ -566,9 +663,22 @@ def test_fuzz_post_ndjson_batch(wclient: FlaskClient, batch: Batch, data: Any) -
 
 
 @fuzz(20, HealthCheck.filter_too_much)
-@given(case=st.sampled_from(["empty", "too_many", "object", "not_json", "media", "blank_ndjson", "ndjson_too_many",
-                             "too_large", "unknown_parameter"]),
-       value=json_values)
+@given(
+    case=st.sampled_from(
+        [
+            "empty",
+            "too_many",
+            "object",
+            "not_json",
+            "media",
+            "blank_ndjson",
+            "ndjson_too_many",
+            "too_large",
+            "unknown_parameter",
+        ]
+    ),
+    value=json_values,
+)
 def test_fuzz_post_refused_as_a_whole(wclient: FlaskClient, case: str, value: Any) -> None:
     doc = {"id": "whole", "body": "A fine document in a refused request."}
     expected: tuple[int, str] = REFUSE
@@ -630,7 +740,7 @@ def test_fuzz_delete(wclient: FlaskClient, doc_id: str, existing: bool, waited: 
 
 def test_no_task_failed(wclient: FlaskClient) -> None:
     """Whatever the fuzzers above sent, the writer applied every task it accepted."""
-    queue = wclient.application.extensions["searchsvc.writes"].queue()
+    queue = wclient.application.extensions["searchsvc.writes.applier"].queue()
     newest = queue.list(limit=1)
     if newest:
         assert queue.wait(newest[0].id, 60).finished

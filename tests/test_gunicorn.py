@@ -39,9 +39,7 @@ def test_serves_searches_errors_and_readiness(server: Server) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_query"
 
 
-def test_answers_from_a_rebuilt_index_within_two_seconds(
-    server: Server, own_index_dir: Path, tmp_path: Path
-) -> None:
+def test_answers_from_a_rebuilt_index_within_two_seconds(server: Server, own_index_dir: Path, tmp_path: Path) -> None:
     assert server.get("/search", params={"q": "okapi"}).json()["total"] == 0
     corpus = write_corpus(
         tmp_path / "rebuilt",

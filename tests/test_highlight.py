@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from searchsvc.highlight import Marks, highlight_body, highlight_title, normalise, render, stem
-from searchsvc.schema import name_analyzer, text_analyzer
+from searchsvc.index.schema import name_analyzer, text_analyzer
+from searchsvc.search.highlight import Marks, highlight_body, highlight_title, normalise, render, stem
 
 
 def marks(
@@ -60,7 +60,7 @@ def test_whitespace_is_collapsed() -> None:
 
 @given(st.text(alphabet=st.sampled_from("abcdeABC.'’s -"), min_size=1, max_size=30))
 def test_tokens_agree_with_the_index_analyzers(text: str) -> None:
-    from searchsvc.highlight import _WORD
+    from searchsvc.search.highlight import _WORD
 
     mine = [normalise(m.group()) for m in _WORD.finditer(text)]
     theirs = [t.text for t in name_analyzer()(text)]

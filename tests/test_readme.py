@@ -11,8 +11,8 @@ from doc_examples import split_write_section
 from servers import ROOT, run_gunicorn
 
 from searchsvc.config import settings_table
-from searchsvc.indexer import index_paths
-from searchsvc.store import IndexStore
+from searchsvc.index.indexer import index_paths
+from searchsvc.index.store import IndexStore
 
 README = ROOT / "README.md"
 BLOCK = re.compile(r"```console\n(.*?)```", re.DOTALL)

@@ -42,7 +42,7 @@ from schemathesis.checks import (
 )
 from servers import Server, run_gunicorn
 
-from searchsvc import api_writes
+from searchsvc.api import write_routes as api_writes
 from searchsvc.app import create_app
 
 SEED = 20260308

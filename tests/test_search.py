@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from conftest import SEED_ID, TEST_SETTINGS, build_index, write_corpus
 
-from searchsvc import docsets
-from searchsvc import search as search_module
 from searchsvc.config import load_settings
 from searchsvc.errors import IndexUnavailableError, ParameterError, QueryError
-from searchsvc.query import Filters, query_builder
-from searchsvc.search import SearchRequest, SearchResult, SearchService
+from searchsvc.search import docsets
+from searchsvc.search import service as search_module
+from searchsvc.search.query import Filters, query_builder
+from searchsvc.search.service import SearchRequest, SearchResult, SearchService
 
 
 def ids(result: SearchResult) -> list[str]:
@@ -77,9 +77,7 @@ def test_body_phrases_match_only_the_body_in_order(service: SearchService, q: st
 
 
 def test_person_filter_with_person_and_place_facets(service: SearchService) -> None:
-    result = service.search(
-        SearchRequest(filters=Filters(person=("Sergey Lavrov",)), facets=("person", "place"))
-    )
+    result = service.search(SearchRequest(filters=Filters(person=("Sergey Lavrov",)), facets=("person", "place")))
     assert ids(result) == [SEED_ID]
     people = {f["value"]: f["count"] for f in result.facets["person"]}
     places = {f["value"]: f["count"] for f in result.facets["place"]}
@@ -91,9 +89,7 @@ def test_person_filter_with_person_and_place_facets(service: SearchService) -> N
     ("name", "found"),
     [("sergey lavrov", True), ("SERGEY LAVROV", True), ("Lavrov", False), ("Sergey", False)],
 )
-def test_person_filter_matches_whole_names_in_any_case(
-    service: SearchService, name: str, found: bool
-) -> None:
+def test_person_filter_matches_whole_names_in_any_case(service: SearchService, name: str, found: bool) -> None:
     result = service.search(SearchRequest(filters=Filters(person=(name,))))
     assert (SEED_ID in ids(result)) is found
 
@@ -151,22 +147,16 @@ def test_oldest_first_keeps_undated_last(service: SearchService) -> None:
 def test_date_filters(service: SearchService) -> None:
     march = service.search(SearchRequest(filters=Filters(published_from="2021-03", published_to="2021-03")))
     assert set(ids(march)) == {SEED_ID, "wang-alaska", "reports/2021/03/nato"}
-    day = service.search(
-        SearchRequest(filters=Filters(published_from="2021-03-19", published_to="2021-03-19"))
-    )
+    day = service.search(SearchRequest(filters=Filters(published_from="2021-03-19", published_to="2021-03-19")))
     assert ids(day) == [SEED_ID]
     after = service.search(SearchRequest(filters=Filters(published_from="2021-04"), limit=100))
     assert ids(after) == ["fashion-belt"]
-    mentioned = service.search(
-        SearchRequest(filters=Filters(mentioned_from="2021-03-20", mentioned_to="2021-03"))
-    )
+    mentioned = service.search(SearchRequest(filters=Filters(mentioned_from="2021-03-20", mentioned_to="2021-03")))
     assert ids(mentioned) == [SEED_ID]
 
 
 def test_filters_combine_with_a_query(service: SearchService) -> None:
-    result = service.search(
-        SearchRequest(q="China", filters=Filters(place=("Alaska",), published_to="2021-03-18"))
-    )
+    result = service.search(SearchRequest(q="China", filters=Filters(place=("Alaska",), published_to="2021-03-18")))
     assert ids(result) == ["wang-alaska"]
 
 
@@ -246,9 +236,7 @@ def test_phrase_counts_are_a_lower_bound_past_count_bound(index_dir: Path) -> No
         ("zzzunknown", Filters(published_from="2019-01-01")),  # the text matches nothing
     ],
 )
-def test_filtered_searches_match_and_rank_as_the_whole_query(
-    service: SearchService, q: str, filters: Filters
-) -> None:
+def test_filtered_searches_match_and_rank_as_the_whole_query(service: SearchService, q: str, filters: Filters) -> None:
     """Filters are matched first and the text ranked among their documents (search.py's _filtered): the same
     documents, count and order as Whoosh running text AND filters at once."""
     result = service.search(SearchRequest(q=q, filters=filters, limit=50))
@@ -273,9 +261,7 @@ def test_filtered_counts_stop_at_count_bound(index_dir: Path) -> None:
         svc.close()
 
 
-def test_a_search_past_its_time_limit_returns_what_it_found(
-    index_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_search_past_its_time_limit_returns_what_it_found(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(docsets, "DEADLINE_EVERY", 1)
     svc = make_service(index_dir, query_timeout=0.0)
     try:
@@ -386,9 +372,7 @@ def test_requests_running_during_a_swap_finish_on_the_old_index(own_index_dir: P
     svc = make_service(own_index_dir)
     try:
         with svc._use() as (old_view, old_searcher):
-            corpus = write_corpus(
-                tmp_path / "more", extra=[{"id": "late", "title": "Late", "body": "Okapi news."}]
-            )
+            corpus = write_corpus(tmp_path / "more", extra=[{"id": "late", "title": "Late", "body": "Okapi news."}])
             build_index(corpus, own_index_dir)
             assert ids(svc.search(SearchRequest(q="okapi"))) == ["late"]
             # The old view is retired but still open for the request holding it.

@@ -13,8 +13,8 @@ import pytest
 from conftest import assert_error, build_index
 from flask.testing import FlaskClient
 
-from searchsvc.api import SECURITY_HEADERS
-from searchsvc.search import SearchService
+from searchsvc.api.read_routes import SECURITY_HEADERS
+from searchsvc.search.service import SearchService
 
 XSS_DOCS = [
     {
@@ -98,16 +98,21 @@ def test_security_headers_on_401_500_and_503(make_app: Any, tmp_path: Path, monk
 
 def test_no_cors_headers_unless_configured(client: FlaskClient) -> None:
     headers = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
-    for response in (client.get("/search?q=harbour", headers=headers), client.options("/search", headers=headers),
-                     client.get("/nowhere", headers=headers)):
+    for response in (
+        client.get("/search?q=harbour", headers=headers),
+        client.options("/search", headers=headers),
+        client.get("/nowhere", headers=headers),
+    ):
         assert not [h for h in response.headers.keys() if h.lower().startswith("access-control-")], response.headers
 
 
 def test_cors_for_allowed_origins_only(make_app: Any) -> None:
     client = make_app(cors_origins="https://a.example, https://b.example").test_client()
     for origin in ("https://a.example", "https://b.example"):
-        for response in (client.get("/search?q=harbour", headers={"Origin": origin}),
-                         client.get("/search?q=AND", headers={"Origin": origin})):
+        for response in (
+            client.get("/search?q=harbour", headers={"Origin": origin}),
+            client.get("/search?q=AND", headers={"Origin": origin}),
+        ):
             assert response.headers["Access-Control-Allow-Origin"] == origin
             assert "Origin" in response.headers["Vary"]
     for origin in ("https://evil.example", "https://a.example.evil.example", "null", "https://A.example"):
@@ -188,7 +193,7 @@ def test_internal_errors_reveal_nothing(
     error = assert_error(response, 500, "internal")
     assert error["message"] == "internal error; it was logged on the server"
     text = response.get_data(as_text=True)
-    for leak in ("/srv", "_MAIN", "s3cret", "OSError", "Errno", "No such file", "Traceback", "File \""):
+    for leak in ("/srv", "_MAIN", "s3cret", "OSError", "Errno", "No such file", "Traceback", 'File "'):
         assert leak not in text, leak
 
 
@@ -205,15 +210,27 @@ def test_unavailable_index_reveals_no_path(make_app: Any, tmp_path: Path) -> Non
 
 
 # -- the search key ------------------------------------------------------------------------------------------
-READ_URLS = ["/search?q=harbour", "/documents/storm-lisbon", "/documents/storm-lisbon/similar",
-             "/entities?type=place", "/stats", "/openapi.json"]
+READ_URLS = [
+    "/search?q=harbour",
+    "/documents/storm-lisbon",
+    "/documents/storm-lisbon/similar",
+    "/entities?type=place",
+    "/stats",
+    "/openapi.json",
+]
 
 
 def test_search_key_guards_every_read_endpoint(make_app: Any) -> None:
     client = make_app(search_key="s3cret-key").test_client()
-    wrong = [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-key"},
-             {"Authorization": "Basic s3cret-key"}, {"Authorization": "Bearer "},
-             {"Authorization": "Bearer s3cret-key-and-more"}, {"Authorization": "Bearer s3cret-ke"}]
+    wrong = [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "s3cret-key"},
+        {"Authorization": "Basic s3cret-key"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer s3cret-key-and-more"},
+        {"Authorization": "Bearer s3cret-ke"},
+    ]
     for url in READ_URLS:
         for headers in wrong:
             response = client.get(url, headers=headers)

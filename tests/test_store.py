@@ -7,7 +7,7 @@ from pathlib import Path
 
 from whoosh.query import Term
 
-from searchsvc.store import IndexStore
+from searchsvc.index.store import IndexStore
 
 
 def _rss_anon_mb() -> float:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from searchsvc.tasks import Outcome, StorageFullError, Task, TaskQueue, TaskWriter
+from searchsvc.writes.tasks import Outcome, StorageFullError, Task, TaskQueue, TaskWriter
 
 
 @pytest.fixture
@@ -42,7 +42,15 @@ def test_enqueue_get_and_list_newest_first(queue: TaskQueue) -> None:
     assert queue.list(status="failed") == []
     summary = first.summary()
     assert set(summary) == {
-        "id", "kind", "status", "enqueued_at", "started_at", "finished_at", "attempts", "details", "result",
+        "id",
+        "kind",
+        "status",
+        "enqueued_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+        "details",
+        "result",
         "error",
     }
     assert summary["enqueued_at"].endswith("Z") and summary["started_at"] is None
@@ -119,7 +127,7 @@ def test_an_acknowledged_enqueue_survives_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "tasks.sqlite"
     script = (
         "import sys, time\n"
-        "from searchsvc.tasks import TaskQueue\n"
+        "from searchsvc.writes.tasks import TaskQueue\n"
         f"q = TaskQueue({str(path)!r})\n"
         "for i in range(20):\n"
         "    t = q.enqueue('delete', {'ids': [f'doc{i}']})\n"
@@ -234,8 +242,7 @@ def test_a_task_that_keeps_failing_is_marked_failed(queue: TaskQueue, tmp_path: 
 
 def test_the_writer_thread_applies_what_is_enqueued(queue: TaskQueue, tmp_path: Path) -> None:
     recorder = Recorder()
-    writer = TaskWriter(queue, lambda: FileLock(str(tmp_path / "write.lock")), recorder, poll=0.01,
-                        handoff_delay=0.05)
+    writer = TaskWriter(queue, lambda: FileLock(str(tmp_path / "write.lock")), recorder, poll=0.01, handoff_delay=0.05)
     writer.start()
     try:
         task = queue.enqueue("documents", _docs("a", "b"))

@@ -18,17 +18,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from searchsvc import api_writes, writes
-from searchsvc import search as search_module
+from searchsvc.api import write_routes as api_writes
+from searchsvc.api.write_schemas import DocumentInputSchema, TaskListResponseSchema, TaskResponseSchema
 from searchsvc.app import create_app
 from searchsvc.config import load_settings
 from searchsvc.documents import DocumentSchema as LoaderDocumentSchema
 from searchsvc.documents import document_from_mapping
-from searchsvc.indexer import apply_changes
-from searchsvc.schemas_writes import DocumentInputSchema, TaskListResponseSchema, TaskResponseSchema
-from searchsvc.search import SearchRequest, SearchService
-from searchsvc.store import IndexStore
-from searchsvc.tasks import StorageFullError, TaskQueue
+from searchsvc.index.indexer import apply_changes
+from searchsvc.index.store import IndexStore
+from searchsvc.search import service as search_module
+from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.writes import applier as writes
+from searchsvc.writes.tasks import StorageFullError, TaskQueue
 
 KEY = "admin-7c1f0e9a-test-key"
 NDJSON = "application/x-ndjson"
@@ -92,9 +93,7 @@ KEYS: list[tuple[str | None, int]] = [
 
 
 @pytest.mark.parametrize(("method", "url", "kwargs"), WRITES, ids=[f"{m} {u}" for m, u, _ in WRITES])
-def test_every_write_needs_the_admin_key(idle_client: FlaskClient,
-    method: str, url: str, kwargs: Any
-) -> None:
+def test_every_write_needs_the_admin_key(idle_client: FlaskClient, method: str, url: str, kwargs: Any) -> None:
     for header, status in KEYS:
         headers = {} if header is None else {"Authorization": header}
         response = idle_client.open(url, method=method, headers=headers, **kwargs)
@@ -119,7 +118,7 @@ def test_writes_are_forbidden_without_an_admin_key(
 
 def test_no_admin_key_and_no_tasks_means_no_writer(make_app: Any, own_index_dir: Path) -> None:
     app = make_app(own_index_dir)
-    assert app.extensions["searchsvc.writes"].writer is None
+    assert app.extensions["searchsvc.writes.applier"].writer is None
     client = app.test_client()
     assert client.get("/tasks").get_json() == {"tasks": [], "next": None}
     assert_error(client.get("/tasks/1"), 404, "not_found", "task_id")
@@ -161,13 +160,17 @@ def test_cors_preflight_allows_writes(make_app: Any, own_index_dir: Path) -> Non
 
 # -- writes seen by searches ---------------------------------------------------------------------------------
 def test_put_replace_and_delete(wclient: FlaskClient) -> None:
-    doc = {"title": "Okapi sighted", "body": "An okapi was seen in the Ituri forest in Congo on Monday.",
-           "published": "2021-03-19", "tags": ["wildlife"]}
+    doc = {
+        "title": "Okapi sighted",
+        "body": "An okapi was seen in the Ituri forest in Congo on Monday.",
+        "published": "2021-03-19",
+        "tags": ["wildlife"],
+    }
     places_before = wclient.get("/stats").get_json()["entities"]["place"]
     accepted = task_of(put(wclient, "zoo/okapi", doc), 202)
     assert accepted["kind"] == "documents" and accepted["details"] == {"id": "zoo/okapi"}
     assert task_of(wclient.get(f"/tasks/{accepted['id']}"), 200)["id"] == accepted["id"]
-    done = wclient.application.extensions["searchsvc.writes"].queue().wait(accepted["id"], 30).summary()
+    done = wclient.application.extensions["searchsvc.writes.applier"].queue().wait(accepted["id"], 30).summary()
     assert done["status"] == "succeeded" and done["result"] == {"indexed": 1, "rejected": 0, "errors": []}
     assert hit_ids(wclient.get("/search?q=okapi").get_json()) == ["zoo/okapi"]
     stored = wclient.get("/documents/zoo/okapi").get_json()
@@ -176,8 +179,9 @@ def test_put_replace_and_delete(wclient: FlaskClient) -> None:
     assert stored["dates"][0]["value"] == "2021-03-15"  # "on Monday", resolved against the publication date
     assert wclient.get("/stats").get_json()["entities"]["place"] > places_before
 
-    replaced = task_of(put(wclient, "zoo/okapi", {"id": "zoo/okapi", "body": "A zebra crossed the road."},
-                           wait="true"), 200)
+    replaced = task_of(
+        put(wclient, "zoo/okapi", {"id": "zoo/okapi", "body": "A zebra crossed the road."}, wait="true"), 200
+    )
     assert replaced["status"] == "succeeded" and replaced["attempts"] == 1
     assert wclient.get("/search?q=okapi").get_json()["total"] == 0
     assert hit_ids(wclient.get("/search?q=zebra").get_json()) == ["zoo/okapi"]
@@ -232,9 +236,7 @@ def test_ndjson(wclient: FlaskClient) -> None:
         "{broken",
         json.dumps({"id": "nd-3", "body": "A third narwhal story."}),
     ]
-    response = wclient.post(
-        "/documents?wait=true", data="\n".join(lines) + "\n", content_type=NDJSON, headers=AUTH
-    )
+    response = wclient.post("/documents?wait=true", data="\n".join(lines) + "\n", content_type=NDJSON, headers=AUTH)
     task = task_of(response, 200)
     assert task["details"] == {"received": 4, "accepted": 3, "rejected": 1}
     [error] = task["result"]["errors"]
@@ -253,8 +255,9 @@ def test_a_fresh_service_creates_its_index_on_the_first_write(make_app: Any, tmp
 
 
 def test_reindex_rebuilds_from_sources_and_keeps_documents_added_over_http(wclient: FlaskClient) -> None:
-    task_of(put(wclient, "http-only", {"body": "Pangolins are trafficked more than any other mammal."},
-                wait="true"), 200)
+    task_of(
+        put(wclient, "http-only", {"body": "Pangolins are trafficked more than any other mammal."}, wait="true"), 200
+    )
     generation = wclient.get("/stats").get_json()["generation"]
     task = task_of(wclient.post("/reindex?wait=true&timeout=60", headers=AUTH), 200)
     assert task["kind"] == "reindex" and task["status"] == "succeeded", task
@@ -372,9 +375,7 @@ def strict_app(tmp_path_factory: pytest.TempPathFactory, index_dir: Path) -> Ite
     """Small limits, writes enabled, no writer thread; shared by the table below, which never writes."""
     target = tmp_path_factory.mktemp("strict") / "index"
     shutil.copytree(index_dir, target)
-    app = create_app(
-        app_config(target, admin_key=KEY, max_batch=3, max_body_bytes=2000, max_document_bytes=1000)
-    )
+    app = create_app(app_config(target, admin_key=KEY, max_batch=3, max_body_bytes=2000, max_document_bytes=1000))
     api_writes.shutdown(app)
     yield app
     api_writes.shutdown(app)
@@ -396,14 +397,17 @@ def test_bad_writes(
 ) -> None:
     response = strict_app.test_client().open(url, method=method, headers=AUTH, **kwargs)
     assert_error(response, status, code, field)
-    assert strict_app.extensions["searchsvc.writes"].queue().list() == []  # nothing was accepted
+    assert strict_app.extensions["searchsvc.writes.applier"].queue().list() == []  # nothing was accepted
 
 
 # -- OpenAPI -------------------------------------------------------------------------------------------------
 def test_openapi_describes_the_write_api(make_app: Any, own_index_dir: Path) -> None:
-    spec = make_app(own_index_dir, search_key="reader").test_client().get(
-        "/openapi.json", headers={"Authorization": "Bearer reader"}
-    ).get_json()
+    spec = (
+        make_app(own_index_dir, search_key="reader")
+        .test_client()
+        .get("/openapi.json", headers={"Authorization": "Bearer reader"})
+        .get_json()
+    )
     validate(spec)
     put_op = spec["paths"]["/documents/{doc_id}"]["put"]
     assert {"get", "put", "delete"} <= set(spec["paths"]["/documents/{doc_id}"])

@@ -25,8 +25,8 @@ from conftest import MODEL, SEED_ID
 from doc_examples import console_examples, split_write_section
 from servers import ROOT, Server, run_gunicorn
 
-from searchsvc.indexer import index_paths
-from searchsvc.store import IndexStore
+from searchsvc.index.indexer import index_paths
+from searchsvc.index.store import IndexStore
 
 KEY = "gunicorn-admin-key-5b8e2d"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -141,8 +141,10 @@ def test_concurrent_writes_while_searching_lose_nothing(own_index_dir: Path, tmp
     ack_lock = threading.Lock()
     local = threading.local()
 
-    with run_gunicorn(own_index_dir, tmp_path / "gunicorn.log", workers=3, admin_key=KEY,
-                      refresh_interval="0.5") as server:
+    with run_gunicorn(
+        own_index_dir, tmp_path / "gunicorn.log", workers=3, admin_key=KEY, refresh_interval="0.5"
+    ) as server:
+
         def send(batch: list[dict[str, Any]]) -> None:
             session = getattr(local, "session", None) or requests.Session()
             local.session = session
@@ -152,9 +154,7 @@ def test_concurrent_writes_while_searching_lose_nothing(own_index_dir: Path, tmp
                     acknowledged[response.json()["task"]["id"]] = [d["id"] for d in batch]
 
         stop = threading.Event()
-        searchers = [
-            threading.Thread(target=search_loop, args=(server, searches, stop, SEARCHES)) for _ in range(4)
-        ]
+        searchers = [threading.Thread(target=search_loop, args=(server, searches, stop, SEARCHES)) for _ in range(4)]
         for t in searchers:
             t.start()
         started = time.monotonic()
@@ -239,8 +239,10 @@ def test_kill_9_with_tasks_pending_loses_and_duplicates_nothing(own_index_dir: P
 
     expected = sorted(i for ids in acknowledged.values() for i in ids)
     rerun = sum(1 for t in tasks.values() if t["attempts"] > 1)
-    print(f"\nat kill -9: {dict(at_kill)}; after restart: {len(found)} of {len(expected)} documents found, "
-          f"{len(found) - len(set(found))} duplicates, {rerun} interrupted tasks re-run (attempts 2)")
+    print(
+        f"\nat kill -9: {dict(at_kill)}; after restart: {len(found)} of {len(expected)} documents found, "
+        f"{len(found) - len(set(found))} duplicates, {rerun} interrupted tasks re-run (attempts 2)"
+    )
     assert {t["status"] for t in tasks.values()} == {"succeeded"}
     assert total == KILL_DOCS and sorted(found) == expected
     assert stats["documents"] == CORPUS_DOCS + KILL_DOCS
@@ -250,18 +252,21 @@ def test_kill_9_with_tasks_pending_loses_and_duplicates_nothing(own_index_dir: P
 
 def test_reindex_under_concurrent_searches(own_index_dir: Path, tmp_path: Path, corpus: Path) -> None:
     searches = Tally()
-    with run_gunicorn(own_index_dir, tmp_path / "gunicorn.log", workers=2, admin_key=KEY,
-                      sources=str(corpus)) as server:
+    with run_gunicorn(
+        own_index_dir, tmp_path / "gunicorn.log", workers=2, admin_key=KEY, sources=str(corpus)
+    ) as server:
         response = server.get("/stats")
         generation = response.json()["generation"]
-        added = requests.put(server.base + "/documents/http-doc?wait=true", headers=AUTH, timeout=30,
-                             json={"body": "Pangolins were seen near the harbour."})
+        added = requests.put(
+            server.base + "/documents/http-doc?wait=true",
+            headers=AUTH,
+            timeout=30,
+            json={"body": "Pangolins were seen near the harbour."},
+        )
         assert added.status_code == 200
         stop = threading.Event()
         queries = [*SEARCHES, {"q": "pangolins"}]
-        clients = [
-            threading.Thread(target=search_loop, args=(server, searches, stop, queries)) for _ in range(8)
-        ]
+        clients = [threading.Thread(target=search_loop, args=(server, searches, stop, queries)) for _ in range(8)]
         for t in clients:
             t.start()
         try:
@@ -276,9 +281,11 @@ def test_reindex_under_concurrent_searches(own_index_dir: Path, tmp_path: Path, 
         after = server.get("/stats").json()
         pangolins = server.get("/search", params={"q": "pangolins"}).json()
         seed = server.get("/search", params={"q": '"Belt and Road"'}).json()
-    print(f"\nreindex {task['status']} in {task['result']['seconds'] if task['result'] else '?'} s; "
-          f"searches during it: {sum(searches.statuses.values())} {dict(searches.statuses)}, "
-          f"failures {len(searches.failures)}")
+    print(
+        f"\nreindex {task['status']} in {task['result']['seconds'] if task['result'] else '?'} s; "
+        f"searches during it: {sum(searches.statuses.values())} {dict(searches.statuses)}, "
+        f"failures {len(searches.failures)}"
+    )
     assert reindex.status_code == 200 and task["status"] == "succeeded", task
     assert searches.failures == [] and searches.server_errors == 0 and searches.statuses[200] > 50
     assert after["generation"] != generation and after["documents"] == CORPUS_DOCS + 1
@@ -303,12 +310,17 @@ def test_write_api_examples_print_what_the_docs_show(tmp_path: Path) -> None:
     assert len(examples) >= 10
     index_paths([ROOT / "seeds"], IndexStore(tmp_path / "index"), model=MODEL, workers=1)
     # One worker: an example that searches right after a write answered from the same process.
-    with run_gunicorn(tmp_path / "index", tmp_path / "gunicorn.log", workers=1, admin_key=KEY,
-                      sources=str(ROOT / "seeds")) as server:
+    with run_gunicorn(
+        tmp_path / "index", tmp_path / "gunicorn.log", workers=1, admin_key=KEY, sources=str(ROOT / "seeds")
+    ) as server:
         for command, expected in examples:
             command = command.replace("localhost:8000", server.base.removeprefix("http://"))
             result = subprocess.run(
-                ["bash", "-c", command], capture_output=True, text=True, timeout=90, cwd=ROOT,
+                ["bash", "-c", command],
+                capture_output=True,
+                text=True,
+                timeout=90,
+                cwd=ROOT,
                 env={**os.environ, "KEY": KEY},
             )
             assert result.stdout.strip() == expected, (command, result.stderr)

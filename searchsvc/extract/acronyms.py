@@ -39,12 +39,8 @@ _KNOWN_LONG_VARIANTS: dict[str, str] = {
     "organisation of the petroleum exporting countries": "Organization of the Petroleum Exporting Countries",
     "organisation of petroleum exporting countries": "Organization of the Petroleum Exporting Countries",
     "organization of petroleum exporting countries": "Organization of the Petroleum Exporting Countries",
-    "organization for economic cooperation and development": (
-        "Organisation for Economic Co-operation and Development"
-    ),
-    "organisation for economic cooperation and development": (
-        "Organisation for Economic Co-operation and Development"
-    ),
+    "organization for economic cooperation and development": ("Organisation for Economic Co-operation and Development"),
+    "organisation for economic cooperation and development": ("Organisation for Economic Co-operation and Development"),
     "organization for economic co-operation and development": (
         "Organisation for Economic Co-operation and Development"
     ),
@@ -153,9 +149,7 @@ def _match_characters(letters: str, words: list[str]) -> int | None:
     l_idx = len(text) - 1
     while s_idx >= 0:
         c = letters[s_idx].lower()
-        while l_idx >= 0 and (
-            text[l_idx].lower() != c or (s_idx == 0 and l_idx > 0 and text[l_idx - 1].isalnum())
-        ):
+        while l_idx >= 0 and (text[l_idx].lower() != c or (s_idx == 0 and l_idx > 0 and text[l_idx - 1].isalnum())):
             l_idx -= 1
         if l_idx < 0:
             return None

@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import time
+from typing import Any
 
 from .pipeline import DEFAULT_MODEL, Extractor
 
@@ -43,9 +44,7 @@ def measure(
 
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point; prints one JSON object."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pattern", help="glob of UTF-8 text files")
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -60,7 +59,9 @@ def main(argv: list[str] | None = None) -> None:
         with open(path, encoding="utf-8", errors="replace") as f:
             texts.append(f.read())
     extractor = Extractor(args.model)
-    result = measure(texts, extractor, batch_size=args.batch_size, repeat=args.repeat, published=published)
+    result: dict[str, Any] = measure(
+        texts, extractor, batch_size=args.batch_size, repeat=args.repeat, published=published
+    )
     result["batch_size"] = args.batch_size
     result["cpu_affinity"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     print(json.dumps(result))

@@ -25,9 +25,7 @@ from .types import MentionedDate
 
 Tense = Literal["past", "present", "future"]
 
-WEEKDAY_NUMBERS = {
-    name: i for i, name in enumerate("monday tuesday wednesday thursday friday saturday sunday".split())
-}
+WEEKDAY_NUMBERS = {name: i for i, name in enumerate("monday tuesday wednesday thursday friday saturday sunday".split())}
 MONTH_NUMBERS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 MONTH_ABBREVIATIONS = {
     **{name.lower(): i for i, name in enumerate(calendar.month_abbr) if name},
@@ -216,9 +214,7 @@ def _resolve_date(expr: str, pub: dt.date | None, tense: Tense | None) -> Mentio
     return _dateparser_strict(expr)
 
 
-def _resolve(
-    kind: str, m: re.Match[str], text: str, pub: dt.date | None, tense: Tense | None
-) -> MentionedDate | None:
+def _resolve(kind: str, m: re.Match[str], text: str, pub: dt.date | None, tense: Tense | None) -> MentionedDate | None:
     g = m.groupdict()
     mode = _MODE.get((g.get("mode") or "").split()[-1]) if g.get("mode") else None
     try:
@@ -391,7 +387,7 @@ def _dateparser_strict(expr: str) -> MentionedDate | None:
     """Explicit day-month-year dates in spellings our grammar does not know ("22.03.2021")."""
     if not re.search(r"\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}", expr) or len(expr) > 40:
         return None
-    data = _strict_parser().get_date_data(expr)  # type: ignore[attr-defined]
+    data = _strict_parser().get_date_data(expr)  # type: ignore[attr-defined]  # dateparser is untyped
     if data.date_obj is None:
         return None
     value = data.date_obj.date()

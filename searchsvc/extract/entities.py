@@ -176,9 +176,7 @@ def _split_enumeration(name: str, m: RawMention, seen: Counter[str]) -> list[tup
     return out
 
 
-def _defining_parenthesis(
-    m: RawMention, definitions: Sequence[AcronymDefinition], all_: list[RawMention]
-) -> bool:
+def _defining_parenthesis(m: RawMention, definitions: Sequence[AcronymDefinition], all_: list[RawMention]) -> bool:
     """The "(NATO)" right after a tagged "North Atlantic Treaty Organization" is not a second mention."""
     if m.start < 0:
         return False
@@ -271,9 +269,7 @@ def _retype_by_context(work: list[_Working], text: str) -> None:
 class _Evidence:
     """What the whole document says about single words, computed once per document."""
 
-    def __init__(
-        self, phrases: list[list[str]], text: str, not_entity: Counter[str], kept: Counter[str]
-    ) -> None:
+    def __init__(self, phrases: list[list[str]], text: str, not_entity: Counter[str], kept: Counter[str]) -> None:
         self.text = text
         self.not_entity = not_entity
         self.kept = kept
@@ -312,12 +308,7 @@ def _is_junk_mention(w: _Working, evidence: _Evidence) -> bool:
         title_of = re.search(r"(\w+)\s+of\s+(?:the\s+)?$", text[max(0, w.start - 30) : w.start])
         if title_of and title_of.group(1).lower() in _OFFICES:
             return True  # "State" of "Secretary of State": part of a title
-        if (
-            w.type != "place"
-            and 0 <= w.end < len(text) - 1
-            and text[w.end] == "-"
-            and text[w.end + 1].islower()
-        ):
+        if w.type != "place" and 0 <= w.end < len(text) - 1 and text[w.end] == "-" and text[w.end + 1].islower():
             return True  # "State" of "State-owned": the first half of a hyphenated adjective
         before = text[: w.start].rstrip(" \t\"'“‘(")
         if (not before or before[-1] in "\n.!?:") and evidence.in_lower_case(w.name):

@@ -12,9 +12,7 @@ import re
 
 # Full names only (and unambiguous short forms): "Sun", "Sat" or "Jan" may well be names.
 WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday tues thurs".split())
-MONTHS = frozenset(
-    "january february march april may june july august september october november december sept".split()
-)
+MONTHS = frozenset("january february march april may june july august september october november december sept".split())
 
 # Words that, at the start of a person's mention, are a title or role rather than part of the name.
 # Multi-word titles ("Foreign Minister", "Secretary of State") are covered word by word.

@@ -155,9 +155,7 @@ class Extractor:
             a, b = where(ent.start_char), where(ent.end_char - 1) + 1  # in `piece`
             before = doc[ent.start - 1].lower_ if ent.start > 0 else ""
             if ent.label_ in _DATE_LABELS or (
-                ent.label_ == "CARDINAL"
-                and before in _NUMERIC_DATE_PREPOSITIONS
-                and looks_like_numeric_date(ent.text)
+                ent.label_ == "CARDINAL" and before in _NUMERIC_DATE_PREPOSITIONS and looks_like_numeric_date(ent.text)
             ):
                 display = offset + where(doc[ent.start - 1].idx) if before in _DATE_PREPOSITIONS else offset + a
                 dates.append((offset + a, offset + b, display))
@@ -175,9 +173,7 @@ class Extractor:
                     parts.extend((i, m, m.start + a, m.start + b) for a, b in split_compound(m.text))
         if not parts:
             return mentions
-        docs = self._nlp.pipe(
-            (texts[i][a:b] for i, _, a, b in parts), batch_size=batch_size, disable=_NER_PASS_DISABLE
-        )
+        docs = self._nlp.pipe((texts[i][a:b] for i, _, a, b in parts), batch_size=batch_size, disable=_NER_PASS_DISABLE)
         replaced: dict[int, list[RawMention]] = {}  # id(compound) -> its parts
         for (_, compound, a, _), doc in zip(parts, docs, strict=True):
             found = replaced.setdefault(id(compound), [])

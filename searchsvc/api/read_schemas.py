@@ -16,9 +16,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from searchsvc.config import Settings
 from searchsvc.errors import CODES, ParameterError, UnknownParameterError
-from searchsvc.query import MATCH_MODES, date_bounds
-from searchsvc.schema import ENTITY_FIELDS
-from searchsvc.search import FACETS, SORTS
+from searchsvc.index.schema import ENTITY_FIELDS
+from searchsvc.search.query import MATCH_MODES, date_bounds
+from searchsvc.search.service import FACETS, SORTS
 
 # Up to 19 digits: every 64-bit integer (task ids and `before` go up to 2**63 - 1); ranges bound the rest.
 _INT = re.compile(r"[+-]?\d{1,19}", re.ASCII)
@@ -29,9 +29,7 @@ class StrictInteger(fields.Integer):
     """An integer: a JSON number without a fraction, or decimal digits in a query string (marshmallow alone
     would take 1.5 as 1 and true as 1)."""
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> int:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         if isinstance(value, float) and not value.is_integer():
@@ -47,9 +45,7 @@ class StringList(fields.List):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(fields.String(validate=validate.Length(min=1, max=200)), **kwargs)
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> Any:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
         if isinstance(value, str):
             value = [value]
         return super()._deserialize(value, attr, data, **kwargs)
@@ -61,9 +57,7 @@ class FacetList(fields.List):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(fields.String(validate=validate.OneOf(FACETS)), **kwargs)
 
-    def _deserialize(
-        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
-    ) -> Any:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
         if isinstance(value, str):
             value = [value]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -146,18 +140,14 @@ class SearchRequestSchema(RequestSchema):
             "first; default without a q)."
         },
     )
-    limit = StrictInteger(
-        load_default=10, validate=validate.Range(1, 100), metadata={"description": "Hits per page."}
-    )
+    limit = StrictInteger(load_default=10, validate=validate.Range(1, 100), metadata={"description": "Hits per page."})
     offset = StrictInteger(
         load_default=0, validate=validate.Range(0, 10_000), metadata={"description": "Hits to skip."}
     )
     facets = FacetList(
         load_default=list,
         metadata={
-            "description": "Facets to count over all matches: "
-            + ", ".join(FACETS)
-            + " (repeat or comma-separate)."
+            "description": "Facets to count over all matches: " + ", ".join(FACETS) + " (repeat or comma-separate)."
         },
     )
     facet_size = StrictInteger(
@@ -202,9 +192,7 @@ def load_request(schema: RequestSchema, data: Mapping[str, Any]) -> dict[str, An
     unknown = sorted(k for k in data if k not in known)
     if unknown:
         allowed = ", ".join(sorted(known)) or "none"
-        raise UnknownParameterError(
-            f"unknown parameter {unknown[0]!r}; parameters are: {allowed}", unknown[0]
-        )
+        raise UnknownParameterError(f"unknown parameter {unknown[0]!r}; parameters are: {allowed}", unknown[0])
     try:
         return schema.load(data)
     except ValidationError as exc:
@@ -251,9 +239,7 @@ class ErrorDetailSchema(Schema):
         metadata={"description": "Stable machine-readable code."},
     )
     message = fields.String(required=True)
-    field = fields.String(
-        allow_none=True, required=True, metadata={"description": "The offending parameter."}
-    )
+    field = fields.String(allow_none=True, required=True, metadata={"description": "The offending parameter."})
 
 
 class ErrorSchema(Schema):
@@ -273,9 +259,7 @@ class EntityNamesSchema(Schema):
 
 class HitSchema(Schema):
     id = fields.String(required=True)
-    score = fields.Float(
-        allow_none=True, required=True, metadata={"description": "null when sorted by date."}
-    )
+    score = fields.Float(allow_none=True, required=True, metadata={"description": "null when sorted by date."})
     title = fields.String(required=True)
     published = fields.String(allow_none=True, required=True)
     url = fields.String(allow_none=True, required=True)
@@ -309,9 +293,7 @@ class SearchResponseSchema(Schema):
         required=True, metadata={"description": "The search hit the time limit; the results are partial."}
     )
     hits = fields.List(fields.Nested(HitSchema), required=True)
-    facets = fields.Dict(
-        keys=fields.String(), values=fields.List(fields.Nested(FacetValueSchema)), required=True
-    )
+    facets = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FacetValueSchema)), required=True)
     suggestion = fields.String(allow_none=True, required=True, metadata={"description": "Did you mean."})
 
 
@@ -380,9 +362,7 @@ class StatsResponseSchema(Schema):
     documents = fields.Integer(required=True)
     generation = fields.String(required=True)
     built_at = fields.String(required=True)
-    entities = fields.Nested(
-        EntityTotalsSchema, required=True, metadata={"description": "Distinct names by type."}
-    )
+    entities = fields.Nested(EntityTotalsSchema, required=True, metadata={"description": "Distinct names by type."})
 
 
 class HealthResponseSchema(Schema):
@@ -396,183 +376,3 @@ class ReadyResponseSchema(Schema):
 
 
 # -- OpenAPI -------------------------------------------------------------------------------------------------
-_ERRORS = {
-    "400": "Invalid query or parameter (codes invalid_query, invalid_parameter, unknown_parameter).",
-    "401": "Missing or wrong bearer key (code unauthorized).",
-    "404": "No such document or endpoint (code not_found).",
-    "405": "Method not allowed (code method_not_allowed).",
-    "413": "Request body too large (code payload_too_large).",
-    "414": "Request line (path and query string) longer than the server accepts (code payload_too_large); "
-    "send a long query as JSON with POST /search.",
-    "415": "POST body is not JSON (code unsupported_media_type).",
-    "500": "Unexpected error (code internal).",
-    "503": "No readable index (code index_unavailable).",
-}
-
-
-def _responses(ok: str, schema: str, errors: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {"200": {"description": ok, "content": {"application/json": {"schema": schema}}}}
-    for status in sorted({*errors, "414"}):  # 414: gunicorn refuses an overlong request line, whatever the path
-        out[status] = {"$ref": f"#/components/responses/Error{status}"}
-    return out
-
-
-def openapi_spec(settings: Settings, version: str) -> dict[str, Any]:
-    """The OpenAPI 3 document of the API, generated from the schemas above."""
-    from apispec import APISpec
-    from apispec.ext.marshmallow import MarshmallowPlugin
-
-    plugin = MarshmallowPlugin()
-    spec = APISpec(
-        title="searchsvc",
-        version=version,
-        openapi_version="3.0.3",
-        plugins=[plugin],
-        info={
-            "description": "Search news articles by words, phrases, people, organisations, places and dates. "
-            'Every error has the body {"error": {"code", "message", "field"}}.'
-        },
-    )
-    for name, schema in (
-        ("Error", ErrorSchema),
-        ("SearchResponse", SearchResponseSchema),
-        ("Document", DocumentSchema),
-        ("SimilarResponse", SimilarResponseSchema),
-        ("EntitiesResponse", EntitiesResponseSchema),
-        ("StatsResponse", StatsResponseSchema),
-        ("HealthResponse", HealthResponseSchema),
-        ("ReadyResponse", ReadyResponseSchema),
-        ("SearchRequest", SearchRequestSchema(settings)),
-    ):
-        spec.components.schema(name, schema=schema)
-    for status, description in _ERRORS.items():
-        spec.components.response(
-            f"Error{status}",
-            {"description": description, "content": {"application/json": {"schema": "Error"}}},
-        )
-    secured = bool(settings.search_key)
-    if secured:
-        spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    read_errors = ("401",) if secured else ()
-    security = {"security": [{"bearer": []}]} if secured else {}
-
-    spec.path(
-        path="/search",
-        operations={
-            "get": {
-                "summary": "Search documents",
-                "parameters": [{"in": "query", "schema": SearchRequestSchema(settings)}],
-                "responses": _responses(
-                    "Hits, facets and a did-you-mean", "SearchResponse", ("400", *read_errors, "500", "503")
-                ),
-                **security,
-            },
-            "post": {
-                "summary": "Search documents (parameters as a JSON body; lists may be arrays)",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": "SearchRequest"}},
-                },
-                "responses": _responses(
-                    "Hits, facets and a did-you-mean",
-                    "SearchResponse",
-                    ("400", *read_errors, "413", "415", "500", "503"),
-                ),
-                **security,
-            },
-        },
-    )
-    doc_id = {
-        "in": "path",
-        "name": "doc_id",
-        "required": True,
-        "schema": {"type": "string"},
-        "description": "Document id (may contain '/').",
-    }
-    spec.path(
-        path="/documents/{doc_id}",
-        operations={
-            "get": {
-                "summary": "One document",
-                "parameters": [doc_id],
-                "responses": _responses(
-                    "The document", "Document", ("400", *read_errors, "404", "500", "503")
-                ),
-                **security,
-            }
-        },
-    )
-    spec.path(
-        path="/documents/{doc_id}/similar",
-        operations={
-            "get": {
-                "summary": "Documents like this one",
-                "parameters": [doc_id, {"in": "query", "schema": SimilarRequestSchema(settings)}],
-                "responses": _responses(
-                    "Similar documents", "SimilarResponse", ("400", *read_errors, "404", "500", "503")
-                ),
-                **security,
-            }
-        },
-    )
-    spec.path(
-        path="/entities",
-        operations={
-            "get": {
-                "summary": "Entity names for autocomplete",
-                "parameters": [{"in": "query", "schema": EntitiesRequestSchema(settings)}],
-                "responses": _responses(
-                    "Names with document counts", "EntitiesResponse", ("400", *read_errors, "500", "503")
-                ),
-                **security,
-            }
-        },
-    )
-    spec.path(
-        path="/stats",
-        operations={
-            "get": {
-                "summary": "Index statistics",
-                "responses": _responses("Statistics", "StatsResponse", ("400", *read_errors, "500", "503")),
-                **security,
-            }
-        },
-    )
-    spec.path(
-        path="/health",
-        operations={
-            "get": {
-                "summary": "Liveness (does not touch the index)",
-                "responses": _responses("Alive", "HealthResponse", ("500",)),
-            }
-        },
-    )
-    spec.path(
-        path="/ready",
-        operations={
-            "get": {
-                "summary": "Readiness: the index is open and readable",
-                "responses": _responses("Ready", "ReadyResponse", ("500", "503")),
-            }
-        },
-    )
-    spec.path(
-        path="/openapi.json",
-        operations={
-            "get": {
-                "summary": "This document",
-                "responses": {
-                    "200": {
-                        "description": "OpenAPI 3 document",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                    **{s: {"$ref": f"#/components/responses/Error{s}"} for s in (*read_errors, "414", "500")},
-                },
-                **security,
-            }
-        },
-    )
-    from searchsvc.schemas_writes import add_write_paths  # imports this module: a late import
-
-    add_write_paths(spec, settings)
-    return spec.to_dict()

@@ -9,8 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from searchsvc.documents import LoadError, LoadItem, LoadWarning, json_type_name
-from searchsvc.loaders import build
+from searchsvc.documents.model import LoadError, LoadItem, LoadWarning, build, json_type_name
 
 
 def parse_json(text: str, *, name: str, default_id: str) -> Iterator[LoadItem]:

@@ -6,8 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from searchsvc.documents import LoadError, LoadItem, json_type_name
-from searchsvc.loaders import BODY_KEYS, build
+from searchsvc.documents.model import BODY_KEYS, LoadError, LoadItem, build, json_type_name
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _H1 = re.compile(r"^ {0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")

@@ -43,8 +43,8 @@ from whoosh.analysis import STOP_WORDS
 from whoosh.matching import AndNotMatcher
 
 from searchsvc.errors import ParameterError, QueryError
-from searchsvc.field_parts import PARTS, FieldPart
-from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema
+from searchsvc.index.schema import COMBINED_FIELD, ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema
+from searchsvc.search.field_parts import PARTS, FieldPart
 
 if TYPE_CHECKING:
     from whoosh.fields import Schema
@@ -121,7 +121,7 @@ class _AndNotMatcher(AndNotMatcher):
 class AndNot(wq.AndNot):
     """`a AND NOT b`, matched by _AndNotMatcher."""
 
-    def matcher(self, searcher, context=None):  # type: ignore[no-untyped-def]
+    def matcher(self, searcher, context=None):
         return _AndNotMatcher(self.a.matcher(searcher, context), self.b.matcher(searcher, searcher.boolean_context()))
 
 
@@ -161,15 +161,15 @@ def _lex(q: str) -> list[_Token]:
             if end < 0:  # an unmatched quote is ignored: the words after it are plain words
                 i += 1
                 continue
-            token = _Token("phrase", q[i + 1 : end], i)
+            phrase = _Token("phrase", q[i + 1 : end], i)
             j = end + 1
             if m := _SLOP.match(q, j):
-                token.slop = int(m.group(1))
+                phrase.slop = int(m.group(1))
                 j = m.end()
             if m := _PHRASE_BOOST.match(q, j):
-                token.boost = float(m.group(1))
+                phrase.boost = float(m.group(1))
                 j = m.end()
-            tokens.append(token)
+            tokens.append(phrase)
             i = j
         elif c in "+-" and i + 1 < n and not q[i + 1].isspace() and q[i + 1] not in "+-)":
             tokens.append(_Token("plus" if c == "+" else "minus", c, i))
@@ -184,16 +184,14 @@ def _lex(q: str) -> list[_Token]:
                 if name in QUERYABLE_FIELDS:
                     if not rest and (j >= n or q[j] not in '("'):
                         raise QueryError(
-                            f"`{m.group(0)}` at position {i} must be followed by a word, "
-                            'a "phrase" or a (group)'
+                            f'`{m.group(0)}` at position {i} must be followed by a word, a "phrase" or a (group)'
                         )
                     tokens.append(_Token("field", name, i))
                     i += m.end()
                     continue
                 if rest and not rest.startswith("//"):
                     raise QueryError(
-                        f"unknown field `{m.group(1)}` at position {i}; "
-                        f"fields are: {', '.join(QUERYABLE_FIELDS)}"
+                        f"unknown field `{m.group(1)}` at position {i}; fields are: {', '.join(QUERYABLE_FIELDS)}"
                     )
                 # "Update:" or "https://...": a word with a colon, not a field.
             if (token := _word_token(word, i)) is not None:
@@ -328,9 +326,7 @@ class _Parser:
             if culprit is None:
                 raise QueryError("the query ends where a term was expected")
             if culprit.kind in ("and", "or"):
-                raise QueryError(
-                    f"`{_describe(culprit)}` at position {culprit.pos} needs a term on both sides"
-                )
+                raise QueryError(f"`{_describe(culprit)}` at position {culprit.pos} needs a term on both sides")
             if culprit.kind == "close":
                 raise QueryError(f"unbalanced parenthesis: the ) at position {culprit.pos} has no matching (")
             raise QueryError(f"`{_describe(culprit)}` at position {culprit.pos} needs a term after it")
@@ -347,8 +343,7 @@ class _Parser:
             nxt = self.peek()
             if nxt is None or nxt.kind not in ("word", "phrase", "open"):
                 raise QueryError(
-                    f"`{token.text}:` at position {token.pos} must be followed by a word, "
-                    'a "phrase" or a (group)'
+                    f'`{token.text}:` at position {token.pos} must be followed by a word, a "phrase" or a (group)'
                 )
             return self.parse_primary(depth, token.text)
         if token.kind == "open":
@@ -389,8 +384,7 @@ def _word_leaf(token: _Token, fieldname: str | None) -> _Leaf:
         literal = re.split(r"[*?]", text, maxsplit=1)[0]
         if len(literal) < MIN_PATTERN_PREFIX:
             raise QueryError(
-                f"`{text}` at position {token.pos}: "
-                f"a wildcard needs at least {MIN_PATTERN_PREFIX} letters before it"
+                f"`{text}` at position {token.pos}: a wildcard needs at least {MIN_PATTERN_PREFIX} letters before it"
             )
         if token.fuzzy is not None:
             raise QueryError(f"`{text}~` at position {token.pos}: a pattern cannot also be fuzzy")
@@ -439,7 +433,7 @@ def date_bounds(value: str, fieldname: str) -> tuple[str, str]:
             raise ValueError(value)
         year, month, day = int(m.group(1)), m.group(2), m.group(3)
         if day is not None:
-            first = last = dt.date(year, int(month), int(day))  # type: ignore[arg-type]
+            first = last = dt.date(year, int(month), int(day))
         elif month is not None:
             first = dt.date(year, int(month), 1)
             last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
@@ -447,8 +441,7 @@ def date_bounds(value: str, fieldname: str) -> tuple[str, str]:
             first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
     except ValueError:
         raise ParameterError(
-            f"{fieldname} must be a date like 2021-03-19, a month like 2021-03 or a year like 2021; "
-            f"got {value!r}",
+            f"{fieldname} must be a date like 2021-03-19, a month like 2021-03 or a year like 2021; got {value!r}",
             fieldname,
         ) from None
     return first.isoformat(), last.isoformat()
@@ -544,9 +537,7 @@ class QueryBuilder:
         if bad := _CONTROL.search(q):
             raise QueryError(f"the query contains a control character (U+{ord(bad.group()):04X})")
         tree = _Parser(_lex(q)).parse()
-        words = [
-            (leaf.pos, leaf.text) for leaf in _leaves(tree) if leaf.kind == "word" and leaf.field is None
-        ]
+        words = [(leaf.pos, leaf.text) for leaf in _leaves(tree) if leaf.kind == "word" and leaf.field is None]
         built = self._node(tree, match)
         if built is None or built is wq.NullQuery:
             raise QueryError("the query has no searchable words")
@@ -592,12 +583,7 @@ class QueryBuilder:
         if not should:
             core = _and(must) if must else None
         else:
-            if (
-                group.op == "implicit"
-                and match == "auto"
-                and not long_query
-                and 1 < len(should) <= SHORT_QUERY
-            ):
+            if group.op == "implicit" and match == "auto" and not long_query and 1 < len(should) <= SHORT_QUERY:
                 # Every word ranks above some words: the conjunction scores on top of the disjunction.
                 optional: wq.Query = wq.Or([wq.And(should, boost=ALL_WORDS_BOOST), wq.Or(should)])
             else:
@@ -611,9 +597,7 @@ class QueryBuilder:
     def _leaf(self, leaf: _Leaf) -> wq.Query | None:
         if leaf.field is None:
             parts = [
-                q
-                for f, boost in self.default_fields.items()
-                if (q := self._field_leaf(leaf, f, boost)) is not None
+                q for f, boost in self.default_fields.items() if (q := self._field_leaf(leaf, f, boost)) is not None
             ]
             if not parts:
                 return None
@@ -643,9 +627,7 @@ class QueryBuilder:
         if not words:
             return None
         if leaf.kind == "fuzzy" and len(words) == 1:
-            return wq.FuzzyTerm(
-                fieldname, words[0], boost=boost, maxdist=leaf.fuzzy, prefixlength=leaf.fuzzy_prefix
-            )
+            return wq.FuzzyTerm(fieldname, words[0], boost=boost, maxdist=leaf.fuzzy, prefixlength=leaf.fuzzy_prefix)
         if len(words) == 1:
             return wq.Term(fieldname, words[0], boost=boost)
         # Whoosh's slop counts positions between words (1 = adjacent); users give Lucene's (0 = adjacent).
@@ -726,6 +708,5 @@ def check_expansion(q: wq.Query, reader: IndexReader, limit: int) -> None:
         total += sum(1 for _ in islice(node._btexts(reader), limit - total + 1))
         if total > limit:
             raise QueryError(
-                f"`{_pattern(node)}` and the other patterns match more than {limit} terms; "
-                "make them more specific"
+                f"`{_pattern(node)}` and the other patterns match more than {limit} terms; make them more specific"
             )

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from searchsvc.documents import Document, LoadError, LoadWarning, iter_documents, size_of_inputs
 from searchsvc.extract.types import Extraction
-from searchsvc.schema import HASH_BYTES, SCHEMA_VERSION, document_fields, document_from_stored
+from searchsvc.index.schema import HASH_BYTES, SCHEMA_VERSION, document_fields, document_from_stored
 
 if TYPE_CHECKING:
     from searchsvc.extract import Extractor
-from searchsvc.store import IndexStore
+from searchsvc.index.store import IndexStore
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,19 @@ def content_hash(doc: Document, model: str) -> str:
     """Changes when the document, the extraction code, the schema or the model changes: 128 bits of SHA-256,
     in hex (the index keeps the bytes)."""
     payload = json.dumps(
-        [EXTRACTION_VERSION, SCHEMA_VERSION, model, doc.id, doc.title, doc.body,
-         doc.published.isoformat() if doc.published else None, doc.url, doc.source, doc.author, list(doc.tags)],
+        [
+            EXTRACTION_VERSION,
+            SCHEMA_VERSION,
+            model,
+            doc.id,
+            doc.title,
+            doc.body,
+            doc.published.isoformat() if doc.published else None,
+            doc.url,
+            doc.source,
+            doc.author,
+            list(doc.tags),
+        ],
         ensure_ascii=False,
     )
     return hashlib.sha256(payload.encode("utf-8")).digest()[:HASH_BYTES].hex()
@@ -121,7 +132,7 @@ def _init_worker(model: str) -> None:
 
 def _extract_chunk(items: list[tuple[str, object]]) -> list[Extraction]:
     assert _worker_extractor is not None
-    return list(_worker_extractor.extract_many(items, batch_size=len(items)))  # type: ignore[arg-type]
+    return list(_worker_extractor.extract_many(items, batch_size=len(items)))  # type: ignore[arg-type]  # pickled tuples
 
 
 class ExtractionPool:
@@ -159,7 +170,10 @@ class ExtractionPool:
 
 
 def _extract_unique(
-    items: list[tuple[str, Published]], model: str, workers: int, extractor: Extractor | None = None,
+    items: list[tuple[str, Published]],
+    model: str,
+    workers: int,
+    extractor: Extractor | None = None,
     pool: ExtractionPool | None = None,
 ) -> Iterator[Extraction]:
     """Extractions of `items` in order, with `pool` when given, else with one opened for this call."""
@@ -174,7 +188,10 @@ def _extract_unique(
 
 
 def extract_all(
-    docs: Sequence[Document], model: str, workers: int, extractor: Extractor | None = None,
+    docs: Sequence[Document],
+    model: str,
+    workers: int,
+    extractor: Extractor | None = None,
     pool: ExtractionPool | None = None,
 ) -> Iterator[Extraction]:
     """Extractions in the order of `docs`.
@@ -320,7 +337,10 @@ def index_paths(
             """The documents to write (new or changed), as (document, path, content hash, input bytes read)."""
             for root in roots:
                 documents = iter_documents(
-                    [root], max_bytes=max_file_bytes, root=root, max_document_bytes=max_document_bytes,
+                    [root],
+                    max_bytes=max_file_bytes,
+                    root=root,
+                    max_document_bytes=max_document_bytes,
                     on_bytes=meter.add,
                 )
                 for path, item in documents:
@@ -369,14 +389,18 @@ def index_paths(
             if prune and not fresh:
                 resolved_roots = [str(r.resolve()) for r in roots]
                 stale = [
-                    doc_id for doc_id, (_, path) in existing.items()
-                    if doc_id not in seen and path
+                    doc_id
+                    for doc_id, (_, path) in existing.items()
+                    if doc_id not in seen
+                    and path
                     and any(path == r or path.startswith(r + "/") for r in resolved_roots)
                 ]
             if writer is None and (fresh or stale):
                 writer, generation = _open_writer(store, fresh)
             if writer is None:  # nothing changed
-                report.generation = store.read_marker().generation  # type: ignore[union-attr]
+                marker = store.read_marker()
+                assert marker is not None  # the store exists: the run is not fresh
+                report.generation = marker.generation
                 report.seconds = time.perf_counter() - started
                 return report
             for doc, extraction in carried:

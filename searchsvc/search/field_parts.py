@@ -16,7 +16,7 @@ from whoosh import matching
 from whoosh import query as wq
 from whoosh.query.spans import SpanNear2, SpanOr, SpanWrappingMatcher, WrappingSpan
 
-from searchsvc.schema import TITLE_WEIGHT
+from searchsvc.index.schema import TITLE_WEIGHT
 
 PARTS = ("title", "body")
 TITLE_POSITIONS = "title_positions"  # the column: positions the title takes in `text`
@@ -40,10 +40,10 @@ class FieldPart(WrappingSpan):
     def __hash__(self) -> int:
         return hash(self.q) ^ hash(self.part)
 
-    def children(self):  # type: ignore[no-untyped-def]
+    def children(self):
         return iter([self.q])
 
-    def apply(self, fn):  # type: ignore[no-untyped-def]
+    def apply(self, fn):
         return FieldPart(fn(self.q), self.part)
 
     def estimate_size(self, ixreader: Any) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from searchsvc.documents import LoadItem
-from searchsvc.loaders import build
+from searchsvc.documents.model import LoadItem, build
 
 # A first line longer than this is a paragraph, not a headline.
 TITLE_LINE_MAX = 150

@@ -61,14 +61,14 @@ from whoosh.index import FileIndex
 from whoosh.matching import ListMatcher, NullMatcher
 from whoosh.searching import Searcher
 
-from searchsvc import docsets
 from searchsvc.config import Settings
 from searchsvc.errors import IndexUnavailableError, ParameterError
-from searchsvc.facets import FacetColumn, docnums
-from searchsvc.highlight import highlight_body, highlight_title, marks_from_query, normalise, stem
-from searchsvc.query import STOPWORDS, BuiltQuery, Filters, QueryBuilder, check_expansion
-from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, combined_text, record_from_stored
-from searchsvc.store import IndexStore, IndexStoreError, Marker
+from searchsvc.index.schema import COMBINED_FIELD, ENTITY_FIELDS, combined_text, record_from_stored
+from searchsvc.index.store import IndexStore, IndexStoreError, Marker
+from searchsvc.search import docsets
+from searchsvc.search.facets import FacetColumn, docnums
+from searchsvc.search.highlight import highlight_body, highlight_title, marks_from_query, normalise, stem
+from searchsvc.search.query import STOPWORDS, BuiltQuery, Filters, QueryBuilder, check_expansion
 
 log = logging.getLogger("searchsvc")
 
@@ -212,15 +212,15 @@ class _BoundedCollector(Collector):
         self.skipping = False
         self.replace = 10
 
-    def prepare(self, top_searcher, q, context):  # type: ignore[no-untyped-def]
+    def prepare(self, top_searcher, q, context):
         super().prepare(top_searcher, q, context)
         self.items: list[tuple[float, int]] = []
-        self.minscore = 0
+        self.minscore = 0.0
 
     def _use_block_quality(self) -> bool:
         return self.skipping and self.matcher.supports_block_quality()
 
-    def sort_key(self, sub_docnum):  # type: ignore[no-untyped-def]
+    def sort_key(self, sub_docnum):
         return 0 - self.matcher.score()
 
     def collect(self, sub_docnum: int) -> None:
@@ -236,19 +236,14 @@ class _BoundedCollector(Collector):
             heapq.heapreplace(items, (score, -docnum))
             if self.skipping:
                 self.minscore = items[0][0]
-        if (
-            not self.skipping
-            and not self.keep_ids
-            and self.total >= self.count_bound
-            and len(items) >= self.limit
-        ):
+        if not self.skipping and not self.keep_ids and self.total >= self.count_bound and len(items) >= self.limit:
             self.skipping = True
             self.minscore = items[0][0]
 
     def matches(self) -> Iterator[int]:
         # ScoredCollector.matches without its class: replace the matcher with a cheaper one now and then, and
         # skip low-quality blocks once allowed.
-        matcher = self.matcher
+        matcher: Any = self.matcher  # type: ignore[has-type]  # set by Whoosh's untyped Collector.prepare
         replace_counter = 0
         minscore = self.minscore
         check_quality = True
@@ -280,7 +275,7 @@ class _BoundedCollector(Collector):
                 self.timed_out = True
                 return
 
-    def results(self):  # type: ignore[no-untyped-def]
+    def results(self):
         raise NotImplementedError("read .items, .total and .ids")
 
     def ranked(self) -> list[tuple[float | None, int]]:
@@ -324,7 +319,7 @@ class _KnownDocs(wq.Query):
     def estimate_min_size(self, ixreader: Any) -> int:
         return len(self.docs)
 
-    def matcher(self, searcher, context=None):  # type: ignore[no-untyped-def]
+    def matcher(self, searcher, context=None):
         offset = self.offsets.get(id(searcher), 0)
         lo = bisect.bisect_left(self.docs, offset)
         hi = bisect.bisect_left(self.docs, offset + searcher.doc_count_all())
@@ -385,9 +380,7 @@ class _View:
             self.toc_generation = self._toc.generation
         except IndexStoreError as exc:
             log.warning("index unavailable: %s", exc)
-            raise IndexUnavailableError(
-                "the index is not available: it has not been built or cannot be read"
-            ) from None
+            raise IndexUnavailableError("the index is not available: it has not been built or cannot be read") from None
         self.key = (self.marker.generation, self.marker.built_at, self.toc_generation)
         self.builder = QueryBuilder(self.ix.schema)
         self.refs = 0
@@ -649,9 +642,7 @@ class SearchService:
             timed_out=matches.timed_out,
         )
 
-    def _by_relevance(
-        self, searcher: Searcher, request: SearchRequest, built: BuiltQuery, deadline: float
-    ) -> _Matches:
+    def _by_relevance(self, searcher: Searcher, request: SearchRequest, built: BuiltQuery, deadline: float) -> _Matches:
         """The best offset+limit by score, and the count (the module docstring says how it stays cheap)."""
         wanted = request.offset + request.limit
         bound = self.settings.count_bound
@@ -895,8 +886,9 @@ def _with_feedback(searcher: Searcher, built: BuiltQuery, deadline: float) -> Bu
     for docnum in top:
         stored = searcher.stored_fields(docnum)
         expander.add_text(f"{stored.get('title') or ''}\n{stored.get('body') or ''}"[:FEEDBACK_CHARS])
-    terms = [(t, w) for t, w in expander.expanded_terms(FEEDBACK_TERMS + len(_STOPWORD_STEMS))
-             if t not in _STOPWORD_STEMS]
+    terms = [
+        (t, w) for t, w in expander.expanded_terms(FEEDBACK_TERMS + len(_STOPWORD_STEMS)) if t not in _STOPWORD_STEMS
+    ]
     terms = terms[:FEEDBACK_TERMS]
     query_weight = sum(
         q.boost for q in built.query.leaves() if isinstance(q, wq.Term) and q.fieldname == COMBINED_FIELD

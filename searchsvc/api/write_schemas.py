@@ -10,9 +10,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from searchsvc.api.read_schemas import RequestSchema, StrictInteger
 from searchsvc.config import Settings
-from searchsvc.schemas import RequestSchema, StrictInteger
-from searchsvc.tasks import KINDS, STATUSES
+from searchsvc.writes.tasks import KINDS, STATUSES
 
 MAX_WAIT = 60.0
 DEFAULT_WAIT = 10.0
@@ -166,16 +166,21 @@ def add_write_paths(spec: Any, settings: Settings) -> None:
     spec.components.security_scheme(
         "admin", {"type": "http", "scheme": "bearer", "description": "The server's SEARCHSVC_ADMIN_KEY."}
     )
-    admin = {"security": [{"admin": []}]}
+    admin: dict[str, Any] = {"security": [{"admin": []}]}
     reads_secured = bool(settings.search_key)
-    read_security = {"security": [{"bearer": []}, {"admin": []}]} if reads_secured else {}
+    read_security: dict[str, Any] = {"security": [{"bearer": []}, {"admin": []}]} if reads_secured else {}
     read_errors = ("401",) if reads_secured else ()
 
     def params() -> dict[str, Any]:  # a new one each time: apispec expands the schema in place
         return {"in": "query", "schema": WriteRequestSchema(settings)}
 
-    doc_id = {"in": "path", "name": "doc_id", "required": True, "schema": {"type": "string"},
-              "description": "Document id (may contain '/')."}
+    doc_id = {
+        "in": "path",
+        "name": "doc_id",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Document id (may contain '/').",
+    }
     task_id = {"in": "path", "name": "task_id", "required": True, "schema": {"type": "integer"}}
     body_errors = ("400", "401", "403", "413", "415", "500", "503", "507")
     # An id the URL rule cannot carry (empty, a leading '/', some with a newline) reaches no endpoint: 404.
@@ -199,8 +204,7 @@ def add_write_paths(spec: Any, settings: Settings) -> None:
             },
         },
     )
-    batch = {"type": "array", "items": {"$ref": "#/components/schemas/DocumentInput"},
-             "maxItems": settings.max_batch}
+    batch = {"type": "array", "items": {"$ref": "#/components/schemas/DocumentInput"}, "maxItems": settings.max_batch}
     spec.path(
         path="/documents",
         operations={

@@ -13,24 +13,24 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from searchsvc.documents import (
+from searchsvc.documents.html import parse_html
+from searchsvc.documents.json_files import parse_json, stream_jsonl
+from searchsvc.documents.markdown import parse_markdown
+from searchsvc.documents.model import (
+    BODY_KEYS,
     SIDECAR_SUFFIX,
     SUPPORTED_SUFFIXES,
-    Document,
-    DocumentError,
     LoadError,
     LoadItem,
     LoadWarning,
-    document_from_mapping,
 )
+from searchsvc.documents.text import parse_text
 
 # A file where more than this share of the decoded characters (and at least _MIN_REPLACED of them) are
 # replacements is not text at all; a short Latin-1 file ("Caf\xe9") still loads with a warning.
 _MAX_REPLACED_SHARE = 0.2
 _MIN_REPLACED = 32
 _DECLARED_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
-# Keys a sidecar or front matter may not set: the body comes from the file itself.
-BODY_KEYS = ("body", "text", "content")
 
 
 def read_bytes(path: Path, name: str, max_bytes: int) -> bytes | LoadError:
@@ -67,7 +67,7 @@ def decode(data: bytes, name: str, *, html: bool = False) -> tuple[str | None, l
             declared = _DECLARED_CHARSET.search(data[:4096])
             if declared:
                 try:
-                    text, bad = data.decode(declared.group(1).decode("ascii")), []
+                    text, bad = data.decode(declared.group(1).decode("ascii")), ()
                 except (LookupError, UnicodeDecodeError):
                     pass
     problems: list[LoadError | LoadWarning] = []
@@ -121,23 +121,17 @@ Parser = Callable[..., Iterator[LoadItem]]
 
 
 def _parser(suffix: str) -> Parser | None:
-    if suffix == ".txt":
-        from searchsvc.loaders.text import parse_text
+    return _PARSERS.get(suffix)
 
-        return parse_text
-    if suffix == ".json":
-        from searchsvc.loaders.jsonfiles import parse_json
 
-        return parse_json
-    if suffix in (".md", ".markdown"):
-        from searchsvc.loaders.markdown import parse_markdown
-
-        return parse_markdown
-    if suffix in (".html", ".htm"):
-        from searchsvc.loaders.html import parse_html
-
-        return parse_html
-    return None
+_PARSERS: dict[str, Parser] = {
+    ".txt": parse_text,
+    ".json": parse_json,
+    ".md": parse_markdown,
+    ".markdown": parse_markdown,
+    ".html": parse_html,
+    ".htm": parse_html,
+}
 
 
 # Formats read a line at a time, whatever the file's size (JSON Lines exports run to gigabytes).
@@ -165,8 +159,6 @@ def load_file(
         yield LoadError(name, f"unsupported file type; supported: {' '.join(SUPPORTED_SUFFIXES)}")
         return
     if suffix in _STREAMED:
-        from searchsvc.loaders.jsonfiles import stream_jsonl
-
         yield from stream_jsonl(path, name=name, max_line_bytes=max_document_bytes or max_bytes, on_bytes=on_bytes)
         return
     data = read_bytes(path, name, max_bytes)
@@ -193,15 +185,3 @@ def load_file(
         return
     yield from sidecar_problems
     yield from parser(text, name=name, default_id=default_id, meta=meta or {})
-
-
-def build(
-    data: dict[str, Any], *, name: str, default_id: str | None, meta: dict[str, Any] | None = None
-) -> Document | LoadError:
-    """One Document from parsed fields plus sidecar/front-matter `meta` (which wins), or a LoadError."""
-    if meta:
-        data = {**data, **{key: value for key, value in meta.items() if value is not None}}
-    try:
-        return document_from_mapping(data, default_id=default_id, name=name)
-    except DocumentError as exc:
-        return LoadError(exc.name, exc.reason)

@@ -21,7 +21,9 @@ from typing import Any
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
-from searchsvc.api import _params, json_response
+from searchsvc.api.read_routes import _params, json_response
+from searchsvc.api.read_schemas import NoParametersSchema
+from searchsvc.api.write_schemas import DEFAULT_WAIT, TaskListRequestSchema, WriteRequestSchema
 from searchsvc.config import Settings
 from searchsvc.documents import Document, DocumentError, document_from_mapping, json_type_name
 from searchsvc.errors import (
@@ -35,12 +37,10 @@ from searchsvc.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
-from searchsvc.schemas import NoParametersSchema
-from searchsvc.schemas_writes import DEFAULT_WAIT, TaskListRequestSchema, WriteRequestSchema
-from searchsvc.search import SearchService
-from searchsvc.store import IndexStore, IndexStoreError
-from searchsvc.tasks import StorageFullError, Task, TaskQueue, TaskWriter
-from searchsvc.writes import dump_document, make_applier
+from searchsvc.index.store import IndexStore, IndexStoreError
+from searchsvc.search.service import SearchService
+from searchsvc.writes.applier import dump_document, make_applier
+from searchsvc.writes.tasks import StorageFullError, Task, TaskQueue, TaskWriter
 
 log = logging.getLogger("searchsvc")
 
@@ -137,7 +137,7 @@ class WriteState:
 
 
 def _state() -> WriteState:
-    return current_app.extensions["searchsvc.writes"]  # type: ignore[no-any-return]
+    return current_app.extensions["searchsvc.writes.applier"]
 
 
 # -- auth ----------------------------------------------------------------------------------------------------
@@ -207,8 +207,7 @@ def _one_document(doc_id: str) -> Document:
     given = data.get("id")
     if given is not None and str(given) != doc_id:
         raise ParameterError(
-            f"the body's id {given!r} differs from the id in the URL {doc_id!r}: leave it out or make them "
-            "equal",
+            f"the body's id {given!r} differs from the id in the URL {doc_id!r}: leave it out or make them equal",
             "id",
         )
     try:
@@ -353,7 +352,7 @@ def register(app: Flask, settings: Settings, service: SearchService) -> WriteSta
     """Install the write API on `app` and start this process's task writer (when writes are enabled or tasks
     are stored). gunicorn must not preload the app: the writer thread belongs in the workers."""
     state = WriteState(settings, service)
-    app.extensions["searchsvc.writes"] = state
+    app.extensions["searchsvc.writes.applier"] = state
     app.register_blueprint(bp)
     state.ensure_writer()
     return state
@@ -361,6 +360,6 @@ def register(app: Flask, settings: Settings, service: SearchService) -> WriteSta
 
 def shutdown(app: Flask) -> None:
     """Stop the app's writer thread (what tests call; a server's exit does it through atexit)."""
-    state = app.extensions.get("searchsvc.writes")
+    state = app.extensions.get("searchsvc.writes.applier")
     if state is not None:
         state.stop()

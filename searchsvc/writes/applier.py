@@ -3,7 +3,7 @@
 Within a batch only the last operation on an id counts (a PUT then a DELETE of one id deletes it), because a
 Whoosh writer cannot see the documents it has buffered but not committed.
 
-Task payloads (written by api_writes.py, already validated):
+Task payloads (written by api/write_routes.py, already validated):
     documents  {"documents": [[index in the request, document as DocumentSchema dumps it], ...],
                 "errors": [{"index", "id", "message"}, ...]}   (the documents rejected at the door)
     delete     {"ids": [id, ...]}
@@ -18,18 +18,18 @@ from typing import Any
 
 from searchsvc.config import Settings
 from searchsvc.documents import Document, DocumentError, DocumentSchema, document_from_mapping
-from searchsvc.indexer import apply_changes, index_paths
-from searchsvc.store import IndexStore
-from searchsvc.tasks import Apply, Outcome, Task, TaskQueue, TaskWriter
+from searchsvc.index.indexer import apply_changes, index_paths
+from searchsvc.index.store import IndexStore
+from searchsvc.writes.tasks import Apply, Outcome, Task, TaskQueue, TaskWriter
 
-log = logging.getLogger("searchsvc.writes")
+log = logging.getLogger("searchsvc.writes.applier")
 
 _extractor = None
 _extractor_lock = threading.Lock()
 _DUMP = DocumentSchema()
 
 
-def _get_extractor(model: str):  # type: ignore[no-untyped-def]
+def _get_extractor(model: str):
     """One spaCy pipeline per process, loaded the first time this process becomes the writer."""
     global _extractor
     with _extractor_lock:
@@ -50,7 +50,7 @@ class _NoExtractor:
 
 def dump_document(doc: Document) -> dict[str, Any]:
     """A validated document as JSON-ready values: what a task stores, and `document_from_mapping` loads."""
-    return _DUMP.dump(doc)  # type: ignore[no-any-return]
+    return _DUMP.dump(doc)
 
 
 def _existing_ids(store: IndexStore, ids: set[str]) -> set[str]:
@@ -123,7 +123,7 @@ def make_applier(store: IndexStore, settings: Settings) -> Apply:
         if upserts or deletes:
             # Deletes alone need no spaCy model: do not load one for them.
             extractor = _get_extractor(settings.spacy_model) if upserts else _NoExtractor()
-            apply_changes(store, upserts, deletes, extractor, settings.spacy_model)  # type: ignore[arg-type]
+            apply_changes(store, upserts, deletes, extractor, settings.spacy_model)  # type: ignore[arg-type]  # duck-typed _NoExtractor
         return [(t.id, "succeeded", results[t.id], None) for t in tasks]
 
     return apply

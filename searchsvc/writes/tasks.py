@@ -10,6 +10,7 @@ operation is an upsert or a delete by id, applied in the order the tasks were ac
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import errno
 import json
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-log = logging.getLogger("searchsvc.tasks")
+log = logging.getLogger("searchsvc.writes.tasks")
 
 STATUSES = ("enqueued", "processing", "succeeded", "failed")
 FINISHED = ("succeeded", "failed")
@@ -210,8 +211,7 @@ class TaskQueue:
         def insert() -> int:
             with self._connect() as db:
                 cur = db.execute(
-                    "INSERT INTO tasks (kind, status, payload, details, enqueued_at)"
-                    " VALUES (?, 'enqueued', ?, ?, ?)",
+                    "INSERT INTO tasks (kind, status, payload, details, enqueued_at) VALUES (?, 'enqueued', ?, ?, ?)",
                     (kind, json.dumps(payload, ensure_ascii=False), json.dumps(details, ensure_ascii=False), now),
                 )
                 return int(cur.lastrowid or 0)
@@ -225,7 +225,7 @@ class TaskQueue:
 
     def list(self, status: str | None = None, limit: int = 100, before: int | None = None) -> list[Task]:
         """Newest first; `before` (a task id) pages back."""
-        sql, args = f"SELECT {_COLUMNS} FROM tasks WHERE 1=1", []
+        sql, args = f"SELECT {_COLUMNS} FROM tasks WHERE 1=1", builtins.list[Any]()
         if status:
             sql += " AND status = ?"
             args.append(status)
@@ -244,18 +244,19 @@ class TaskQueue:
         rows = self._read("SELECT status, count(*) AS n FROM tasks GROUP BY status")
         return {status: 0 for status in STATUSES} | {r["status"]: r["n"] for r in rows}
 
-    def claim(self, max_documents: int = 2000, max_tasks: int = 500) -> list[Task]:
+    def claim(self, max_documents: int = 2000, max_tasks: int = 500) -> builtins.list[Task]:
         """The oldest unfinished tasks, in order, marked processing. Tasks left `processing` by a crashed
         writer come first, so nothing accepted is skipped. A reindex task is claimed alone. Only the holder of
         the index's write lock may call this."""
-        def take() -> tuple[list[Task], float]:
+
+        def take() -> tuple[builtins.list[Task], float]:
             with self._connect() as db:
                 db.execute("BEGIN IMMEDIATE")
                 rows = db.execute(
                     "SELECT * FROM tasks WHERE status IN ('enqueued', 'processing') ORDER BY id LIMIT ?",
                     (max_tasks,),
                 ).fetchall()
-                claimed: list[Task] = []
+                claimed: builtins.list[Task] = []
                 docs = 0
                 for row in rows:
                     task = _row_to_task(row)
@@ -279,21 +280,35 @@ class TaskQueue:
         claimed, now = _retrying(take)
         # What the rows now say (attempts counts this one).
         return [
-            Task(t.id, t.kind, "processing", t.details, t.result, t.error, t.enqueued_at, now, None,
-                 t.attempts + 1, t.payload)
+            Task(
+                t.id,
+                t.kind,
+                "processing",
+                t.details,
+                t.result,
+                t.error,
+                t.enqueued_at,
+                now,
+                None,
+                t.attempts + 1,
+                t.payload,
+            )
             for t in claimed
         ]
 
-    def finish(self, outcomes: list[Outcome]) -> None:
+    def finish(self, outcomes: builtins.list[Outcome]) -> None:
         """Mark tasks (id, status, result, error) in one transaction."""
         now = time.time()
+
         def mark() -> None:
             with self._connect() as db:
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany(
                     "UPDATE tasks SET status=?, result=?, error=?, finished_at=? WHERE id=?",
-                    [(s, json.dumps(r, ensure_ascii=False) if r is not None else None, e, now, i)
-                     for i, s, r, e in outcomes],
+                    [
+                        (s, json.dumps(r, ensure_ascii=False) if r is not None else None, e, now, i)
+                        for i, s, r, e in outcomes
+                    ],
                 )
                 db.execute("COMMIT")
 
@@ -395,7 +410,10 @@ class TaskWriter:
                 self._warm = True
                 applied += len(tasks)
                 log.info(
-                    "applied %d task(s) %d-%d in %.2f s", len(tasks), tasks[0].id, tasks[-1].id,
+                    "applied %d task(s) %d-%d in %.2f s",
+                    len(tasks),
+                    tasks[0].id,
+                    tasks[-1].id,
                     time.monotonic() - started,
                 )
             return applied

@@ -16,8 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from searchsvc.documents import LoadError, LoadItem, parse_published
-from searchsvc.loaders import build
+from searchsvc.documents.model import LoadError, LoadItem, build, parse_published
 
 # Meta tags (property, name or itemprop, lower-cased) that state a publication date, most trusted first.
 DATE_META = (
@@ -132,10 +131,11 @@ def parse_html(text: str, *, name: str, default_id: str, meta: dict[str, Any]) -
     except Exception as exc:  # a third-party failure on one page must not stop a batch
         yield LoadError(name, f"HTML extraction failed: {type(exc).__name__}: {exc}")
         return
-    found = extracted.as_dict() if extracted is not None else {}
+    # bare_extraction returns a Document object unless as_dict=True (typed as either)
+    found: dict[str, Any] = extracted.as_dict() if extracted is not None else {}  # type: ignore[union-attr]  # see above
     title = found.get("title") or (tree.findtext(".//title") or "").strip() or None
     tags = [tag for value in found.get("tags") or [] for tag in str(value).split(",")]
-    data = {
+    data: dict[str, Any] = {
         "title": title,
         "body": found.get("text") or _plain_text(tree),
         "published": published,

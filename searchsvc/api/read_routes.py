@@ -13,6 +13,16 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
 from searchsvc import __version__
+from searchsvc.api.openapi import openapi_spec
+from searchsvc.api.read_schemas import (
+    EntitiesRequestSchema,
+    NoParametersSchema,
+    RequestSchema,
+    SearchRequestSchema,
+    SimilarRequestSchema,
+    args_to_data,
+    load_request,
+)
 from searchsvc.config import Settings
 from searchsvc.errors import (
     NotFoundError,
@@ -22,18 +32,8 @@ from searchsvc.errors import (
     UnsupportedMediaTypeError,
     register_error_handlers,
 )
-from searchsvc.query import Filters
-from searchsvc.schemas import (
-    EntitiesRequestSchema,
-    NoParametersSchema,
-    RequestSchema,
-    SearchRequestSchema,
-    SimilarRequestSchema,
-    args_to_data,
-    load_request,
-    openapi_spec,
-)
-from searchsvc.search import SearchRequest, SearchService
+from searchsvc.search.query import Filters
+from searchsvc.search.service import SearchRequest, SearchService
 
 bp = Blueprint("api", __name__)
 
@@ -71,7 +71,7 @@ class _State:
 
 
 def _state() -> _State:
-    return current_app.extensions["searchsvc"]  # type: ignore[no-any-return]
+    return current_app.extensions["searchsvc"]
 
 
 def _params(schema: RequestSchema) -> dict[str, Any]:
@@ -138,9 +138,7 @@ def search() -> Response:
     if request.method == "POST":
         if request.args:
             name = next(iter(request.args))
-            raise UnknownParameterError(
-                f"POST /search takes its parameters in the JSON body, not {name!r}", name
-            )
+            raise UnknownParameterError(f"POST /search takes its parameters in the JSON body, not {name!r}", name)
         data = _json_body()
         _reject_control_characters(data)
         params = load_request(state.search_schema, data)

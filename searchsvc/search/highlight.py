@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from whoosh import query as wq
 from whoosh.lang.porter import stem as porter_stem
 
-from searchsvc.field_parts import FieldPart
-from searchsvc.schema import COMBINED_FIELD, ENTITY_FIELDS, TEXT_FIELDS, WORD_PATTERN
+from searchsvc.index.schema import COMBINED_FIELD, ENTITY_FIELDS, TEXT_FIELDS, WORD_PATTERN
+from searchsvc.search.field_parts import FieldPart
 
 if TYPE_CHECKING:
     from whoosh.reading import IndexReader
@@ -115,8 +115,7 @@ def _collect(q: wq.Query, marks: dict[str, Marks], reader: IndexReader, limit: i
         return
     if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm)):
         expanded = [
-            t.decode("utf-8") if isinstance(t, bytes) else t
-            for _, t in islice(q.expanded_terms(reader), limit)
+            t.decode("utf-8") if isinstance(t, bytes) else t for _, t in islice(q.expanded_terms(reader), limit)
         ]
         for text in expanded:
             _add(marks, q.fieldname, [text])
@@ -160,7 +159,9 @@ def find_spans(text: str, marks: Marks) -> list[tuple[int, int]]:
                 continue
             following = [candidates.get(i + j) for j in range(1, len(words))]
             if all(c is not None and c[key] == w for c, w in zip(following, words[1:], strict=True)):
-                spans.append((first[2], (following[-1] if following else first)[3]))
+                last = following[-1] if following else first
+                assert last is not None  # all() above
+                spans.append((first[2], last[3]))
     return _merge(spans, text)
 
 

@@ -59,7 +59,7 @@ QUERYABLE_FIELDS = ("title", "body", "person", "org", "place", "entity", "tags",
 class PossessiveFilter(Filter):
     """Drops a trailing 's (straight or curly) and strips dots so "U.S." and "US" index alike."""
 
-    def __call__(self, tokens):  # type: ignore[no-untyped-def]
+    def __call__(self, tokens):
         for t in tokens:
             text = t.text
             if text.endswith(("'s", "’s")):
@@ -71,12 +71,12 @@ class PossessiveFilter(Filter):
                 yield t
 
 
-def text_analyzer():  # type: ignore[no-untyped-def]
+def text_analyzer():
     """Stemmed analyzer for title and body (Porter stemming; stopwords kept, see the module docstring)."""
     return RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | PossessiveFilter() | StemFilter(cachesize=50_000)
 
 
-def name_analyzer():  # type: ignore[no-untyped-def]
+def name_analyzer():
     """Unstemmed analyzer for entity names: `entity:lavrov` finds "Sergey Lavrov"."""
     return RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | PossessiveFilter()
 
@@ -131,8 +131,10 @@ def title_positions(title: str) -> int:
 def document_fields(doc: Document, extraction: Extraction, *, path: str, content_hash: str) -> dict[str, Any]:
     """The Whoosh fields for one document and what was extracted from it (None: not stored, not indexed)."""
     published = doc.published
-    published_day = published.date().isoformat() if isinstance(published, dt.datetime) else (
-        published.isoformat() if published else ""
+    published_day = (
+        published.date().isoformat()
+        if isinstance(published, dt.datetime)
+        else (published.isoformat() if published else "")
     )
     mentioned_days = sorted({day.isoformat() for d in extraction.dates for day in (d.start, d.end)})
     mentioned_months = sorted({d.start.isoformat()[:7] for d in extraction.dates})

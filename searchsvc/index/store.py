@@ -24,7 +24,7 @@ from filelock import FileLock
 from whoosh import index as whoosh_index
 from whoosh.filedb.filestore import FileStorage
 
-from searchsvc.schema import SCHEMA_VERSION, build_schema
+from searchsvc.index.schema import SCHEMA_VERSION, build_schema
 
 MARKER = "searchsvc.json"
 FORMAT = "searchsvc-index"
@@ -41,13 +41,13 @@ class IndexStoreError(Exception):
     """The index directory is missing, foreign, from another schema version, or unreadable."""
 
 
-
 def open_whoosh(path: Path) -> whoosh_index.Index:
     """A Whoosh index opened without mmap. Whoosh reads a segment's compound file through an mmap, but wraps
     each part in a BytesIO, which copies it: every searcher (one per thread, per worker) held a private copy of
     the postings, 1.6 GB for two searchers on the 104k-article benchmark index, against 40 MB with plain file
     reads, which were no slower there (bench: `make bench`)."""
     return FileStorage(str(path), supports_mmap=False).open_index()
+
 
 @dataclass(frozen=True)
 class Marker:

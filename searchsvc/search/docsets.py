@@ -234,9 +234,7 @@ def _segment_lower_bound(q: wq.Query, reader: Any) -> int:
     if isinstance(q, wq.Term):
         if (q.fieldname, q.text) not in reader:
             return 0
-        return max(
-            0, reader.doc_frequency(q.fieldname, q.text) - (reader.doc_count_all() - reader.doc_count())
-        )
+        return max(0, reader.doc_frequency(q.fieldname, q.text) - (reader.doc_count_all() - reader.doc_count()))
     if isinstance(q, (wq.Or, wq.DisjunctionMax)):
         return max((_segment_lower_bound(c, reader) for c in q.subqueries), default=0)
     if isinstance(q, wq.And):
