@@ -33,7 +33,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", 8000, "Port gunicorn binds to.", int),
     Setting("workers", _default_workers(), "gunicorn worker processes (default: CPU count, at most 4).", int),
     Setting("index_workers", os.cpu_count() or 1, "Processes that run entity and date extraction.", int),
-    Setting("max_file_bytes", 10_000_000, "Largest document file the indexer reads; larger ones are skipped.", int),
+    Setting(
+        "max_file_bytes",
+        10_000_000,
+        "Largest document file the indexer reads whole; larger ones are skipped (JSON Lines are read a line at a"
+        " time: no limit on the file).",
+        int,
+    ),
     Setting("max_query_length", 2000, "Longest accepted `q`, in characters.", int),
     Setting("max_offset", 10_000, "Deepest accepted `offset`.", int),
     Setting("max_limit", 100, "Largest accepted `limit`.", int),
@@ -46,7 +52,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_body_bytes", 20_000_000, "Largest accepted request body, in bytes.", int),
     Setting("max_batch", 10_000, "Most documents accepted in one POST /documents.", int),
-    Setting("max_document_bytes", 2_000_000, "Largest accepted document body, in bytes.", int),
+    Setting(
+        "max_document_bytes",
+        2_000_000,
+        "Largest accepted document: an HTTP body, or one line of a JSON Lines file, in bytes.",
+        int,
+    ),
     Setting(
         "count_bound",
         1_000,
