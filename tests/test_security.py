@@ -243,3 +243,17 @@ def test_search_key_guards_every_read_endpoint(make_app: Any) -> None:
     assert client.post("/search", json={"q": "x"}, headers={"Authorization": "Bearer s3cret-key"}).status_code == 200
     assert client.get("/health").status_code == 200
     assert client.get("/ready").status_code == 200
+
+
+def test_the_admin_key_opens_every_read_the_search_key_opens(make_app: Any) -> None:
+    """One policy for both blueprints: with both keys set, the admin key reads everything (issue: /search
+    answered 401 to the admin key while /tasks answered 200)."""
+    client = make_app(search_key="search-key", admin_key="admin-key").test_client()
+    admin = {"Authorization": "Bearer admin-key"}
+    for url in [*READ_URLS, "/tasks"]:
+        assert client.get(url, headers=admin).status_code == 200, url
+        assert_error(client.get(url), 401, "unauthorized")
+    assert client.post("/search", json={"q": "x"}, headers=admin).status_code == 200
+    # ... and the search key opens no write.
+    response = client.put("/documents/x", json={"body": "x"}, headers={"Authorization": "Bearer search-key"})
+    assert_error(response, 401, "unauthorized")

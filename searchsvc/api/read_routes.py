@@ -5,7 +5,6 @@ No Whoosh here: requests go through schemas.py into search.py's plain types and 
 
 from __future__ import annotations
 
-import hmac
 import re
 from typing import Any
 
@@ -13,6 +12,7 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
 from searchsvc import __version__
+from searchsvc.api.auth import authorize
 from searchsvc.api.openapi import openapi_spec
 from searchsvc.api.read_schemas import (
     EntitiesRequestSchema,
@@ -27,7 +27,6 @@ from searchsvc.config import Settings
 from searchsvc.errors import (
     NotFoundError,
     ParameterError,
-    UnauthorizedError,
     UnknownParameterError,
     UnsupportedMediaTypeError,
     register_error_handlers,
@@ -42,7 +41,6 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
-OPEN_ENDPOINTS = {"api.health", "api.ready"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -107,13 +105,7 @@ def _json_body() -> dict[str, Any]:
 # -- auth, headers, CORS -------------------------------------------------------------------------------------
 @bp.before_request
 def _authorize() -> None:
-    key = _state().settings.search_key
-    if not key or request.endpoint in OPEN_ENDPOINTS or request.method == "OPTIONS":
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), str(key).encode()):
-        raise UnauthorizedError("a valid key is required: send Authorization: Bearer <key>")
+    authorize(_state().settings)
 
 
 def _finish(response: Response) -> Response:

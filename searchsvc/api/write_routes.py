@@ -11,7 +11,6 @@ a read, open unless SEARCHSVC_SEARCH_KEY is set (then the search key or the admi
 from __future__ import annotations
 
 import atexit
-import hmac
 import logging
 import os
 import sqlite3
@@ -21,20 +20,19 @@ from typing import Any
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
+from searchsvc.api.auth import authorize
 from searchsvc.api.read_routes import _params, json_response
 from searchsvc.api.read_schemas import NoParametersSchema
 from searchsvc.api.write_schemas import DEFAULT_WAIT, TaskListRequestSchema, WriteRequestSchema
 from searchsvc.config import Settings
 from searchsvc.documents import Document, DocumentError, document_from_mapping, json_type_name
 from searchsvc.errors import (
-    ForbiddenError,
     IndexUnavailableError,
     InsufficientStorageError,
     NotFoundError,
     ParameterError,
     PayloadTooLargeError,
     ServiceError,
-    UnauthorizedError,
     UnsupportedMediaTypeError,
 )
 from searchsvc.index.store import IndexStore, IndexStoreError
@@ -46,7 +44,6 @@ log = logging.getLogger("searchsvc")
 
 bp = Blueprint("writes", __name__)
 
-WRITE_ENDPOINTS = {"writes.put_document", "writes.post_documents", "writes.delete_document", "writes.reindex"}
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
 TASKS_FILE = "tasks.sqlite"
 _MAX_TASK_ID = 2**63 - 1  # SQLite's largest integer
@@ -141,33 +138,9 @@ def _state() -> WriteState:
 
 
 # -- auth ----------------------------------------------------------------------------------------------------
-def _bearer() -> str | None:
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return given.strip() if scheme.lower() == "bearer" else None
-
-
-def _key_matches(given: str | None, key: str) -> bool:
-    return bool(key) and given is not None and hmac.compare_digest(given.encode(), str(key).encode())
-
-
 @bp.before_request
 def _authorize() -> None:
-    if request.method == "OPTIONS":
-        return
-    settings = _state().settings
-    given = _bearer()
-    if request.endpoint in WRITE_ENDPOINTS:
-        if not settings.admin_key:
-            raise ForbiddenError(
-                "writes are disabled on this server: set SEARCHSVC_ADMIN_KEY, restart it, and send the key "
-                "as Authorization: Bearer <key>"
-            )
-        if not _key_matches(given, settings.admin_key):
-            raise UnauthorizedError("writes need the admin key: send Authorization: Bearer <admin key>")
-    elif settings.search_key and not (
-        _key_matches(given, settings.search_key) or _key_matches(given, settings.admin_key)
-    ):
-        raise UnauthorizedError("a valid key is required: send Authorization: Bearer <key>")
+    authorize(_state().settings)
 
 
 # -- bodies --------------------------------------------------------------------------------------------------
