@@ -5,7 +5,6 @@ No Whoosh here: requests go through schemas.py into search.py's plain types and 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -33,6 +32,7 @@ from searchsvc.errors import (
 )
 from searchsvc.search.query import Filters
 from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.text_rules import first_control
 
 bp = Blueprint("api", __name__)
 
@@ -41,7 +41,6 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -83,7 +82,7 @@ def _reject_control_characters(data: dict[str, Any]) -> None:
     # q gets its own, more specific error (invalid_query) from the query parser.
     for key, value in data.items():
         values = value if isinstance(value, list) else [value]
-        if key != "q" and any(isinstance(v, str) and _CONTROL.search(v) for v in values):
+        if key != "q" and any(isinstance(v, str) and first_control(v) for v in values):
             raise ParameterError(f"{key} contains a control character", key)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load
+
+from searchsvc.text_rules import first_control
 
 SUPPORTED_SUFFIXES = (".txt", ".json", ".jsonl", ".ndjson", ".md", ".markdown", ".html", ".htm")
 SIDECAR_SUFFIX = ".meta.json"
@@ -94,9 +95,11 @@ def _check_id(value: str) -> None:
         raise ValidationError(f"must be 1 to 256 characters long (got {len(value)})")
     if value != value.strip():
         raise ValidationError("must not start or end with whitespace")
-    for char in value:
-        if unicodedata.category(char) in ("Cc", "Cs"):
-            raise ValidationError(f"must not contain control characters (found U+{ord(char):04X})")
+    bad = first_control(value) or next(
+        (f"U+{ord(c):04X}" for c in value if c in "\t\n\r" or "\ud800" <= c <= "\udfff"), None
+    )
+    if bad:
+        raise ValidationError(f"must not contain control characters (found {bad})")
 
 
 def _check_body(value: str) -> None:

@@ -45,6 +45,7 @@ from whoosh.matching import AndNotMatcher
 from searchsvc.errors import ParameterError, QueryError
 from searchsvc.index.schema import COMBINED_FIELD, ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema
 from searchsvc.search.field_parts import PARTS, FieldPart
+from searchsvc.text_rules import first_control
 
 if TYPE_CHECKING:
     from whoosh.fields import Schema
@@ -81,7 +82,6 @@ _ENGLISH_STOPWORDS = """
 """
 STOPWORDS = frozenset((STOP_WORDS | set(_ENGLISH_STOPWORDS.split())) - {"us"})
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _FIELD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):")
 _BOOST = re.compile(r"\^(\d{1,3}(?:\.\d{1,3})?)$")
 _FUZZY = re.compile(r"~(\d?)(?:/(\d))?$")
@@ -534,8 +534,8 @@ class QueryBuilder:
         return query, words
 
     def _parse(self, q: str, match: str) -> tuple[wq.Query, list[tuple[int, str]], bool]:
-        if bad := _CONTROL.search(q):
-            raise QueryError(f"the query contains a control character (U+{ord(bad.group()):04X})")
+        if bad := first_control(q):
+            raise QueryError(f"the query contains a control character ({bad})")
         tree = _Parser(_lex(q)).parse()
         words = [(leaf.pos, leaf.text) for leaf in _leaves(tree) if leaf.kind == "word" and leaf.field is None]
         built = self._node(tree, match)
