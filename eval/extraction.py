@@ -49,13 +49,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from searchsvc.extract.types import ENTITY_TYPES
+
 # RANGES: a date range in the text ("March 1-5", "June 28-30", "between Nov. 4 and Nov. 12", "between 2014
 # and 2019") is marked in "dates" by its START only ("2021-03-01"); its end goes in "dates_optional", so an
 # extractor that also emits the end is not penalised for it, and one that emits only the start loses nothing.
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD_PATH = ROOT / "eval" / "gold" / "extraction.jsonl"
-ENTITY_TYPES = ("person", "org", "place")
+
 CATEGORIES = (*ENTITY_TYPES, "date")
 # What the extractor must reach on the whole gold set (F1); shown in the table, not enforced here.
 GOALS = {"person": 0.90, "org": 0.80, "place": 0.90, "date": 0.90}

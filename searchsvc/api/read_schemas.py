@@ -16,7 +16,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from searchsvc.config import Settings
 from searchsvc.errors import CODES, ParameterError, UnknownParameterError
-from searchsvc.index.schema import ENTITY_FIELDS
+from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.search.query import MATCH_MODES, date_bounds
 from searchsvc.search.service import FACETS, SORTS
 
@@ -169,9 +169,7 @@ class SimilarRequestSchema(RequestSchema):
 
 
 class EntitiesRequestSchema(RequestSchema):
-    type = fields.String(
-        required=True, validate=validate.OneOf(ENTITY_FIELDS), metadata={"description": "Entity type."}
-    )
+    type = fields.String(required=True, validate=validate.OneOf(ENTITY_TYPES), metadata={"description": "Entity type."})
     prefix = fields.String(
         load_default="",
         validate=validate.Length(max=200),

@@ -12,7 +12,8 @@ from typing import Literal
 EntityType = Literal["person", "org", "place"]
 Precision = Literal["day", "week", "month", "year"]
 
-ENTITY_TYPES: tuple[EntityType, ...] = ("org", "person", "place")
+# The entity types, in the order the API lists them: each is also an index field of its own (index/schema.py).
+ENTITY_TYPES: tuple[EntityType, ...] = ("person", "org", "place")
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,13 @@ from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 
 from searchsvc.documents import Document
 from searchsvc.extract.dates import mentioned_date
-from searchsvc.extract.types import Entity, Extraction
+from searchsvc.extract.types import ENTITY_TYPES, Entity, Extraction
 
 # Schema version: bump when fields or analyzers change so an old index is rebuilt, not misread.
 SCHEMA_VERSION = 4
 
 WORD_PATTERN = r"\w+(?:['’.]\w+)*"
-ENTITY_FIELDS = ("person", "org", "place")
+
 TEXT_FIELDS = ("title", "body")
 COMBINED_FIELD = "text"  # title x TITLE_WEIGHT + body, the default search field (see the module docstring)
 TITLE_WEIGHT = 2
@@ -191,7 +191,7 @@ def document_from_stored(stored: Mapping[str, Any]) -> tuple[Document, Extractio
 
 def record_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
     """A plain dict of a stored document: what /documents/<id> and search hits show."""
-    entities: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ENTITY_FIELDS}
+    entities: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ENTITY_TYPES}
     for kind, name, mentions in stored.get("entities_json") or ():
         entities[kind].append({"name": name, "mentions": mentions})
     return {

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from whoosh import query as wq
 from whoosh.lang.porter import stem as porter_stem
 
-from searchsvc.index.schema import COMBINED_FIELD, ENTITY_FIELDS, TEXT_FIELDS, WORD_PATTERN
+from searchsvc.extract.types import ENTITY_TYPES
+from searchsvc.index.schema import COMBINED_FIELD, TEXT_FIELDS, WORD_PATTERN
 from searchsvc.search.field_parts import FieldPart
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ CONTEXT_CHARS = 70
 MAX_FRAGMENTS = 3
 _WORD = re.compile(WORD_PATTERN)
 _SPACE = re.compile(r"\s+")
-_NAME_FIELDS = ("entity", *ENTITY_FIELDS)
+_NAME_FIELDS = ("entity", *ENTITY_TYPES)
 
 
 @functools.lru_cache(maxsize=100_000)

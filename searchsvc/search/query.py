@@ -43,7 +43,8 @@ from whoosh.analysis import STOP_WORDS
 from whoosh.matching import AndNotMatcher
 
 from searchsvc.errors import ParameterError, QueryError
-from searchsvc.index.schema import COMBINED_FIELD, ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema
+from searchsvc.extract.types import ENTITY_TYPES
+from searchsvc.index.schema import COMBINED_FIELD, QUERYABLE_FIELDS, build_schema
 from searchsvc.search.field_parts import PARTS, FieldPart
 from searchsvc.text_rules import first_control
 
@@ -58,7 +59,7 @@ MATCH_MODES = ("auto", "all", "any")
 # cost cisi 0.03-0.05 nDCG@10 against 0.25 (cranfield and med name almost no entities).
 DEFAULT_FIELDS: dict[str, float] = {COMBINED_FIELD: 1.0, "entity": 0.25}
 # Keyword fields hold whole normalised names ("sergey lavrov"): a word or phrase matches a whole name.
-KEYWORD_FIELDS = (*ENTITY_FIELDS, "tags", "source")
+KEYWORD_FIELDS = (*ENTITY_TYPES, "tags", "source")
 # `auto`: up to this many optional clauses rank documents containing all of them first.
 SHORT_QUERY = 3
 ALL_WORDS_BOOST = 4.0
@@ -455,7 +456,7 @@ def normalise_name(name: str) -> str:
 def filter_queries(filters: Filters) -> list[wq.Query]:
     """One query per filter; each must match. Date ranges always have both ends (see schema.py on why)."""
     out: list[wq.Query] = []
-    for kind in ENTITY_FIELDS:
+    for kind in ENTITY_TYPES:
         for name in getattr(filters, kind):
             normalised = normalise_name(name)
             if not normalised:

@@ -63,7 +63,8 @@ from whoosh.searching import Searcher
 
 from searchsvc.config import Settings
 from searchsvc.errors import IndexUnavailableError, ParameterError
-from searchsvc.index.schema import COMBINED_FIELD, ENTITY_FIELDS, combined_text, record_from_stored
+from searchsvc.extract.types import ENTITY_TYPES
+from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored
 from searchsvc.index.store import IndexStore, IndexStoreError, Marker
 from searchsvc.search import docsets
 from searchsvc.search.facets import FacetColumn, docnums
@@ -743,7 +744,7 @@ class SearchService:
                     url=record["url"],
                     source=record["source"],
                     highlights=highlights,
-                    entities={k: [e["name"] for e in record["entities"][k]] for k in ENTITY_FIELDS},
+                    entities={k: [e["name"] for e in record["entities"][k]] for k in ENTITY_TYPES},
                     dates=[d["value"] for d in record["dates"]],
                 )
             )
@@ -789,8 +790,8 @@ class SearchService:
 
     def entities(self, kind: str, prefix: str = "", limit: int = 10) -> list[dict[str, Any]]:
         """Entity names of one type starting with `prefix` (case-insensitive), most documents first."""
-        if kind not in ENTITY_FIELDS:
-            raise ParameterError(f"type must be one of {', '.join(ENTITY_FIELDS)}", "type")
+        if kind not in ENTITY_TYPES:
+            raise ParameterError(f"type must be one of {', '.join(ENTITY_TYPES)}", "type")
         prefix = prefix.strip().lower()
         with self._use() as (_, searcher):
             reader = searcher.reader()
@@ -819,7 +820,7 @@ class SearchService:
                     "built_at": dt.datetime.fromtimestamp(view.marker.built_at, dt.UTC).isoformat(),
                     "entities": {
                         kind: _distinct_names(view, reader, kind) if kind in reader.schema else 0
-                        for kind in ENTITY_FIELDS
+                        for kind in ENTITY_TYPES
                     },
                 }
             return dict(view._stats)
