@@ -25,6 +25,7 @@ so `*word*` loses its stars, a sentence's final period is dropped, and possessiv
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -37,6 +38,7 @@ from whoosh.analysis import (
     StemFilter,
 )
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.lang.porter import stem as porter_stem
 
 from searchsvc.documents import Document
 from searchsvc.extract.dates import mentioned_date
@@ -56,16 +58,26 @@ _WORD = re.compile(WORD_PATTERN)
 QUERYABLE_FIELDS = ("title", "body", "person", "org", "place", "entity", "tags", "source")
 
 
+def unpossessive(word: str) -> str:
+    """A lowercased word as the analyzers index it before stemming: a trailing 's (straight or curly) dropped and
+    dots stripped, so "U.S." and "US" index alike. Highlighting marks words by the same rule."""
+    if word.endswith(("'s", "’s")):
+        word = word[:-2]
+    return word.replace(".", "") if "." in word else word
+
+
+@functools.lru_cache(maxsize=100_000)
+def stem(word: str) -> str:
+    """The Porter stem: StemFilter's default, which text_analyzer indexes with (cached for highlighting)."""
+    return porter_stem(word)
+
+
 class PossessiveFilter(Filter):
-    """Drops a trailing 's (straight or curly) and strips dots so "U.S." and "US" index alike."""
+    """`unpossessive` over a token stream (tokens that become empty are dropped)."""
 
     def __call__(self, tokens):
         for t in tokens:
-            text = t.text
-            if text.endswith(("'s", "’s")):
-                text = text[:-2]
-            if "." in text:
-                text = text.replace(".", "")
+            text = unpossessive(t.text)
             if text:
                 t.text = text
                 yield t

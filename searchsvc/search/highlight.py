@@ -11,7 +11,6 @@ response is bounded whatever the documents' size.
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 from collections.abc import Iterable
@@ -20,10 +19,9 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from whoosh import query as wq
-from whoosh.lang.porter import stem as porter_stem
 
 from searchsvc.extract.types import ENTITY_TYPES
-from searchsvc.index.schema import COMBINED_FIELD, TEXT_FIELDS, WORD_PATTERN
+from searchsvc.index.schema import COMBINED_FIELD, TEXT_FIELDS, WORD_PATTERN, stem, unpossessive
 from searchsvc.search.field_parts import FieldPart
 
 if TYPE_CHECKING:
@@ -38,17 +36,9 @@ _SPACE = re.compile(r"\s+")
 _NAME_FIELDS = ("entity", *ENTITY_TYPES)
 
 
-@functools.lru_cache(maxsize=100_000)
-def stem(word: str) -> str:
-    return porter_stem(word)
-
-
 def normalise(word: str) -> str:
-    """A word as the analyzers index it before stemming (lowercase, possessive dropped, no dots)."""
-    word = word.lower()
-    if word.endswith(("'s", "’s")):
-        word = word[:-2]
-    return word.replace(".", "")
+    """A word as the analyzers index it before stemming (index.schema's rule, after lowercasing)."""
+    return unpossessive(word.lower())
 
 
 @dataclass
