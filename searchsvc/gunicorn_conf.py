@@ -43,9 +43,9 @@ control_socket_disable = True
 
 def worker_exit(server: object, worker: object) -> None:
     """Let the worker's task writer finish the batch it is applying (and stop) before the interpreter shuts
-    down, rather than in an atexit handler during shutdown (api/write_routes.py registers one for other servers)."""
+    down, rather than in an atexit handler during shutdown (writes/lifecycle.py registers one for other servers)."""
     extensions = getattr(getattr(worker, "wsgi", None), "extensions", None) or {}
-    state = extensions.get("searchsvc.writes.applier")
+    state = extensions.get("searchsvc.writes")
     if state is not None:
         state.stop(timeout=max(1, graceful_timeout - 5))
 

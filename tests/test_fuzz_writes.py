@@ -86,7 +86,7 @@ def wclient(wapp: Flask) -> FlaskClient:
 
 # -- checks --------------------------------------------------------------------------------------------------
 def newest_task(client: FlaskClient) -> int:
-    queue = client.application.extensions["searchsvc.writes.applier"].queue()
+    queue = client.application.extensions["searchsvc.writes"].queue()
     found = queue.list(limit=1)
     return found[0].id if found else 0
 
@@ -129,7 +129,7 @@ def accepted_task(client: FlaskClient, response: Any, waited: bool) -> dict[str,
     task = response.get_json()["task"]
     if not waited:
         assert response.headers["Location"] == f"/tasks/{task['id']}"
-        done = client.application.extensions["searchsvc.writes.applier"].queue().wait(task["id"], 60)
+        done = client.application.extensions["searchsvc.writes"].queue().wait(task["id"], 60)
         task = done.summary()
     assert task["status"] == "succeeded", task
     return task  # type: ignore[no-any-return]
@@ -740,7 +740,7 @@ def test_fuzz_delete(wclient: FlaskClient, doc_id: str, existing: bool, waited: 
 
 def test_no_task_failed(wclient: FlaskClient) -> None:
     """Whatever the fuzzers above sent, the writer applied every task it accepted."""
-    queue = wclient.application.extensions["searchsvc.writes.applier"].queue()
+    queue = wclient.application.extensions["searchsvc.writes"].queue()
     newest = queue.list(limit=1)
     if newest:
         assert queue.wait(newest[0].id, 60).finished

@@ -118,7 +118,7 @@ def test_writes_are_forbidden_without_an_admin_key(
 
 def test_no_admin_key_and_no_tasks_means_no_writer(make_app: Any, own_index_dir: Path) -> None:
     app = make_app(own_index_dir)
-    assert app.extensions["searchsvc.writes.applier"].writer is None
+    assert app.extensions["searchsvc.writes"].writer is None
     client = app.test_client()
     assert client.get("/tasks").get_json() == {"tasks": [], "next": None}
     assert_error(client.get("/tasks/1"), 404, "not_found", "task_id")
@@ -170,7 +170,7 @@ def test_put_replace_and_delete(wclient: FlaskClient) -> None:
     accepted = task_of(put(wclient, "zoo/okapi", doc), 202)
     assert accepted["kind"] == "documents" and accepted["details"] == {"id": "zoo/okapi"}
     assert task_of(wclient.get(f"/tasks/{accepted['id']}"), 200)["id"] == accepted["id"]
-    done = wclient.application.extensions["searchsvc.writes.applier"].queue().wait(accepted["id"], 30).summary()
+    done = wclient.application.extensions["searchsvc.writes"].queue().wait(accepted["id"], 30).summary()
     assert done["status"] == "succeeded" and done["result"] == {"indexed": 1, "rejected": 0, "errors": []}
     assert hit_ids(wclient.get("/search?q=okapi").get_json()) == ["zoo/okapi"]
     stored = wclient.get("/documents/zoo/okapi").get_json()
@@ -397,7 +397,7 @@ def test_bad_writes(
 ) -> None:
     response = strict_app.test_client().open(url, method=method, headers=AUTH, **kwargs)
     assert_error(response, status, code, field)
-    assert strict_app.extensions["searchsvc.writes.applier"].queue().list() == []  # nothing was accepted
+    assert strict_app.extensions["searchsvc.writes"].queue().list() == []  # nothing was accepted
 
 
 # -- OpenAPI -------------------------------------------------------------------------------------------------

@@ -10,11 +10,8 @@ a read, open unless SEARCHSVC_SEARCH_KEY is set (then the search key or the admi
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
 import sqlite3
-import threading
 from typing import Any
 
 import orjson
@@ -35,106 +32,32 @@ from searchsvc.errors import (
     ServiceError,
     UnsupportedMediaTypeError,
 )
-from searchsvc.index.store import IndexStore, IndexStoreError
 from searchsvc.search.service import SearchService
-from searchsvc.writes.applier import dump_document, make_applier
-from searchsvc.writes.tasks import StorageFullError, Task, TaskQueue, TaskWriter
+from searchsvc.writes.applier import dump_document
+from searchsvc.writes.lifecycle import WriterLifecycle
+from searchsvc.writes.tasks import StorageFullError, Task
 
 log = logging.getLogger("searchsvc")
 
 bp = Blueprint("writes", __name__)
 
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
-TASKS_FILE = "tasks.sqlite"
 _MAX_TASK_ID = 2**63 - 1  # SQLite's largest integer
 
 
-class WriteState:
-    """Per app: settings, the task queue beside the index, and this process's writer thread."""
+class WriteState(WriterLifecycle):
+    """Per app: the writer's lifecycle (writes/lifecycle.py), the search service, and prepared schemas."""
 
     def __init__(self, settings: Settings, service: SearchService) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.service = service
-        self.store = IndexStore(settings.index_path)
         self.write_params = WriteRequestSchema(settings)
         self.list_params = TaskListRequestSchema(settings)
         self.no_params = NoParametersSchema(settings)
-        self._queue: TaskQueue | None = None
-        self._writer: TaskWriter | None = None
-        self._pid: int | None = None
-        self._lock = threading.Lock()
-
-    # -- the queue and the writer ----------------------------------------------------------------------------
-    def queue(self, create: bool = True) -> TaskQueue | None:
-        """The task queue; None when it does not exist and `create` is false (reads never create it)."""
-        if self._queue is None:
-            with self._lock:
-                if self._queue is None:
-                    path = self.store.root / TASKS_FILE
-                    if not create and not path.exists():
-                        return None
-                    self._queue = TaskQueue(path)
-        return self._queue
-
-    def writable_queue(self) -> TaskQueue:
-        """The queue for a write, after checking that the index directory is one searchsvc may write to."""
-        try:
-            self.store.read_marker()  # refuses a foreign directory before a task is written into it
-        except IndexStoreError as exc:
-            log.warning("writes refused: %s", exc)
-            raise IndexUnavailableError("the index directory cannot be written: see the server log") from None
-        try:
-            queue = self.queue()
-        except StorageFullError as exc:
-            raise InsufficientStorageError(str(exc.strerror)) from None
-        assert queue is not None
-        self.ensure_writer()
-        return queue
-
-    def ensure_writer(self) -> None:
-        """Start this process's writer thread, once per process (a forked worker starts its own). It runs
-        when writes are enabled or tasks are stored, so tasks accepted before a crash are applied after a
-        restart."""
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._writer = None  # a thread object inherited through fork does not run here
-            if not self.settings.admin_key and not (self.store.root / TASKS_FILE).exists():
-                return
-            try:
-                self.store.read_marker()
-            except IndexStoreError as exc:
-                log.warning("the task writer is not started: %s", exc)
-                return
-        try:
-            queue = self.queue()
-        except (OSError, sqlite3.Error):  # a worker must boot anyway; the next write tries again
-            log.exception("the task writer could not open %s", self.store.root / TASKS_FILE)
-            self._pid = None
-            return
-        assert queue is not None
-        writer = TaskWriter(queue, self.store.write_lock, make_applier(self.store, self.settings))
-        writer.start()
-        self._writer = writer
-        atexit.register(writer.stop)
-
-    def stop(self, timeout: float = 10) -> None:
-        """Stop this process's writer after the batch it is applying (tests; gunicorn's exit runs atexit)."""
-        if self._writer is not None:
-            self._writer.stop(timeout)
-            atexit.unregister(self._writer.stop)
-            self._writer = None
-
-    @property
-    def writer(self) -> TaskWriter | None:
-        return self._writer
 
 
 def _state() -> WriteState:
-    return current_app.extensions["searchsvc.writes.applier"]
+    return current_app.extensions["searchsvc.writes"]
 
 
 # -- auth ----------------------------------------------------------------------------------------------------
@@ -325,7 +248,7 @@ def register(app: Flask, settings: Settings, service: SearchService) -> WriteSta
     """Install the write API on `app` and start this process's task writer (when writes are enabled or tasks
     are stored). gunicorn must not preload the app: the writer thread belongs in the workers."""
     state = WriteState(settings, service)
-    app.extensions["searchsvc.writes.applier"] = state
+    app.extensions["searchsvc.writes"] = state
     app.register_blueprint(bp)
     state.ensure_writer()
     return state
@@ -333,6 +256,6 @@ def register(app: Flask, settings: Settings, service: SearchService) -> WriteSta
 
 def shutdown(app: Flask) -> None:
     """Stop the app's writer thread (what tests call; a server's exit does it through atexit)."""
-    state = app.extensions.get("searchsvc.writes.applier")
+    state = app.extensions.get("searchsvc.writes")
     if state is not None:
         state.stop()

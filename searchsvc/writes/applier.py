@@ -20,9 +20,9 @@ from searchsvc.config import Settings
 from searchsvc.documents import Document, DocumentError, DocumentSchema, document_from_mapping
 from searchsvc.index.indexer import apply_changes, index_paths
 from searchsvc.index.store import IndexStore
-from searchsvc.writes.tasks import Apply, Outcome, Task, TaskQueue, TaskWriter
+from searchsvc.writes.tasks import Apply, Outcome, Task
 
-log = logging.getLogger("searchsvc.writes.applier")
+log = logging.getLogger("searchsvc.writes")
 
 _extractor = None
 _extractor_lock = threading.Lock()
@@ -127,11 +127,3 @@ def make_applier(store: IndexStore, settings: Settings) -> Apply:
         return [(t.id, "succeeded", results[t.id], None) for t in tasks]
 
     return apply
-
-
-def start_writer(store: IndexStore, settings: Settings) -> tuple[TaskQueue, TaskWriter]:
-    """The task queue beside the index and this process's writer thread (started)."""
-    queue = TaskQueue(store.root / "tasks.sqlite")
-    writer = TaskWriter(queue, lambda: store.write_lock(), make_applier(store, settings))
-    writer.start()
-    return queue, writer
