@@ -214,7 +214,7 @@ def build_index(
 ) -> Path:
     """The index directory of `collection`, built through the project's loader and indexer unless a cached one
     with the same key exists."""
-    from searchsvc.index.indexer import index_paths
+    from searchsvc.index.indexer import IndexOptions, index_paths
     from searchsvc.index.store import IndexStore, IndexStoreError
 
     folder = work_dir / f"{collection.name}-{index_key(collection, model)}"
@@ -235,7 +235,7 @@ def build_index(
         f"{collection.name}: indexing {len(collection.docs)} documents into {index_dir} "
         f"({workers} extraction workers) ..."
     )
-    report = index_paths([source], store, model=model, workers=workers, rebuild=True)
+    report = index_paths([source], store, IndexOptions(model=model, workers=workers, rebuild=True))
     if report.failures:
         failed = len(report.failures)
         raise RuntimeError(f"{collection.name}: {failed} documents failed: {report.failures[:3]}")

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from searchsvc.config import SettingsError, load_settings, settings_table
-from searchsvc.index.indexer import ExitStatus, IndexReport, index_paths
+from searchsvc.index.indexer import IndexOptions, IndexReport, RunOutcome, index_paths
 from searchsvc.index.store import IndexStore, IndexStoreError
+
+
+class ExitStatus(enum.IntEnum):
+    """What a `searchsvc` command tells a script; 2 is click's own, for wrong arguments or options."""
+
+    OK = 0  # every document indexed (or unchanged); the search answered
+    PARTIAL = 1  # some documents failed, the rest were indexed
+    USAGE = 2  # wrong arguments or options, or an invalid query
+    NOTHING = 3  # documents were given but none could be indexed (or a path given does not exist)
+    ERROR = 4  # the index could not be opened, read or written
+
+
+_RUN_STATUS = {
+    RunOutcome.OK: ExitStatus.OK,
+    RunOutcome.PARTIAL: ExitStatus.PARTIAL,
+    RunOutcome.NOTHING: ExitStatus.NOTHING,
+}
 
 
 def _settings(**overrides: object):
@@ -20,6 +38,11 @@ def _settings(**overrides: object):
         return load_settings({k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _fail(status: ExitStatus, message: str) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(status)
 
 
 class _Progress:
@@ -84,20 +107,12 @@ def index(
     settings = _settings(index_dir=str(index_dir) if index_dir else None, index_workers=workers)
     roots = list(paths) or settings.source_paths
     missing = [str(p) for p in roots if not p.exists()]
-    if missing:
-        raise click.UsageError(f"no such file or directory: {', '.join(missing)}")
+    if missing:  # nothing is indexed: with --prune, a source folder that is not mounted would empty the index
+        click.echo(f"error: no such file or folder: {', '.join(missing)}; nothing was indexed", err=True)
+        sys.exit(ExitStatus.NOTHING)
+    options = IndexOptions.from_settings(settings, rebuild=rebuild, prune=prune)
     try:
-        report = index_paths(
-            roots,
-            IndexStore(settings.index_path),
-            model=settings.spacy_model,
-            workers=settings.index_workers,
-            rebuild=rebuild,
-            prune=prune,
-            max_file_bytes=settings.max_file_bytes,
-            max_document_bytes=settings.max_document_bytes,
-            progress=None if as_json else _Progress(),
-        )
+        report = index_paths(roots, IndexStore(settings.index_path), options, progress=None if as_json else _Progress())
     except (IndexStoreError, OSError) as exc:  # OSError: a full disk or a file size limit while writing
         click.echo(f"error: {exc}", err=True)
         sys.exit(ExitStatus.ERROR)
@@ -105,7 +120,7 @@ def index(
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         _print_report(report)
-    sys.exit(report.exit_status)
+    sys.exit(_RUN_STATUS[report.outcome])
 
 
 @main.command()
@@ -139,14 +154,14 @@ def search_command(query: str, index_dir: Path | None, limit: int, as_json: bool
         ix.reader().close()
         ix.close()
     except IndexStoreError as exc:
-        raise click.ClickException(f"index_unavailable: {exc}") from None
+        _fail(ExitStatus.ERROR, f"index_unavailable: {exc}")
     except Exception as exc:  # Whoosh raises many kinds on damaged segment files
-        raise click.ClickException(f"index_unavailable: cannot read the index: {type(exc).__name__}: {exc}") from None
+        _fail(ExitStatus.ERROR, f"index_unavailable: cannot read the index: {type(exc).__name__}: {exc}")
     service = SearchService(settings)
     try:
         result = service.search(SearchRequest(q=query, limit=limit, highlight=not as_json))
     except ServiceError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+        _fail(ExitStatus.USAGE if exc.status < 500 else ExitStatus.ERROR, f"{exc.code}: {exc.message}")
     finally:
         service.close()
     if as_json:

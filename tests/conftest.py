@@ -28,7 +28,7 @@ from searchsvc.api import write_routes as api_writes
 from searchsvc.app import create_app
 from searchsvc.config import Settings, load_settings
 from searchsvc.errors import CODES
-from searchsvc.index.indexer import index_paths
+from searchsvc.index.indexer import IndexOptions, index_paths
 from searchsvc.index.store import IndexStore
 from searchsvc.search.service import SearchService
 
@@ -130,7 +130,7 @@ def build_index(corpus: Path, index_dir: Path) -> IndexStore:
     """Index `corpus` into `index_dir` with the real extraction: a new generation, built beside the live one
     (if any) and swapped in -- what `searchsvc index --rebuild` does."""
     store = IndexStore(index_dir)
-    report = index_paths([corpus], store, model=MODEL, workers=1, rebuild=True)
+    report = index_paths([corpus], store, IndexOptions(model=MODEL, workers=1, rebuild=True))
     assert report.failures == [], report.failures
     return store
 

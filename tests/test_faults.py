@@ -19,8 +19,8 @@ import pytest
 from conftest import ROOT, app_config, assert_error
 from servers import run_gunicorn
 
+from searchsvc.cli import ExitStatus
 from searchsvc.config import load_settings
-from searchsvc.index.indexer import ExitStatus
 from searchsvc.index.store import MARKER, IndexStore
 from searchsvc.search.service import SearchRequest, SearchService
 

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from whoosh.query import Term
 
-from searchsvc.cli import main
+from searchsvc.cli import ExitStatus, main
 from searchsvc.documents import Document
-from searchsvc.index.indexer import ExitStatus, extraction_text, index_paths
+from searchsvc.index.indexer import IndexOptions, RunOutcome, extraction_text, index_paths
 from searchsvc.index.store import IndexStore, IndexStoreError
 
 SEED = Path(__file__).resolve().parents[1] / "seeds" / "000_453fa8f07bc740fc.txt"
@@ -63,34 +63,34 @@ def corpus(tmp_path: Path) -> Path:
 
 def test_index_builds_and_reruns_skip_unchanged(corpus: Path, tmp_path: Path) -> None:
     store = IndexStore(tmp_path / "ix")
-    first = index_paths([corpus], store, model=MODEL)
+    first = index_paths([corpus], store, IndexOptions(model=MODEL))
     assert (first.indexed, first.unchanged, first.failures) == (3, 0, [])
     assert _ids(store) == {"a", "b", "c1"}
-    second = index_paths([corpus], store, model=MODEL)
+    second = index_paths([corpus], store, IndexOptions(model=MODEL))
     assert (second.indexed, second.updated, second.unchanged) == (0, 0, 3)
     assert second.generation == first.generation
 
 
 def test_changed_document_is_updated_and_prune_removes_deleted_files(corpus: Path, tmp_path: Path) -> None:
     store = IndexStore(tmp_path / "ix")
-    index_paths([corpus], store, model=MODEL)
+    index_paths([corpus], store, IndexOptions(model=MODEL))
     _write(corpus, "a.txt", "Markets slump\n\nShares in Frankfurt fell on Tuesday.")
     (corpus / "b.txt").unlink()
-    report = index_paths([corpus], store, model=MODEL)
+    report = index_paths([corpus], store, IndexOptions(model=MODEL))
     assert (report.updated, report.unchanged, report.deleted) == (1, 1, 0)
     assert _stored(store, "a")["title"] == "Markets slump"
     assert "b" in _ids(store)  # without --prune nothing is removed
-    pruned = index_paths([corpus], store, model=MODEL, prune=True)
+    pruned = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
     assert pruned.deleted == 1
     assert _ids(store) == {"a", "c1"}
 
 
 def test_rebuild_swaps_a_new_generation_and_keeps_the_old_readable(corpus: Path, tmp_path: Path) -> None:
     store = IndexStore(tmp_path / "ix")
-    first = index_paths([corpus], store, model=MODEL)
+    first = index_paths([corpus], store, IndexOptions(model=MODEL))
     old_ix, _ = store.open()
     old_searcher = old_ix.searcher()
-    second = index_paths([corpus], store, model=MODEL, rebuild=True)
+    second = index_paths([corpus], store, IndexOptions(model=MODEL, rebuild=True))
     assert second.generation != first.generation and second.indexed == 3
     # A request that was running on the previous generation can still finish.
     assert old_searcher.document(id="a")["title"] == "Markets rally"
@@ -101,13 +101,13 @@ def test_rebuild_swaps_a_new_generation_and_keeps_the_old_readable(corpus: Path,
 @pytest.mark.parametrize("rebuild", [False, True])
 def test_an_index_of_an_older_schema_version_is_rebuilt(corpus: Path, tmp_path: Path, rebuild: bool) -> None:
     store = IndexStore(tmp_path / "ix")
-    first = index_paths([corpus], store, model=MODEL)
+    first = index_paths([corpus], store, IndexOptions(model=MODEL))
     marker_path = store.root / "searchsvc.json"
     marker = json.loads(marker_path.read_text("utf-8"))
     marker_path.write_text(json.dumps({**marker, "schema_version": marker["schema_version"] - 1}), "utf-8")
     with pytest.raises(IndexStoreError, match="run `searchsvc index`"):
         store.open()  # the service refuses it and says what to do
-    report = index_paths([corpus], store, model=MODEL, rebuild=rebuild)
+    report = index_paths([corpus], store, IndexOptions(model=MODEL, rebuild=rebuild))
     assert report.indexed == 3 and report.generation != first.generation
     assert _ids(store) == {"a", "b", "c1"}
 
@@ -118,7 +118,7 @@ def test_seed_entities_and_dates_are_indexed(tmp_path: Path) -> None:
     shutil.copy(SEED, folder)
     (folder / (SEED.stem + ".meta.json")).write_text(json.dumps({"published": "2021-03-19"}))
     store = IndexStore(tmp_path / "ix")
-    report = index_paths([folder], store, model=MODEL)
+    report = index_paths([folder], store, IndexOptions(model=MODEL))
     assert report.indexed == 1, report.failures
     ix, _ = store.open()
     with ix.searcher() as s:
@@ -153,10 +153,10 @@ def test_bad_documents_are_reported_by_name_and_the_rest_indexed(corpus: Path, t
     _write(corpus, "broken.jsonl", '{"id": "j1", "body": "Fine line about Madrid."}\n{not json\n')
     _write(corpus, "dup.json", json.dumps({"id": "c1", "body": "Same id as c.json"}))
     store = IndexStore(tmp_path / "ix")
-    report = index_paths([corpus], store, model=MODEL)
+    report = index_paths([corpus], store, IndexOptions(model=MODEL))
     names = " ".join(f.name for f in report.failures)
     assert "empty.txt" in names and "broken.jsonl:2" in names and "dup.json" in names
-    assert report.exit_status == ExitStatus.PARTIAL
+    assert report.outcome == RunOutcome.PARTIAL
     assert {"a", "b", "c1", "j1"} <= _ids(store)
 
 
@@ -164,7 +164,7 @@ def test_foreign_directory_is_refused(tmp_path: Path, corpus: Path) -> None:
     foreign = tmp_path / "foreign"
     _write(foreign, "_MAIN_1.toc", b"\x80\x04pickled")
     with pytest.raises(IndexStoreError, match="not created by searchsvc"):
-        index_paths([corpus], IndexStore(foreign), model=MODEL)
+        index_paths([corpus], IndexStore(foreign), IndexOptions(model=MODEL))
 
 
 def test_cli_index_reports_summary_and_exit_status(corpus: Path, tmp_path: Path) -> None:
@@ -183,7 +183,7 @@ def test_cli_index_reports_summary_and_exit_status(corpus: Path, tmp_path: Path)
     nothing = runner.invoke(main, ["index", str(only_bad), "--index", str(tmp_path / "ix2")])
     assert nothing.exit_code == ExitStatus.NOTHING
     missing = runner.invoke(main, ["index", str(tmp_path / "nope"), "--index", ix])
-    assert missing.exit_code == 2 and "no such file" in missing.output
+    assert missing.exit_code == ExitStatus.NOTHING and "no such file" in missing.output
 
 
 def test_cli_indexes_single_files(corpus: Path, tmp_path: Path) -> None:
@@ -205,7 +205,7 @@ def test_a_failed_commit_releases_the_index_lock(corpus: Path, tmp_path: Path, m
     from whoosh.writing import SegmentWriter
 
     store = IndexStore(tmp_path / "ix")
-    index_paths([corpus], store, model=MODEL)
+    index_paths([corpus], store, IndexOptions(model=MODEL))
     _write(corpus, "a.txt", "Markets slump\n\nShares in Frankfurt fell on Tuesday.")
 
     def disk_full(self: SegmentWriter, *args: object) -> None:
@@ -214,6 +214,21 @@ def test_a_failed_commit_releases_the_index_lock(corpus: Path, tmp_path: Path, m
     with monkeypatch.context() as patch:
         patch.setattr(SegmentWriter, "_commit_toc", disk_full)
         with pytest.raises(OSError, match="No space"):
-            index_paths([corpus], store, model=MODEL)
-    report = index_paths([corpus], store, model=MODEL)  # not LockError: the failed commit let the lock go
+            index_paths([corpus], store, IndexOptions(model=MODEL))
+    report = index_paths([corpus], store, IndexOptions(model=MODEL))  # not LockError: the failed commit let the lock go
     assert report.updated == 1 and _stored(store, "a")["title"] == "Markets slump"
+
+
+def test_cli_exit_statuses_are_distinct(corpus: Path, tmp_path: Path) -> None:
+    """A script tells a usage error (click's 2) from "nothing indexed" (3) and from an unreadable index (4)."""
+    runner = CliRunner()
+    assert runner.invoke(main, ["index", str(corpus), "--workers", "0"]).exit_code == ExitStatus.USAGE == 2
+    assert runner.invoke(main, ["index", str(tmp_path / "nope")]).exit_code == ExitStatus.NOTHING == 3
+    ix = tmp_path / "ix"
+    assert runner.invoke(main, ["index", str(corpus), "--index", str(ix), "--workers", "1"]).exit_code == 0
+    bad_query = runner.invoke(main, ["search", "title:", "--index", str(ix)])
+    assert bad_query.exit_code == ExitStatus.USAGE and "invalid_query" in bad_query.output
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "junk").write_text("not an index")
+    unreadable = runner.invoke(main, ["search", "x", "--index", str(tmp_path / "empty")])
+    assert unreadable.exit_code == ExitStatus.ERROR == 4 and "index_unavailable" in unreadable.output

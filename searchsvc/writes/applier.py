@@ -18,7 +18,7 @@ from typing import Any
 
 from searchsvc.config import Settings
 from searchsvc.documents import Document, DocumentError, DocumentSchema, document_from_mapping
-from searchsvc.index.indexer import apply_changes, index_paths
+from searchsvc.index.indexer import IndexOptions, apply_changes, index_paths
 from searchsvc.index.store import IndexStore
 from searchsvc.writes.tasks import Apply, Outcome, Task
 
@@ -70,11 +70,7 @@ def _reindex(task: Task, store: IndexStore, settings: Settings) -> Outcome:
     report = index_paths(
         settings.source_paths,
         store,
-        model=settings.spacy_model,
-        workers=1,
-        rebuild=True,
-        max_file_bytes=settings.max_file_bytes,
-        max_document_bytes=settings.max_document_bytes,
+        IndexOptions.from_settings(settings, workers=1, rebuild=True),
         take_lock=False,  # the task writer holds it
         extractor=_get_extractor(settings.spacy_model),  # not a second copy of the model
     )
