@@ -561,11 +561,12 @@ class SearchService:
             try:
                 searcher = view.searcher()
                 break
-            except Exception:
+            except Exception as exc:
                 # This thread's first searcher on a view whose files a newer rebuild already removed: look
                 # for the newer generation now, once.
                 self._release(view)
-                log.warning("cannot open a searcher on generation %s", view.marker.generation, exc_info=True)
+                # Handled (a newer commit is looked for below), so one line, not a traceback.
+                log.warning("cannot open a searcher on generation %s: %s", view.marker.generation, exc)
                 if attempt:
                     raise IndexUnavailableError("the index cannot be read; it may be being rebuilt") from None
                 self._checked = NEVER
