@@ -100,11 +100,16 @@ SMALL_DOCS: list[dict[str, Any]] = [
 
 
 def assert_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    """The one error contract: status, JSON body {"error": {"code", "message", "field"}}, nothing else."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:500])
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert set(body) == {"error"}
+    """The one error contract: status, JSON body {"error": {"code", "message", "field"}}, nothing else. Takes a
+    Flask test response or a real HTTP one (requests)."""
+    if hasattr(response, "get_json"):  # Flask's test client
+        text, mimetype, body = response.get_data(as_text=True), response.mimetype, response.get_json()
+    else:  # requests, against real gunicorn
+        text, mimetype = response.text, response.headers.get("Content-Type", "").split(";")[0].strip()
+        body = response.json() if mimetype == "application/json" else None
+    assert response.status_code == status, (response.status_code, text[:500])
+    assert mimetype == "application/json", (mimetype, text[:200])
+    assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]
     assert set(error) == {"code", "message", "field"}
     assert error["code"] == code

@@ -172,9 +172,9 @@ def test_gunicorn_on_a_damaged_index_stays_up(own_index_dir: Path, tmp_path: Pat
         for _ in range(6):
             assert server.get("/health").status_code == 200
             ready = server.get("/ready")
-            assert ready.status_code == 503 and ready.json()["error"]["code"] == "index_unavailable"
+            assert_error(ready, 503, "index_unavailable")
             search = server.get("/search?q=harbour")
-            assert search.status_code == 503 and search.json()["error"]["code"] == "index_unavailable"
+            assert_error(search, 503, "index_unavailable")
         time.sleep(0.5)
         assert server.process.poll() is None
         log = server.log.read_text(errors="replace")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SEED_ID, build_index, write_corpus
+from conftest import SEED_ID, assert_error, build_index, write_corpus
 from servers import Server, run_gunicorn
 
 
@@ -27,16 +27,14 @@ def test_serves_searches_errors_and_readiness(server: Server) -> None:
     assert [h["id"] for h in data["hits"]] == [SEED_ID]
     assert "<mark>Belt and Road</mark>" in " ".join(data["hits"][0]["highlights"]["body"])
 
-    missing = server.get("/documents/no-such-doc")
-    assert missing.status_code == 404
-    assert missing.json()["error"]["code"] == "not_found"
-    assert server.get("/nope").json()["error"]["code"] == "not_found"
+    assert_error(server.get("/documents/no-such-doc"), 404, "not_found", "doc_id")
+    assert_error(server.get("/nope"), 404, "not_found")
 
     ready = server.get("/ready")
     assert ready.status_code == 200 and ready.json()["documents"] == 8
 
     bad = server.get("/search", params={"q": "title:"})
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_query"
+    assert_error(bad, 400, "invalid_query", "q")
 
 
 def test_answers_from_a_rebuilt_index_within_two_seconds(server: Server, own_index_dir: Path, tmp_path: Path) -> None:
