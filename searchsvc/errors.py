@@ -2,21 +2,15 @@
 
     {"error": {"code": "invalid_query", "message": "...", "field": "q"}}
 
-The library raises `ServiceError` subclasses (query.py and search.py know nothing of HTTP, so Flask is
-imported only inside `register_error_handlers`); the handlers turn them, Werkzeug's HTTP errors and anything
-unexpected into that body. Codes are stable: clients switch on `code`, people read `message`.
+The library raises `ServiceError` subclasses (nothing here knows HTTP or Flask); api/error_handlers.py turns
+them, Werkzeug's HTTP errors and anything unexpected into that body. Codes are stable: clients switch on `code`,
+people read `message`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from flask import Flask, Response
-
-    Responder = Callable[[Any, int], Response]
+from typing import Any
 
 log = logging.getLogger("searchsvc")
 
@@ -135,38 +129,3 @@ def code_for_status(status: int) -> str:
     if status in _STATUS_CODES:
         return _STATUS_CODES[status]
     return "internal" if status >= 500 else "invalid_parameter"
-
-
-def register_error_handlers(app: Flask, respond: Responder) -> None:
-    """Make every failure, expected or not, answer with `error_body` as JSON (never HTML, never a traceback).
-    `respond(data, status)` serialises, so the API's one JSON encoder is used for errors too."""
-    from werkzeug.exceptions import HTTPException, MethodNotAllowed
-
-    def _respond(code: str, message: str, field: str | None, status: int) -> Response:
-        return respond(error_body(code, message, field), status)
-
-    @app.errorhandler(ServiceError)
-    def _service_error(exc: ServiceError) -> Response:
-        response = _respond(exc.code, exc.message, exc.field, exc.status)
-        if isinstance(exc, UnauthorizedError):
-            response.headers["WWW-Authenticate"] = 'Bearer realm="searchsvc"'
-        return response
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
-        status = exc.code or 500
-        message = exc.description or exc.name
-        if status == 404:
-            message = "no such endpoint or resource"
-        response = _respond(code_for_status(status), message, None, status)
-        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-        return response
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        from flask import request
-
-        # Method and path only: the query string and headers may carry keys or private queries.
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return _respond("internal", "internal error; it was logged on the server", None, 500)

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from searchsvc import __version__
 from searchsvc.api.auth import authorize
+from searchsvc.api.error_handlers import register_error_handlers
 from searchsvc.api.openapi import openapi_spec
 from searchsvc.api.read_schemas import (
     EntitiesRequestSchema,
@@ -28,7 +29,6 @@ from searchsvc.errors import (
     ParameterError,
     UnknownParameterError,
     UnsupportedMediaTypeError,
-    register_error_handlers,
 )
 from searchsvc.search.query import Filters
 from searchsvc.search.service import SearchRequest, SearchService
