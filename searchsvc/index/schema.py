@@ -13,6 +13,12 @@ weights from one field); scoring each field on its own over-rewards a word repea
 classic test collections (`python -m eval.ranking`) it moved nDCG@10 by -0.004 on cranfield, +0.017 on cisi and
 +0.024 on med.
 
+Parts: `text` (two title copies, then the body) and `entity` (one name after another) are each indexed as
+parts joined by PART_SEPARATOR, and the first word of a part is POSITION_GAP positions past the last word of the
+part before, like Lucene's position_increment_gap: POSITION_GAP is larger than any slop the query language
+accepts (query.MAX_SLOP), so no phrase joins the end of the title to the start of the body ("talks in russia" +
+"china announced..." is no "russia china"). The gap costs nothing in the terms and little in the postings.
+
 `title` and `body` are stored, not indexed: their words and positions are already in `text`, and a second copy
 made the benchmark's index 1.7x a plain Whoosh index of the same articles (bench/, `make bench`). `title:` and
 `body:` queries match in `text` and keep the matches that fall in the first title copy or in the body, from the
@@ -43,13 +49,18 @@ from searchsvc.extract.dates import mentioned_date
 from searchsvc.extract.types import Entity, Extraction
 
 # Schema version: bump when fields or analyzers change so an old index is rebuilt, not misread.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 WORD_PATTERN = r"\w+(?:['’.]\w+)*"
 ENTITY_FIELDS = ("person", "org", "place")
 TEXT_FIELDS = ("title", "body")
 COMBINED_FIELD = "text"  # title x TITLE_WEIGHT + body, the default search field (see the module docstring)
 TITLE_WEIGHT = 2
+# Positions left empty between the parts of `text` and of `entity` (see the module docstring): more than the
+# largest slop a query may give (query.MAX_SLOP, 99), so a part's first word is more than a phrase's reach from
+# the previous part's last one.
+POSITION_GAP = 100
+PART_SEPARATOR = "\x1e"  # the ASCII record separator: not a word character, and never in a query
 # Fields a user may name in a query (`person:lavrov`); the keyword fields match whole normalised names.
 HASH_BYTES = 16
 _WORD = re.compile(WORD_PATTERN)
@@ -71,14 +82,38 @@ class PossessiveFilter(Filter):
                 yield t
 
 
+class PartsTokenizer(RegexTokenizer):
+    """RegexTokenizer for a value of parts joined by PART_SEPARATOR: positions jump POSITION_GAP between parts.
+
+    A part's first word takes the position after the previous part's last word plus POSITION_GAP; a part with
+    no words adds no gap, so a value with an empty (or wordless) title numbers its body from 0."""
+
+    def __init__(self) -> None:
+        super().__init__(WORD_PATTERN)
+
+    def __call__(self, value, positions=False, chars=False, start_pos=0, start_char=0, tokenize=True, **kwargs):
+        pos, char, seen = start_pos, start_char, False
+        for part in value.split(PART_SEPARATOR) if tokenize else [value]:
+            first = pos + POSITION_GAP if seen else pos
+            count = 0
+            for token in super().__call__(
+                part, positions=positions, chars=chars, start_pos=first, start_char=char, tokenize=tokenize, **kwargs
+            ):
+                count += 1
+                yield token
+            if count:
+                pos, seen = first + count, True
+            char += len(part) + len(PART_SEPARATOR)
+
+
 def text_analyzer():
     """Stemmed analyzer for title and body (Porter stemming; stopwords kept, see the module docstring)."""
-    return RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | PossessiveFilter() | StemFilter(cachesize=50_000)
+    return PartsTokenizer() | LowercaseFilter() | PossessiveFilter() | StemFilter(cachesize=50_000)
 
 
 def name_analyzer():
     """Unstemmed analyzer for entity names: `entity:lavrov` finds "Sergey Lavrov"."""
-    return RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | PossessiveFilter()
+    return PartsTokenizer() | LowercaseFilter() | PossessiveFilter()
 
 
 def build_schema() -> Schema:
@@ -87,7 +122,8 @@ def build_schema() -> Schema:
         title=STORED(),  # words and positions live in `text` (see the module docstring)
         body=STORED(),
         text=TEXT(analyzer=text_analyzer(), phrase=True),
-        # How many token positions the title takes in `text`: the first copy is [0, n), the body starts at 2n.
+        # How many token positions the title takes in `text`: the first copy is [0, n), the body starts at
+        # body_start(n).
         title_positions=COLUMN(columns.NumericColumn("I")),
         entity=TEXT(analyzer=name_analyzer(), phrase=True),
         person=KEYWORD(commas=True, lowercase=True, sortable=True, scorable=False),
@@ -114,9 +150,19 @@ def build_schema() -> Schema:
     )
 
 
+def joined_parts(parts: Iterable[str]) -> str:
+    """A value of `text` or `entity`: `parts` joined by PART_SEPARATOR (which is a space inside a part)."""
+    return PART_SEPARATOR.join(part.replace(PART_SEPARATOR, " ") for part in parts)
+
+
 def combined_text(title: str, body: str) -> str:
-    """The `text` field: the title TITLE_WEIGHT times, then the body."""
-    return "\n".join([title] * TITLE_WEIGHT + [body]) if title else body
+    """The `text` field: the title TITLE_WEIGHT times, then the body, as parts."""
+    return joined_parts([title] * TITLE_WEIGHT + [body]) if title else joined_parts([body])
+
+
+def body_start(title_positions: int) -> int:
+    """The position of the body's first word in `text`, for a title of `title_positions` positions."""
+    return TITLE_WEIGHT * (title_positions + POSITION_GAP) if title_positions else 0
 
 
 def _names(entities: Iterable[Entity], kind: str) -> str:
@@ -144,7 +190,7 @@ def document_fields(doc: Document, extraction: Extraction, *, path: str, content
         "body": doc.body,
         "text": combined_text(doc.title, doc.body),
         "title_positions": title_positions(doc.title),
-        "entity": "\n".join(e.name for e in extraction.entities),
+        "entity": joined_parts(e.name for e in extraction.entities),
         "person": _names(extraction.entities, "person"),
         "org": _names(extraction.entities, "org"),
         "place": _names(extraction.entities, "place"),

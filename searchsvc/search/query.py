@@ -85,6 +85,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _FIELD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):")
 _BOOST = re.compile(r"\^(\d{1,3}(?:\.\d{1,3})?)$")
 _FUZZY = re.compile(r"~(\d?)(?:/(\d))?$")
+MAX_SLOP = 99  # "phrase"~99: the most _SLOP reads (schema.POSITION_GAP keeps a field's parts further apart)
 _SLOP = re.compile(r"~(\d{1,2})")
 _PHRASE_BOOST = re.compile(r"\^(\d{1,3}(?:\.\d{1,3})?)")
 _OPERATORS = {"AND", "OR", "NOT"}
