@@ -19,6 +19,15 @@ part before, like Lucene's position_increment_gap: POSITION_GAP is larger than a
 accepts (query.MAX_SLOP), so no phrase joins the end of the title to the start of the body ("talks in russia" +
 "china announced..." is no "russia china"). The gap costs nothing in the terms and little in the postings.
 
+Mentioned dates are periods: a day, an ISO week (Monday to Sunday), a month or a year, each calendar-aligned.
+`mentioned` holds one term per period, its precision's letter and its ISO value ("d:2021-03-15", "w:2021-W11",
+"m:2021-03", "y:2021"). A calendar unit intersects the days [lo, hi] exactly when it lies between the unit
+holding lo and the unit holding hi, so a range filter is four TermRanges, one per precision
+(`mentioned_ranges`): each term is one period, so two periods of a document never combine into a false match,
+and the cost is that of the terms in range, as for any range. The facet column `mentioned_month` holds every
+month a period covers (a year all twelve, a week across a month's end both): a month's count is then the number
+of documents that filtering on that month finds.
+
 `title` and `body` are stored, not indexed: their words and positions are already in `text`, and a second copy
 made the benchmark's index 1.7x a plain Whoosh index of the same articles (bench/, `make bench`). `title:` and
 `body:` queries match in `text` and keep the matches that fall in the first title copy or in the body, from the
@@ -46,10 +55,10 @@ from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 
 from searchsvc.documents import Document
 from searchsvc.extract.dates import mentioned_date
-from searchsvc.extract.types import Entity, Extraction
+from searchsvc.extract.types import Entity, Extraction, MentionedDate
 
 # Schema version: bump when fields or analyzers change so an old index is rebuilt, not misread.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 WORD_PATTERN = r"\w+(?:['’.]\w+)*"
 ENTITY_FIELDS = ("person", "org", "place")
@@ -133,9 +142,10 @@ def build_schema() -> Schema:
         source=ID(stored=True),
         # ISO "YYYY-MM-DD"; empty when the document states no date. Rebuilt from `published_raw` when needed.
         published=ID(sortable=True),
-        # Every day that starts or ends a mentioned date ("YYYY-MM-DD"), for range filters.
+        # Each mentioned period as one term, "d:2021-03-15", "w:2021-W11", "m:2021-03" or "y:2021" (see the
+        # module docstring), for range filters.
         mentioned=KEYWORD(),
-        # "YYYY-MM" of each mentioned date, as a column for facets.
+        # "YYYY-MM" of every month a mentioned period covers, as a column for facets.
         mentioned_month=KEYWORD(commas=True, sortable=True, scorable=False),
         # Stored as-is for results: full ISO datetime if known, url, author, JSON of entities and dates.
         published_raw=STORED(),
@@ -165,6 +175,41 @@ def body_start(title_positions: int) -> int:
     return TITLE_WEIGHT * (title_positions + POSITION_GAP) if title_positions else 0
 
 
+_PRECISION_LETTERS: dict[str, str] = {"day": "d", "week": "w", "month": "m", "year": "y"}
+
+
+def _iso_week(day: dt.date) -> str:
+    iso = day.isocalendar()
+    return f"{iso.year:04d}-W{iso.week:02d}"
+
+
+def period_term(date: MentionedDate) -> str:
+    """The `mentioned` term of a period: its precision's letter and its ISO value ("m:2021-03")."""
+    return f"{_PRECISION_LETTERS[date.precision]}:{date.value}"
+
+
+def mentioned_ranges(lo: dt.date, hi: dt.date) -> list[tuple[str, str]]:
+    """The inclusive `mentioned` term ranges whose periods intersect the days [lo, hi]: per precision, from the
+    unit holding lo to the unit holding hi."""
+    units = [
+        ("d", dt.date.isoformat),
+        ("w", _iso_week),
+        ("m", lambda d: d.isoformat()[:7]),
+        ("y", lambda d: f"{d.year:04d}"),
+    ]
+    return [(f"{letter}:{unit(lo)}", f"{letter}:{unit(hi)}") for letter, unit in units]
+
+
+def covered_months(date: MentionedDate) -> list[str]:
+    """Every "YYYY-MM" the period touches, in order."""
+    months = []
+    y, m = date.start.year, date.start.month
+    while (y, m) <= (date.end.year, date.end.month):
+        months.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return months
+
+
 def _names(entities: Iterable[Entity], kind: str) -> str:
     return ",".join(e.name.replace(",", " ") for e in entities if e.type == kind)
 
@@ -182,8 +227,8 @@ def document_fields(doc: Document, extraction: Extraction, *, path: str, content
         if isinstance(published, dt.datetime)
         else (published.isoformat() if published else "")
     )
-    mentioned_days = sorted({day.isoformat() for d in extraction.dates for day in (d.start, d.end)})
-    mentioned_months = sorted({d.start.isoformat()[:7] for d in extraction.dates})
+    mentioned_periods = sorted({period_term(d) for d in extraction.dates})
+    mentioned_months = sorted({month for d in extraction.dates for month in covered_months(d)})
     return {
         "id": doc.id,
         "title": doc.title,
@@ -197,7 +242,7 @@ def document_fields(doc: Document, extraction: Extraction, *, path: str, content
         "tags": ",".join(t.replace(",", " ") for t in doc.tags) or None,
         "source": doc.source or None,
         "published": published_day,
-        "mentioned": " ".join(mentioned_days),
+        "mentioned": " ".join(mentioned_periods),
         "mentioned_month": ",".join(mentioned_months),
         "published_raw": published.isoformat() if published else None,
         "url": doc.url,

@@ -43,7 +43,7 @@ from whoosh.analysis import STOP_WORDS
 from whoosh.matching import AndNotMatcher
 
 from searchsvc.errors import ParameterError, QueryError
-from searchsvc.index.schema import COMBINED_FIELD, ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema
+from searchsvc.index.schema import COMBINED_FIELD, ENTITY_FIELDS, QUERYABLE_FIELDS, build_schema, mentioned_ranges
 from searchsvc.search.field_parts import PARTS, FieldPart
 
 if TYPE_CHECKING:
@@ -470,7 +470,11 @@ def filter_queries(filters: Filters) -> list[wq.Query]:
         hi = date_bounds(hi_value, f"{name}_to")[1] if hi_value is not None else HIGHEST_DAY
         if lo > hi:
             raise ParameterError(f"{name}_from is after {name}_to", f"{name}_from")
-        out.append(wq.TermRange(name, lo, hi))
+        if name == "mentioned":  # periods: one of them intersects [lo, hi] (schema.py)
+            ranges = mentioned_ranges(dt.date.fromisoformat(lo), dt.date.fromisoformat(hi))
+            out.append(wq.Or([wq.TermRange(name, start, end) for start, end in ranges]))
+        else:
+            out.append(wq.TermRange(name, lo, hi))
     return out
 
 
