@@ -127,8 +127,9 @@ def test_seed_entities_and_dates_are_indexed(tmp_path: Path) -> None:
             ("person", "wang yi"),
             ("place", "united states"),
             ("place", "china"),
-            ("mentioned", "2021-03-22"),
-            ("mentioned", "2021-03-18"),
+            ("mentioned", "d:2021-03-22"),
+            ("mentioned", "d:2021-03-18"),
+            ("mentioned", "w:2021-W12"),
         ]:
             assert s.search(Term(field, name)).scored_length() == 1, (field, name)
         assert s.search(Term("person", "belt")).scored_length() == 0

@@ -13,6 +13,21 @@ weights from one field); scoring each field on its own over-rewards a word repea
 classic test collections (`python -m eval.ranking`) it moved nDCG@10 by -0.004 on cranfield, +0.017 on cisi and
 +0.024 on med.
 
+Parts: `text` (two title copies, then the body) and `entity` (one name after another) are each indexed as
+parts joined by PART_SEPARATOR, and the first word of a part is POSITION_GAP positions past the last word of the
+part before, like Lucene's position_increment_gap: POSITION_GAP is larger than any slop the query language
+accepts (query.MAX_SLOP), so no phrase joins the end of the title to the start of the body ("talks in russia" +
+"china announced..." is no "russia china"). The gap costs nothing in the terms and little in the postings.
+
+Mentioned dates are periods: a day, an ISO week (Monday to Sunday), a month or a year, each calendar-aligned.
+`mentioned` holds one term per period, its precision's letter and its ISO value ("d:2021-03-15", "w:2021-W11",
+"m:2021-03", "y:2021"). A calendar unit intersects the days [lo, hi] exactly when it lies between the unit
+holding lo and the unit holding hi, so a range filter is four TermRanges, one per precision
+(`mentioned_ranges`): each term is one period, so two periods of a document never combine into a false match,
+and the cost is that of the terms in range, as for any range. The facet column `mentioned_month` holds every
+month a period covers (a year all twelve, a week across a month's end both): a month's count is then the number
+of documents that filtering on that month finds.
+
 `title` and `body` are stored, not indexed: their words and positions are already in `text`, and a second copy
 made the benchmark's index 1.7x a plain Whoosh index of the same articles (bench/, `make bench`). `title:` and
 `body:` queries match in `text` and keep the matches that fall in the first title copy or in the body, from the
@@ -42,16 +57,21 @@ from whoosh.lang.porter import stem as porter_stem
 
 from searchsvc.documents import Document
 from searchsvc.extract.dates import mentioned_date
-from searchsvc.extract.types import ENTITY_TYPES, Entity, Extraction
+from searchsvc.extract.types import ENTITY_TYPES, Entity, Extraction, MentionedDate
 
 # Schema version: bump when fields or analyzers change so an old index is rebuilt, not misread.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 WORD_PATTERN = r"\w+(?:['’.]\w+)*"
 
 TEXT_FIELDS = ("title", "body")
 COMBINED_FIELD = "text"  # title x TITLE_WEIGHT + body, the default search field (see the module docstring)
 TITLE_WEIGHT = 2
+# Positions left empty between the parts of `text` and of `entity` (see the module docstring): more than the
+# largest slop a query may give (query.MAX_SLOP, 99), so a part's first word is more than a phrase's reach from
+# the previous part's last one.
+POSITION_GAP = 100
+PART_SEPARATOR = "\x1e"  # the ASCII record separator: not a word character, and never in a query
 # Fields a user may name in a query (`person:lavrov`); the keyword fields match whole normalised names.
 HASH_BYTES = 16
 _WORD = re.compile(WORD_PATTERN)
@@ -83,14 +103,38 @@ class PossessiveFilter(Filter):
                 yield t
 
 
+class PartsTokenizer(RegexTokenizer):
+    """RegexTokenizer for a value of parts joined by PART_SEPARATOR: positions jump POSITION_GAP between parts.
+
+    A part's first word takes the position after the previous part's last word plus POSITION_GAP; a part with
+    no words adds no gap, so a value with an empty (or wordless) title numbers its body from 0."""
+
+    def __init__(self) -> None:
+        super().__init__(WORD_PATTERN)
+
+    def __call__(self, value, positions=False, chars=False, start_pos=0, start_char=0, tokenize=True, **kwargs):
+        pos, char, seen = start_pos, start_char, False
+        for part in value.split(PART_SEPARATOR) if tokenize else [value]:
+            first = pos + POSITION_GAP if seen else pos
+            count = 0
+            for token in super().__call__(
+                part, positions=positions, chars=chars, start_pos=first, start_char=char, tokenize=tokenize, **kwargs
+            ):
+                count += 1
+                yield token
+            if count:
+                pos, seen = first + count, True
+            char += len(part) + len(PART_SEPARATOR)
+
+
 def text_analyzer():
     """Stemmed analyzer for title and body (Porter stemming; stopwords kept, see the module docstring)."""
-    return RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | PossessiveFilter() | StemFilter(cachesize=50_000)
+    return PartsTokenizer() | LowercaseFilter() | PossessiveFilter() | StemFilter(cachesize=50_000)
 
 
 def name_analyzer():
     """Unstemmed analyzer for entity names: `entity:lavrov` finds "Sergey Lavrov"."""
-    return RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | PossessiveFilter()
+    return PartsTokenizer() | LowercaseFilter() | PossessiveFilter()
 
 
 def build_schema() -> Schema:
@@ -99,7 +143,8 @@ def build_schema() -> Schema:
         title=STORED(),  # words and positions live in `text` (see the module docstring)
         body=STORED(),
         text=TEXT(analyzer=text_analyzer(), phrase=True),
-        # How many token positions the title takes in `text`: the first copy is [0, n), the body starts at 2n.
+        # How many token positions the title takes in `text`: the first copy is [0, n), the body starts at
+        # body_start(n).
         title_positions=COLUMN(columns.NumericColumn("I")),
         entity=TEXT(analyzer=name_analyzer(), phrase=True),
         person=KEYWORD(commas=True, lowercase=True, sortable=True, scorable=False),
@@ -109,9 +154,10 @@ def build_schema() -> Schema:
         source=ID(stored=True),
         # ISO "YYYY-MM-DD"; empty when the document states no date. Rebuilt from `published_raw` when needed.
         published=ID(sortable=True),
-        # Every day that starts or ends a mentioned date ("YYYY-MM-DD"), for range filters.
+        # Each mentioned period as one term, "d:2021-03-15", "w:2021-W11", "m:2021-03" or "y:2021" (see the
+        # module docstring), for range filters.
         mentioned=KEYWORD(),
-        # "YYYY-MM" of each mentioned date, as a column for facets.
+        # "YYYY-MM" of every month a mentioned period covers, as a column for facets.
         mentioned_month=KEYWORD(commas=True, sortable=True, scorable=False),
         # Stored as-is for results: full ISO datetime if known, url, author, JSON of entities and dates.
         published_raw=STORED(),
@@ -126,9 +172,54 @@ def build_schema() -> Schema:
     )
 
 
+def joined_parts(parts: Iterable[str]) -> str:
+    """A value of `text` or `entity`: `parts` joined by PART_SEPARATOR (which is a space inside a part)."""
+    return PART_SEPARATOR.join(part.replace(PART_SEPARATOR, " ") for part in parts)
+
+
 def combined_text(title: str, body: str) -> str:
-    """The `text` field: the title TITLE_WEIGHT times, then the body."""
-    return "\n".join([title] * TITLE_WEIGHT + [body]) if title else body
+    """The `text` field: the title TITLE_WEIGHT times, then the body, as parts."""
+    return joined_parts([title] * TITLE_WEIGHT + [body]) if title else joined_parts([body])
+
+
+def body_start(title_positions: int) -> int:
+    """The position of the body's first word in `text`, for a title of `title_positions` positions."""
+    return TITLE_WEIGHT * (title_positions + POSITION_GAP) if title_positions else 0
+
+
+_PRECISION_LETTERS: dict[str, str] = {"day": "d", "week": "w", "month": "m", "year": "y"}
+
+
+def _iso_week(day: dt.date) -> str:
+    iso = day.isocalendar()
+    return f"{iso.year:04d}-W{iso.week:02d}"
+
+
+def period_term(date: MentionedDate) -> str:
+    """The `mentioned` term of a period: its precision's letter and its ISO value ("m:2021-03")."""
+    return f"{_PRECISION_LETTERS[date.precision]}:{date.value}"
+
+
+def mentioned_ranges(lo: dt.date, hi: dt.date) -> list[tuple[str, str]]:
+    """The inclusive `mentioned` term ranges whose periods intersect the days [lo, hi]: per precision, from the
+    unit holding lo to the unit holding hi."""
+    units = [
+        ("d", dt.date.isoformat),
+        ("w", _iso_week),
+        ("m", lambda d: d.isoformat()[:7]),
+        ("y", lambda d: f"{d.year:04d}"),
+    ]
+    return [(f"{letter}:{unit(lo)}", f"{letter}:{unit(hi)}") for letter, unit in units]
+
+
+def covered_months(date: MentionedDate) -> list[str]:
+    """Every "YYYY-MM" the period touches, in order."""
+    months = []
+    y, m = date.start.year, date.start.month
+    while (y, m) <= (date.end.year, date.end.month):
+        months.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return months
 
 
 def _names(entities: Iterable[Entity], kind: str) -> str:
@@ -148,22 +239,22 @@ def document_fields(doc: Document, extraction: Extraction, *, path: str, content
         if isinstance(published, dt.datetime)
         else (published.isoformat() if published else "")
     )
-    mentioned_days = sorted({day.isoformat() for d in extraction.dates for day in (d.start, d.end)})
-    mentioned_months = sorted({d.start.isoformat()[:7] for d in extraction.dates})
+    mentioned_periods = sorted({period_term(d) for d in extraction.dates})
+    mentioned_months = sorted({month for d in extraction.dates for month in covered_months(d)})
     return {
         "id": doc.id,
         "title": doc.title,
         "body": doc.body,
         "text": combined_text(doc.title, doc.body),
         "title_positions": title_positions(doc.title),
-        "entity": "\n".join(e.name for e in extraction.entities),
+        "entity": joined_parts(e.name for e in extraction.entities),
         "person": _names(extraction.entities, "person"),
         "org": _names(extraction.entities, "org"),
         "place": _names(extraction.entities, "place"),
         "tags": ",".join(t.replace(",", " ") for t in doc.tags) or None,
         "source": doc.source or None,
         "published": published_day,
-        "mentioned": " ".join(mentioned_days),
+        "mentioned": " ".join(mentioned_periods),
         "mentioned_month": ",".join(mentioned_months),
         "published_raw": published.isoformat() if published else None,
         "url": doc.url,

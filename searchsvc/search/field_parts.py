@@ -2,8 +2,9 @@
 
 The index keeps the words of a document once, in `text` (the title twice, then the body; schema.py), and per
 document how many positions the title takes. A `title:` match is a match in `text` that ends inside the first
-title copy; a `body:` match one that starts after the second. Lucene would index each field on its own; here
-that copy of every word made the index 1.7x a plain one, for queries that are rare.
+title copy; a `body:` match one that starts in the body (schema.body_start). The parts are POSITION_GAP apart, so
+no phrase spans two of them. Lucene would index each field on its own; here that copy of every word made the
+index 1.7x a plain one, for queries that are rare.
 
 Scores are `text`'s (a body word that is also in the title scores as in an unscoped query).
 """
@@ -16,7 +17,7 @@ from whoosh import matching
 from whoosh import query as wq
 from whoosh.query.spans import SpanNear2, SpanOr, SpanWrappingMatcher, WrappingSpan
 
-from searchsvc.index.schema import TITLE_WEIGHT
+from searchsvc.index.schema import body_start
 
 PARTS = ("title", "body")
 TITLE_POSITIONS = "title_positions"  # the column: positions the title takes in `text`
@@ -95,4 +96,4 @@ class _PartMatcher(SpanWrappingMatcher):
         n = self.title_positions[self.child.id()]
         if self.part == "title":
             return [span for span in self.child.spans() if span.end < n]
-        return [span for span in self.child.spans() if span.start >= TITLE_WEIGHT * n]
+        return [span for span in self.child.spans() if span.start >= body_start(n)]

@@ -44,7 +44,7 @@ from whoosh.matching import AndNotMatcher
 
 from searchsvc.errors import ParameterError, QueryError
 from searchsvc.extract.types import ENTITY_TYPES
-from searchsvc.index.schema import COMBINED_FIELD, QUERYABLE_FIELDS, build_schema
+from searchsvc.index.schema import COMBINED_FIELD, QUERYABLE_FIELDS, build_schema, mentioned_ranges
 from searchsvc.search.field_parts import PARTS, FieldPart
 from searchsvc.text_rules import first_control
 
@@ -86,6 +86,7 @@ STOPWORDS = frozenset((STOP_WORDS | set(_ENGLISH_STOPWORDS.split())) - {"us"})
 _FIELD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):")
 _BOOST = re.compile(r"\^(\d{1,3}(?:\.\d{1,3})?)$")
 _FUZZY = re.compile(r"~(\d?)(?:/(\d))?$")
+MAX_SLOP = 99  # "phrase"~99: the most _SLOP reads (schema.POSITION_GAP keeps a field's parts further apart)
 _SLOP = re.compile(r"~(\d{1,2})")
 _PHRASE_BOOST = re.compile(r"\^(\d{1,3}(?:\.\d{1,3})?)")
 _OPERATORS = {"AND", "OR", "NOT"}
@@ -470,7 +471,11 @@ def filter_queries(filters: Filters) -> list[wq.Query]:
         hi = date_bounds(hi_value, f"{name}_to")[1] if hi_value is not None else HIGHEST_DAY
         if lo > hi:
             raise ParameterError(f"{name}_from is after {name}_to", f"{name}_from")
-        out.append(wq.TermRange(name, lo, hi))
+        if name == "mentioned":  # periods: one of them intersects [lo, hi] (schema.py)
+            ranges = mentioned_ranges(dt.date.fromisoformat(lo), dt.date.fromisoformat(hi))
+            out.append(wq.Or([wq.TermRange(name, start, end) for start, end in ranges]))
+        else:
+            out.append(wq.TermRange(name, lo, hi))
     return out
 
 
