@@ -18,7 +18,7 @@ from searchsvc.config import load_settings
 from searchsvc.documents import Document
 from searchsvc.extract.dates import day, month, week, year
 from searchsvc.extract.types import Extraction, MentionedDate
-from searchsvc.index.indexer import index_paths
+from searchsvc.index.indexer import IndexOptions, index_paths
 from searchsvc.index.schema import build_schema, document_fields
 from searchsvc.index.store import IndexStore
 from searchsvc.search import docsets
@@ -45,7 +45,7 @@ ISSUE_DOCS = [
 def issue_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchService]:
     root = tmp_path_factory.mktemp("issue23")
     (root / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in ISSUE_DOCS), encoding="utf-8")
-    report = index_paths([root / "docs.jsonl"], IndexStore(root / "index"), model=MODEL, workers=1)
+    report = index_paths([root / "docs.jsonl"], IndexStore(root / "index"), IndexOptions(model=MODEL, workers=1))
     assert report.failures == [], report.failures
     service = SearchService(load_settings({**TEST_SETTINGS, "index_dir": str(root / "index")}, env={}))
     yield service
