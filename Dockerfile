@@ -20,15 +20,21 @@ RUN python -m venv /opt/venv
 
 WORKDIR /src
 
-# Dependencies first, so the layer is reused while only the code changes. Every file's hash is checked
-# against the lock, and only wheels are accepted: this stage has no compiler, and needs none.
-COPY requirements.lock ./
-RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock
+# Installed as the Makefile installs (its venv recipe): the interpreter's bundled pip only installs the pinned,
+# hashed pip of requirements-pip.lock; that pip installs exactly the files requirements.lock names (--no-deps:
+# nothing is resolved, so no later release can be picked; only wheels: this stage has no compiler, and needs
+# none), and `pip check` proves the set complete. Dependencies come first, so the layer is reused while only
+# the code changes.
+COPY requirements-pip.lock requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements-pip.lock \
+    && pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: -r requirements.lock \
+    && pip check
 
 # The package itself, built with the setuptools pinned in the lock (no build isolation, no downloads).
 COPY pyproject.toml README.md ./
 COPY searchsvc ./searchsvc
-RUN pip install --no-cache-dir --no-deps --no-build-isolation .
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && pip check
 
 # ---- runtime: the virtualenv, the seeds and the entry point; no pip cache, no sources, no build tools -----
 FROM python:3.11.14-slim-bookworm AS runtime
@@ -57,7 +63,9 @@ COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /app
 COPY seeds ./seeds
-COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/searchsvc-entrypoint
+# Mode 0755 comes from git (a plain COPY keeps it): the classic builder, which Debian's docker.io uses, has no
+# COPY --chmod.
+COPY docker/entrypoint.sh /usr/local/bin/searchsvc-entrypoint
 
 USER 10001:10001
 
