@@ -183,6 +183,11 @@ class Containers:
         state = _state(name)
         assert took < STOP_GRACE, f"docker stop took {took:.1f} s: the server ignored SIGTERM\n{_logs(name)}"
         assert (state["ExitCode"], state["OOMKilled"]) == (0, False), (state, _logs(name))
+        # Where the time went: gunicorn's own log lines, as Docker timestamped them.
+        stamped = docker("logs", "--timestamps", name).stdout + docker("logs", "--timestamps", name).stderr
+        for line in stamped.splitlines():
+            if re.search(r"Handling signal|Shutting down|Worker exiting|Booting worker", line):
+                print(f"    {line[11:26]} {line.split('] ', 2)[-1]}")
         return took
 
     def remove(self) -> None:
