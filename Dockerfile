@@ -6,7 +6,8 @@
 # Both stages use the official Python slim image on Debian 12 (bookworm), pinned to its full version tag so a
 # rebuild gets the same interpreter as requirements.lock was resolved for (3.11). It is not pinned by digest
 # (python:3.11.14-slim-bookworm@sha256:...) because the digest cannot be looked up on the offline machines
-# this project is developed on; add it where a registry is reachable, and bump tag and digest together.
+# this project is developed on; add it where a registry is reachable, and bump tag and digest together. There,
+# `make docker-test` builds a stand-in under this tag with debootstrap (docker/test-setup.sh): Debian's python3.
 
 # ---- build: a virtualenv at /opt/venv holding the hashed lock and the package -------------------------
 FROM python:3.11.14-slim-bookworm AS build
