@@ -6,7 +6,8 @@
 # Both stages use the official Python slim image on Debian 12 (bookworm), pinned to its full version tag so a
 # rebuild gets the same interpreter as requirements.lock was resolved for (3.11). It is not pinned by digest
 # (python:3.11.14-slim-bookworm@sha256:...) because the digest cannot be looked up on the offline machines
-# this project is developed on; add it where a registry is reachable, and bump tag and digest together.
+# this project is developed on; add it where a registry is reachable, and bump tag and digest together. There,
+# `make docker-test` builds a stand-in under this tag with debootstrap (docker/test-setup.sh): Debian's python3.
 
 # ---- build: a virtualenv at /opt/venv holding the hashed lock and the package -------------------------
 FROM python:3.11.14-slim-bookworm AS build
@@ -20,15 +21,21 @@ RUN python -m venv /opt/venv
 
 WORKDIR /src
 
-# Dependencies first, so the layer is reused while only the code changes. Every file's hash is checked
-# against the lock, and only wheels are accepted: this stage has no compiler, and needs none.
-COPY requirements.lock ./
-RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock
+# Installed as the Makefile installs (its venv recipe): the interpreter's bundled pip only installs the pinned,
+# hashed pip of requirements-pip.lock; that pip installs exactly the files requirements.lock names (--no-deps:
+# nothing is resolved, so no later release can be picked; only wheels: this stage has no compiler, and needs
+# none), and `pip check` proves the set complete. Dependencies come first, so the layer is reused while only
+# the code changes.
+COPY requirements-pip.lock requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements-pip.lock \
+    && pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: -r requirements.lock \
+    && pip check
 
 # The package itself, built with the setuptools pinned in the lock (no build isolation, no downloads).
 COPY pyproject.toml README.md ./
 COPY searchsvc ./searchsvc
-RUN pip install --no-cache-dir --no-deps --no-build-isolation .
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && pip check
 
 # ---- runtime: the virtualenv, the seeds and the entry point; no pip cache, no sources, no build tools -----
 FROM python:3.11.14-slim-bookworm AS runtime
@@ -57,7 +64,9 @@ COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /app
 COPY seeds ./seeds
-COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/searchsvc-entrypoint
+# Mode 0755 comes from git (a plain COPY keeps it): the classic builder, which Debian's docker.io uses, has no
+# COPY --chmod.
+COPY docker/entrypoint.sh /usr/local/bin/searchsvc-entrypoint
 
 USER 10001:10001
 

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(PYVER)
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 export SEARCHSVC_SOURCES ?= seeds
 
-.PHONY: run test index serve lint bench eval fuzz lock clean
+.PHONY: run test index serve lint bench eval fuzz lock clean docker-test
 
 # Same bytes whatever pip the interpreter bundles and whatever the registry publishes later: the bundled pip only
 # installs the pinned, hashed pip of requirements-pip.lock; that pip installs exactly the files the lock names
@@ -56,6 +56,12 @@ eval: $(STAMP)
 fuzz: $(STAMP)
 	SEARCHSVC_FUZZ_EXAMPLES=20 $(BIN)/python -m pytest tests/test_fuzz.py tests/test_fuzz_writes.py \
 		tests/test_schemathesis.py -p no:cacheprovider
+
+## docker-test: build the image and run it with a real Docker engine (tests/test_container.py; not part of `make test`).
+# Needs root: docker/test-setup.sh installs docker.io and debootstrap if missing, starts dockerd, and builds the
+# debootstrap stand-in for the base image when the tag is missing (official images cannot be pulled here).
+docker-test: $(STAMP)
+	SEARCHSVC_DOCKER_TEST=1 $(BIN)/python -m pytest tests/test_container.py -v -s -p no:cacheprovider
 
 ## lock: re-resolve the hashed lock files after changing dependencies in pyproject.toml
 # (one resolution for every supported Python, extras kept, existing pins kept unless UPGRADE=--upgrade)

@@ -1,4 +1,5 @@
-"""The container image, checked without a Docker engine (none runs where the tests do).
+"""The container image, checked without a Docker engine (`make docker-test`, tests/test_container.py, builds
+and runs it for real).
 
 1. hadolint passes on the Dockerfile (with the repository's .hadolint.yaml).
 2. What a reviewer checks by eye: pinned base images, a non-root USER, HEALTHCHECK, VOLUME /data, exec-form
@@ -166,8 +167,9 @@ def test_base_images_are_pinned_to_a_full_version(stages: list[Stage]) -> None:
     # /opt/venv is copied from the build stage into the final one: both need the very same interpreter.
     assert len(set(images)) == 1, images
     # ... and the one requirements.lock was resolved with.
-    header = re.search(r"pip-compile with Python (\d+\.\d+)", (ROOT / "requirements.lock").read_text("utf-8"))
-    assert header, "requirements.lock has no pip-compile header"
+    lock_text = (ROOT / "requirements.lock").read_text("utf-8")
+    header = re.search(r"uv pip compile .*--python-version (\d+\.\d+)", lock_text)
+    assert header, "requirements.lock has no `uv pip compile ... --python-version X.Y` header"
     assert images[0].startswith(f"python:{header.group(1)}."), (images[0], header.group(0))
 
 
@@ -215,7 +217,9 @@ def test_volume_port_healthcheck_and_exec_forms(final: Stage) -> None:
     # The entry point is this repository's script, copied executable to the path ENTRYPOINT names.
     copied = {dest: sources for sources, dest in copy_sources(final)}
     assert copied.get(script[0]) == [str(ENTRYPOINT_SCRIPT.relative_to(ROOT))], (script, copied)
-    assert any("--chmod=0755" in i.args and script[0] in i.args for i in final.all("COPY"))
+    # The classic builder (Debian's docker.io) has no COPY --chmod: a plain COPY keeps the mode git gives the file.
+    assert not any("--chmod" in i.args for i in final.all("COPY"))
+    assert ENTRYPOINT_SCRIPT.stat().st_mode & 0o111 == 0o111, oct(ENTRYPOINT_SCRIPT.stat().st_mode)
 
 
 def test_no_secrets_in_arg_or_env(stages: list[Stage]) -> None:
@@ -230,8 +234,17 @@ def test_no_secrets_in_arg_or_env(stages: list[Stage]) -> None:
 def test_build_stage_uses_the_hashed_lock_and_no_pip_cache(stages: list[Stage], final: Stage) -> None:
     pip_runs = [i.args for s in stages for i in s.all("RUN") if "pip install" in i.args]
     assert pip_runs and all("--no-cache-dir" in r for r in pip_runs), pip_runs
-    assert any("--require-hashes" in r and "-r requirements.lock" in r for r in pip_runs), pip_runs
-    assert any("--no-deps" in r and "--no-build-isolation" in r for r in pip_runs), pip_runs
+    # As the Makefile installs: the pinned, hashed pip first, then the lock with it (nothing resolved, wheels
+    # only), then the package; `pip check` after each.
+    installs = [c.strip() for r in pip_runs for c in r.split("&&") if "pip install" in c]
+    pip_lock = next(n for n, c in enumerate(installs) if "-r requirements-pip.lock" in c)
+    lock = next(n for n, c in enumerate(installs) if "-r requirements.lock" in c)
+    assert pip_lock < lock, installs
+    for command in installs[pip_lock], installs[lock]:
+        assert "--require-hashes" in command and "--no-deps" in command, command
+    assert "--only-binary=:all:" in installs[lock], installs[lock]
+    assert any("--no-deps" in c and "--no-build-isolation" in c for c in installs[lock + 1 :]), installs
+    assert all("pip check" in r for r in pip_runs if "-r requirements-pip.lock" not in r), pip_runs
     # The final stage installs nothing: it receives the virtualenv, and nothing else, from the build stage.
     final_runs = " ".join(i.args for i in final.all("RUN"))
     assert "pip " not in final_runs and "apt-get" not in final_runs and "apk " not in final_runs
