@@ -24,7 +24,8 @@ from searchsvc.errors import QueryError
 from searchsvc.extract.types import Entity, Extraction
 from searchsvc.index.schema import build_schema, document_fields
 from searchsvc.index.store import IndexStore
-from searchsvc.search.query import QueryBuilder, check_expansion
+from searchsvc.search.expansion import expand_query
+from searchsvc.search.query import QueryBuilder
 
 KEY = "admin-limits-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -179,11 +180,11 @@ def test_a_broad_prefix_over_a_large_lexicon_stops_counting_at_the_limit() -> No
         q, _ = builder.parse("body:ta*")
         reader = CountingReader(searcher.reader())
         with pytest.raises(QueryError) as caught:
-            check_expansion(q, reader, 1024)
+            expand_query(q, reader, max_terms=1024, max_visits=50_000)
         assert "more than 1024 terms" in caught.value.message and caught.value.field == "q"
         assert reader.steps == 1025
         q, _ = builder.parse("body:ta0000*")
-        check_expansion(q, searcher.reader(), 1024)  # ten terms
+        expand_query(q, searcher.reader(), max_terms=1024, max_visits=50_000)  # ten terms
 
 
 # -- the time bound ------------------------------------------------------------------------------------------
