@@ -57,6 +57,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a search may run; then it stops and answers what it found, with `timed_out: true`.",
         float,
     ),
+    Setting(
+        "max_filter_values",
+        100,
+        "Most names one entity filter (person, org, place) may list, and the three together.",
+        int,
+    ),
     Setting("max_body_bytes", 20_000_000, "Largest accepted request body, in bytes.", int),
     Setting("max_batch", 10_000, "Most documents accepted in one POST /documents.", int),
     Setting(
