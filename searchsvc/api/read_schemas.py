@@ -385,9 +385,7 @@ class HealthResponseSchema(Schema):
 
 
 class ReadyResponseSchema(Schema):
-    status = fields.String(required=True)
-    documents = fields.Integer(required=True)
-    generation = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "ready (else a 503 error)."})
 
 
 # -- OpenAPI -------------------------------------------------------------------------------------------------
