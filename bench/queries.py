@@ -291,7 +291,7 @@ def _errors_ok(exc: Exception) -> bool:
 def expansion_ok(runner: Runner) -> Callable[[BenchQuery], bool]:
     """A veto for query_mix: the service would reject prefixes expanding to more than max_expansion terms."""
     from searchsvc.errors import ServiceError
-    from searchsvc.search.query import check_expansion
+    from searchsvc.search.expansion import expand_query
 
     def accept(query: BenchQuery) -> bool:
         if query.category != "prefix":
@@ -299,7 +299,12 @@ def expansion_ok(runner: Runner) -> Callable[[BenchQuery], bool]:
         try:
             built = runner.builder.build(query.params["q"])
             if built.text_query is not None:
-                check_expansion(built.text_query, runner.searcher.reader(), runner.settings.max_expansion)
+                expand_query(
+                    built.text_query,
+                    runner.searcher.reader(),
+                    max_terms=runner.settings.max_expansion,
+                    max_visits=runner.settings.max_expansion_visits,
+                )
         except ServiceError:
             return False
         return True

@@ -45,10 +45,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_limit", 100, "Largest accepted `limit`.", int),
     Setting("max_expansion", 1024, "Most terms a prefix, wildcard or fuzzy query may expand to.", int),
     Setting(
+        "max_expansion_visits",
+        50_000,
+        "Most index terms the prefixes, wildcards and fuzzy terms of one search may read while expanding (the"
+        " work, not only what matches); past it the search is refused.",
+        int,
+    ),
+    Setting(
         "query_timeout",
         5.0,
         "Seconds a search may run; then it stops and answers what it found, with `timed_out: true`.",
         float,
+    ),
+    Setting(
+        "max_filter_values",
+        100,
+        "Most names one entity filter (person, org, place) may list, and the three together.",
+        int,
     ),
     Setting("max_body_bytes", 20_000_000, "Largest accepted request body, in bytes.", int),
     Setting("max_batch", 10_000, "Most documents accepted in one POST /documents.", int),

@@ -31,7 +31,7 @@ def test_serves_searches_errors_and_readiness(server: Server) -> None:
     assert_error(server.get("/nope"), 404, "not_found")
 
     ready = server.get("/ready")
-    assert ready.status_code == 200 and ready.json()["documents"] == 8
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
 
     bad = server.get("/search", params={"q": "title:"})
     assert_error(bad, 400, "invalid_query", "q")
@@ -53,4 +53,4 @@ def test_answers_from_a_rebuilt_index_within_two_seconds(server: Server, own_ind
         hits = [h["id"] for h in server.get("/search", params={"q": "okapi"}).json()["hits"]]
         streak = streak + 1 if hits == ["okapi"] else 0
         time.sleep(0.02)
-    assert server.get("/ready").json()["documents"] == 9
+    assert server.get("/stats").json()["documents"] == 9

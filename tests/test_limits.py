@@ -24,7 +24,8 @@ from searchsvc.errors import QueryError
 from searchsvc.extract.types import Entity, Extraction
 from searchsvc.index.schema import build_schema, document_fields
 from searchsvc.index.store import IndexStore
-from searchsvc.search.query import QueryBuilder, check_expansion
+from searchsvc.search.expansion import expand_query
+from searchsvc.search.query import QueryBuilder
 
 KEY = "admin-limits-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -37,6 +38,7 @@ SMALL = {
     "max_body_bytes": 3000,
     "max_batch": 3,
     "max_document_bytes": 1000,
+    "max_filter_values": 3,
 }
 
 
@@ -78,6 +80,17 @@ PAST: list[tuple[str, str, str, dict[str, Any], int, str, str | None]] = [
         None,
     ),
     ("max_document_bytes", "PUT", "/documents/a", {"json": {"body": "z" * 1001}}, 400, "invalid_parameter", "body"),
+    ("max_filter_values", "POST", "/search", {"json": {"person": ["a"] * 4}}, 400, "invalid_parameter", "person"),
+    ("max_filter_values", "GET", "/search?place=a&place=b&place=c&place=d", {}, 400, "invalid_parameter", "place"),
+    (
+        "max_filter_values",
+        "POST",
+        "/search",
+        {"json": {"person": ["a", "b"], "org": ["c"], "place": ["d"]}},
+        400,
+        "invalid_parameter",
+        "place",
+    ),
 ]
 AT: list[tuple[str, str, str, dict[str, Any], int]] = [
     ("max_query_length", "GET", "/search", {"query_string": {"q": "harbour ferry timing"}}, 200),
@@ -87,6 +100,7 @@ AT: list[tuple[str, str, str, dict[str, Any], int]] = [
     ("max_body_bytes", "POST", "/search", padded(2900), 200),
     ("max_batch", "POST", "/documents", {"json": docs(3)}, 202),
     ("max_document_bytes", "PUT", "/documents/a", {"json": {"body": "z" * 1000}}, 202),
+    ("max_filter_values", "POST", "/search", {"json": {"person": ["a", "b"], "org": ["c"]}}, 200),
 ]
 
 
@@ -111,6 +125,7 @@ def test_every_limit_is_a_setting_with_a_default() -> None:
         "max_body_bytes": 20_000_000,
         "max_batch": 10_000,
         "max_document_bytes": 2_000_000,
+        "max_filter_values": 100,
     }
     assert {setting for setting, *_ in PAST} == set(SMALL) == {setting for setting, *_ in AT}
 
@@ -179,11 +194,11 @@ def test_a_broad_prefix_over_a_large_lexicon_stops_counting_at_the_limit() -> No
         q, _ = builder.parse("body:ta*")
         reader = CountingReader(searcher.reader())
         with pytest.raises(QueryError) as caught:
-            check_expansion(q, reader, 1024)
+            expand_query(q, reader, max_terms=1024, max_visits=50_000)
         assert "more than 1024 terms" in caught.value.message and caught.value.field == "q"
         assert reader.steps == 1025
         q, _ = builder.parse("body:ta0000*")
-        check_expansion(q, searcher.reader(), 1024)  # ten terms
+        expand_query(q, searcher.reader(), max_terms=1024, max_visits=50_000)  # ten terms
 
 
 # -- the time bound ------------------------------------------------------------------------------------------

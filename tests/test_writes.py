@@ -250,7 +250,7 @@ def test_a_fresh_service_creates_its_index_on_the_first_write(make_app: Any, tmp
     client = make_app(tmp_path / "new-index", admin_key=KEY).test_client()
     assert_error(client.get("/ready"), 503, "index_unavailable")
     task_of(put(client, "first", {"body": "The very first document."}, wait="true"), 200)
-    assert client.get("/ready").get_json()["documents"] == 1
+    assert client.get("/stats").get_json()["documents"] == 1
     assert hit_ids(client.get("/search?q=first").get_json()) == ["first"]
 
 

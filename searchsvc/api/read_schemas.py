@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from searchsvc.config import Settings
 from searchsvc.errors import CODES, ParameterError, UnknownParameterError
@@ -48,6 +48,10 @@ class StringList(fields.List):
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
         if isinstance(value, str):
             value = [value]
+        # Counted before any item is validated: 200,000 names took seconds to validate and match.
+        limit = getattr(self.parent, "max_filter_values", None)
+        if limit is not None and isinstance(value, list) and len(value) > limit:
+            raise ValidationError(f"More than {limit} values ({len(value)}).")
         return super()._deserialize(value, attr, data, **kwargs)
 
 
@@ -94,6 +98,7 @@ class RequestSchema(Schema):
         super().__init__(**kwargs)
         # Only plain numbers are kept: apispec deep-copies schema instances.
         self.max_query_length = settings.max_query_length if settings is not None else 2000
+        self.max_filter_values = settings.max_filter_values if settings is not None else 100
         if settings is not None:
             for name, setting in (("limit", "max_limit"), ("offset", "max_offset")):
                 if name in self.fields:
@@ -160,6 +165,16 @@ class SearchRequestSchema(RequestSchema):
         limit = self.max_query_length
         if len(value) > limit:
             raise ValidationError(f"Longer than {limit} characters.")
+
+    @validates_schema
+    def _check_filter_values(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        """The entity filters together hold at most max_filter_values names (each one is checked by StringList)."""
+        limit = self.max_filter_values
+        total = 0
+        for name in ENTITY_TYPES:
+            total += len(data.get(name) or ())
+            if total > limit:
+                raise ValidationError(f"The person, org and place filters hold more than {limit} values.", name)
 
 
 class SimilarRequestSchema(RequestSchema):
@@ -368,9 +383,7 @@ class HealthResponseSchema(Schema):
 
 
 class ReadyResponseSchema(Schema):
-    status = fields.String(required=True)
-    documents = fields.Integer(required=True)
-    generation = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "ready (else a 503 error)."})
 
 
 # -- OpenAPI -------------------------------------------------------------------------------------------------

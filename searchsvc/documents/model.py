@@ -100,6 +100,13 @@ def _check_id(value: str) -> None:
     )
     if bad:
         raise ValidationError(f"must not contain control characters (found {bad})")
+    # Every id must be reachable by GET and DELETE /documents/<id>: the router takes `<id>/similar` for the
+    # similar-documents route and cannot match a path starting with `/`. (`.` and `..` segments stay allowed:
+    # clients remove them from URLs, but reach them percent-encoded, as %2E.)
+    if value.startswith("/"):
+        raise ValidationError("must not start with '/' (no /documents/<id> URL could reach it)")
+    if value.endswith("/similar"):
+        raise ValidationError("must not end with '/similar' (GET /documents/<id>/similar lists similar documents)")
 
 
 def _check_body(value: str) -> None:

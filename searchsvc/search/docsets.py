@@ -23,6 +23,8 @@ from whoosh import query as wq
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.searching import Searcher
 
+from searchsvc.search.expansion import Expanded
+
 DEADLINE_EVERY = 1024  # postings read between clock checks
 
 
@@ -142,7 +144,7 @@ class DocSets:
         """None when `q` needs positions (phrases): those are counted by matching."""
         if isinstance(q, wq.Term):
             return self.term(q.fieldname, q.text)
-        if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm, wq.TermRange)):
+        if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm, wq.TermRange, Expanded)):
             out: set[int] = set()
             for text in q._btexts(self.reader):
                 out |= self.term(q.fieldname, text)

@@ -18,6 +18,7 @@ from whoosh import query as wq
 from whoosh.query.spans import SpanNear2, SpanOr, SpanWrappingMatcher, WrappingSpan
 
 from searchsvc.index.schema import body_start
+from searchsvc.search.expansion import Expanded
 
 PARTS = ("title", "body")
 TITLE_POSITIONS = "title_positions"  # the column: positions the title takes in `text`
@@ -68,8 +69,10 @@ def _with_spans(q: wq.Query, reader: Any) -> wq.Query | None:
     if isinstance(q, wq.Phrase):
         terms = [wq.Term(q.fieldname, w, boost=q.boost) for w in q.words]
         return SpanNear2(terms, slop=q.slop, ordered=True, mindist=1)
-    if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm)):
-        texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in q._btexts(reader)]
+    if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm, Expanded)):
+        # An Expanded query lists the terms of every segment: keep this segment's.
+        btexts = [t for t in q._btexts(reader) if (q.fieldname, t) in reader]
+        texts = [t.decode("utf-8") if isinstance(t, bytes) else t for t in btexts]
         terms = [wq.Term(q.fieldname, t, boost=q.boost) for t in texts]
         if not terms:
             return None

@@ -22,6 +22,7 @@ from whoosh import query as wq
 
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index.schema import COMBINED_FIELD, TEXT_FIELDS, WORD_PATTERN, stem, unpossessive
+from searchsvc.search.expansion import Expanded
 from searchsvc.search.field_parts import FieldPart
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def _collect(q: wq.Query, marks: dict[str, Marks], reader: IndexReader, limit: i
     if isinstance(q, wq.Phrase):
         _add(marks, q.fieldname, list(q.words), q.slop)
         return
-    if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm)):
+    if isinstance(q, (wq.Prefix, wq.Wildcard, wq.FuzzyTerm, Expanded)):
         expanded = [
             t.decode("utf-8") if isinstance(t, bytes) else t for _, t in islice(q.expanded_terms(reader), limit)
         ]
@@ -143,11 +144,15 @@ def find_spans(text: str, marks: Marks) -> list[tuple[int, int]]:
     for word, stemmed, start, end in candidates.values():
         if word in marks.names or stemmed in marks.stems:
             spans.append((start, end))
-    for words, is_stemmed in marks.phrases:
+    # Each phrase is tried only where its first word is (not at every candidate), and each distinct phrase once.
+    starts: dict[tuple[int, str], list[int]] = {}
+    for i, (word, stemmed, _, _) in candidates.items():
+        starts.setdefault((0, word), []).append(i)
+        starts.setdefault((1, stemmed), []).append(i)
+    for words, is_stemmed in dict.fromkeys(marks.phrases):
         key = 1 if is_stemmed else 0
-        for i, first in candidates.items():
-            if first[key] != words[0]:
-                continue
+        for i in starts.get((key, words[0]), ()):
+            first = candidates[i]
             following = [candidates.get(i + j) for j in range(1, len(words))]
             if all(c is not None and c[key] == w for c, w in zip(following, words[1:], strict=True)):
                 last = following[-1] if following else first

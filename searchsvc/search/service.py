@@ -67,9 +67,17 @@ from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored
 from searchsvc.index.store import IndexStore, IndexStoreError, Marker
 from searchsvc.search import docsets
+from searchsvc.search.expansion import Expander, ExpansionTimedOut, expanding_queries
 from searchsvc.search.facets import FacetColumn, docnums
-from searchsvc.search.highlight import highlight_body, highlight_title, marks_from_query, normalise, stem
-from searchsvc.search.query import STOPWORDS, BuiltQuery, Filters, QueryBuilder, check_expansion
+from searchsvc.search.highlight import (
+    MAX_SCAN_CHARS,
+    highlight_body,
+    highlight_title,
+    marks_from_query,
+    normalise,
+    stem,
+)
+from searchsvc.search.query import STOPWORDS, BuiltQuery, Filters, QueryBuilder
 
 log = logging.getLogger("searchsvc")
 
@@ -84,6 +92,8 @@ _FACET_COLUMNS = {
     "mentioned": "mentioned_month",
 }
 SUGGEST_BELOW = 5  # offer a did-you-mean when fewer hits than this were found
+SUGGEST_UNCHECKED = 2  # words looked up before did-you-mean reads the clock (then before each word)
+HIGHLIGHT_CHARS_PER_CLOCK_CHECK = 20_000
 # Pseudo-relevance feedback for long natural-language queries (see the module docstring).
 FEEDBACK_DOCS = 10
 FEEDBACK_TERMS = 20
@@ -595,7 +605,10 @@ class SearchService:
 
     # -- searching -------------------------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
-        """Run one search. Raises QueryError / ParameterError for bad input, IndexUnavailableError."""
+        """Run one search. Raises QueryError / ParameterError for bad input, IndexUnavailableError.
+
+        One deadline (`query_timeout`) covers every phase: expanding patterns, feedback, counting, ranking,
+        highlighting and did-you-mean."""
         started = time.perf_counter()
         for name in request.facets:
             if name not in FACETS:
@@ -607,30 +620,56 @@ class SearchService:
             cached = self._cache.get(key)
             if cached is not None:
                 return dataclasses.replace(cached, took_ms=_ms(started))
+            deadline = time.monotonic() + self.settings.query_timeout
             built = view.builder.build(request.q, match=request.match, filters=request.filters)
-            if built.text_query is not None:
-                check_expansion(built.text_query, searcher.reader(), self.settings.max_expansion)
-            result = self._run(view, searcher, request, built, started)
+            try:
+                built = self._expanded(searcher, built, deadline)
+            except ExpansionTimedOut:
+                return _timed_out(request, started)
+            result = self._run(view, searcher, request, built, started, deadline)
         if not result.timed_out:
             self._cache.put(key, result)
         return result
 
+    def _expanded(self, searcher: Searcher, built: BuiltQuery, deadline: float) -> BuiltQuery:
+        """`built` with its prefixes, wildcards and fuzzy terms expanded once, for every phase to reuse."""
+        if built.text_query is None or not any(True for _ in expanding_queries(built.text_query)):
+            return built
+        expander = Expander(
+            searcher.reader(),
+            max_terms=self.settings.max_expansion,
+            max_visits=self.settings.max_expansion_visits,
+            deadline=deadline,
+        )
+        return dataclasses.replace(
+            built,
+            query=expander.expand(built.query),
+            text_query=expander.expand(built.text_query),
+            scoring=None if built.scoring is None else expander.expand(built.scoring),
+        )
+
     def _run(
-        self, view: _View, searcher: Searcher, request: SearchRequest, built: BuiltQuery, started: float
+        self,
+        view: _View,
+        searcher: Searcher,
+        request: SearchRequest,
+        built: BuiltQuery,
+        started: float,
+        deadline: float,
     ) -> SearchResult:
-        deadline = time.monotonic() + self.settings.query_timeout
         if request.effective_sort == "relevance":
             if built.feedback:
                 built = _with_feedback(searcher, built, deadline)
             matches = self._by_relevance(searcher, request, built, deadline)
         else:
             matches = self._by_date(view, searcher, request, built.query, deadline)
-        hits = self._hits(searcher, request, built, matches.ranked[request.offset :])
+        hits, hits_complete = self._hits(searcher, request, built, matches.ranked[request.offset :], deadline)
         ids = docnums(matches.ids) if request.facets else ()
         facets = {name: self._facet(view, name, ids, request.facet_size) for name in request.facets}
         suggestion = None
+        suggested = True
         if matches.total < SUGGEST_BELOW and built.words:
-            suggestion = _suggest(searcher, request.q.strip(), built.words)
+            suggestion, suggested = _suggest(searcher, request.q.strip(), built.words, deadline)
         return SearchResult(
             query=request.q,
             total=matches.total,
@@ -641,7 +680,7 @@ class SearchService:
             hits=hits,
             facets=facets,
             suggestion=suggestion,
-            timed_out=matches.timed_out,
+            timed_out=matches.timed_out or not hits_complete or not suggested,
         )
 
     def _by_relevance(self, searcher: Searcher, request: SearchRequest, built: BuiltQuery, deadline: float) -> _Matches:
@@ -722,16 +761,25 @@ class SearchService:
         request: SearchRequest,
         built: BuiltQuery,
         page: list[tuple[float | None, int]],
-    ) -> list[Hit]:
+        deadline: float,
+    ) -> tuple[list[Hit], bool]:
+        """The page's hits, and whether all were highlighted: past the deadline the rest come without highlights
+        (the clock is read every HIGHLIGHT_CHARS_PER_CLOCK_CHECK characters highlighted)."""
         marks = None
         if request.highlight and built.text_query is not None and page:
             marks = marks_from_query(built.text_query, searcher.reader(), self.settings.max_expansion)
+        complete = True
+        scanned = 0  # characters highlighted since the clock was last read
         hits = []
         for score, docnum in page:
             stored = searcher.stored_fields(docnum)
             record = record_from_stored(stored)
             highlights: dict[str, list[str]] = {"title": [], "body": []}
-            if marks is not None:
+            if marks is not None and complete and scanned >= HIGHLIGHT_CHARS_PER_CLOCK_CHECK:
+                scanned = 0
+                complete = time.monotonic() <= deadline
+            if marks is not None and complete:
+                scanned += len(record["title"]) + min(len(record["body"]), MAX_SCAN_CHARS)
                 highlights = {
                     "title": highlight_title(record["title"], marks["title"]),
                     "body": highlight_body(record["body"], marks["body"]),
@@ -749,7 +797,7 @@ class SearchService:
                     dates=[d["value"] for d in record["dates"]],
                 )
             )
-        return hits
+        return hits, complete
 
     def _facet(self, view: _View, name: str, ids: Any, size: int) -> list[dict[str, Any]]:
         return [{"value": value, "count": count} for value, count in view.facet_column(name).top(ids, size)]
@@ -827,13 +875,11 @@ class SearchService:
             return dict(view._stats)
 
     def ready(self) -> dict[str, Any]:
-        """Raises IndexUnavailableError unless the index is open and readable."""
-        with self._use() as (view, searcher):
-            return {
-                "status": "ready",
-                "documents": searcher.doc_count(),
-                "generation": view.marker.generation,
-            }
+        """Raises IndexUnavailableError unless the index is open and readable. Says nothing else: /ready is open
+        to anyone (counts and the generation are in /stats, behind the search key)."""
+        with self._use() as (_, searcher):
+            searcher.doc_count()
+            return {"status": "ready"}
 
 
 _INVERT = str.maketrans("0123456789", "9876543210")
@@ -856,6 +902,22 @@ def _distinct_names(view: _View, reader: Any, kind: str) -> int:
 def _live_count(reader: Any, fieldname: str, text: Any) -> int:
     """Documents containing a term, not counting deleted ones."""
     return sum(1 for docnum in reader.postings(fieldname, text).all_ids() if not reader.is_deleted(docnum))
+
+
+def _timed_out(request: SearchRequest, started: float) -> SearchResult:
+    """The answer of a search whose time ran out before it found anything."""
+    return SearchResult(
+        query=request.q,
+        total=0,
+        total_relation="gte",
+        took_ms=_ms(started),
+        limit=request.limit,
+        offset=request.offset,
+        hits=[],
+        facets={name: [] for name in request.facets},
+        suggestion=None,
+        timed_out=True,
+    )
 
 
 def _ms(started: float) -> float:
@@ -903,9 +965,11 @@ def _with_feedback(searcher: Searcher, built: BuiltQuery, deadline: float) -> Bu
     return built.expanded(extra)
 
 
-def _suggest(searcher: Searcher, q: str, words: list[tuple[int, str]]) -> str | None:
+def _suggest(searcher: Searcher, q: str, words: list[tuple[int, str]], deadline: float) -> tuple[str | None, bool]:
     """`q` with unknown words replaced by the likeliest known spelling: entity names first (they are
-    unstemmed), then the body's spelling field when the schema keeps one."""
+    unstemmed), then the body's spelling field when the schema keeps one; and whether every word was looked at
+    before the deadline (the clock is read before each word after the first SUGGEST_UNCHECKED: one costs
+    1-100 ms)."""
     reader = searcher.reader()
     schema = reader.schema
     correctors = []
@@ -914,9 +978,13 @@ def _suggest(searcher: Searcher, q: str, words: list[tuple[int, str]]) -> str | 
     if COMBINED_FIELD in schema and schema[COMBINED_FIELD].separate_spelling():
         correctors.append((COMBINED_FIELD, reader.corrector(COMBINED_FIELD)))
     if not correctors:
-        return None
+        return None, True
     replacements: list[tuple[int, int, str]] = []
-    for pos, word in words:
+    complete = True
+    for n, (pos, word) in enumerate(words):
+        if n >= SUGGEST_UNCHECKED and time.monotonic() > deadline:
+            complete = False
+            break
         norm = normalise(word)
         if len(norm) < 3 or norm in STOPWORDS or not norm.isalpha():
             continue
@@ -931,11 +999,11 @@ def _suggest(searcher: Searcher, q: str, words: list[tuple[int, str]]) -> str | 
                 replacements.append((pos, pos + len(word), found[0]))
                 break
     if not replacements:
-        return None
+        return None, complete
     out, last = [], 0
     for start, end, text in replacements:
         out.append(q[last:start])
         out.append(text)
         last = end
     out.append(q[last:])
-    return "".join(out)
+    return "".join(out), complete

@@ -13,7 +13,9 @@ Task payloads (written by api/write_routes.py, already validated):
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from searchsvc.config import Settings
@@ -62,10 +64,13 @@ def _existing_ids(store: IndexStore, ids: set[str]) -> set[str]:
 
 
 def _reindex(task: Task, store: IndexStore, settings: Settings) -> Outcome:
-    missing = [str(p) for p in settings.source_paths if not p.exists()]
+    missing = [p for p in settings.source_paths if not p.exists()]
     if missing or not settings.source_paths:
-        # Rebuilding from nothing would drop every document that came from files.
-        reason = f"source folder {missing[0]} does not exist" if missing else "no source folder is configured"
+        # Rebuilding from nothing would drop every document that came from files. The path is logged, not shown
+        # in the task (read with the search key).
+        if missing:
+            log.warning("reindex task %d: source folder %s does not exist", task.id, missing[0])
+        reason = f"source folder {missing[0].name!r} does not exist" if missing else "no source folder is configured"
         return (task.id, "failed", None, f"{reason}: set SEARCHSVC_SOURCES; the index was not changed")
     report = index_paths(
         settings.source_paths,
@@ -74,7 +79,23 @@ def _reindex(task: Task, store: IndexStore, settings: Settings) -> Outcome:
         take_lock=False,  # the task writer holds it
         extractor=_get_extractor(settings.spacy_model),  # not a second copy of the model
     )
-    return (task.id, "succeeded", report.to_json(), None)
+    return (task.id, "succeeded", public_report(report.to_json(), settings.source_paths), None)
+
+
+def public_report(report: dict[str, Any], roots: list[Path]) -> dict[str, Any]:
+    """The index report as /tasks shows it: file names relative to their source folder, not absolute server
+    paths (in names and in reasons such as "first loaded from ...")."""
+    prefixes = sorted({str(r) for root in roots for r in (root, root.resolve())}, key=len, reverse=True)
+
+    def relative(text: str) -> str:
+        for prefix in prefixes:
+            text = text.replace(prefix + os.sep, "")
+        return text
+
+    out = dict(report)
+    for key in ("failures", "warnings"):
+        out[key] = [{"name": relative(i["name"]), "reason": relative(i["reason"])} for i in report.get(key, ())]
+    return out
 
 
 def make_applier(store: IndexStore, settings: Settings) -> Apply:

@@ -437,5 +437,7 @@ class TaskWriter:
             if task.attempts < self.max_attempts:
                 raise
             log.exception("task %d failed %d times; marking it failed", task.id, task.attempts)
-            outcomes = [(task.id, "failed", None, f"{type(exc).__name__}: {exc}")]
+            # The exception's text (paths, internals) goes to the server log only: /tasks is read with the search key.
+            message = f"the task failed with an internal error ({type(exc).__name__}); the server log has the details"
+            outcomes = [(task.id, "failed", None, message)]
         self.queue.finish(outcomes)
