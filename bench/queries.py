@@ -21,7 +21,8 @@ from urllib.parse import urlencode
 import orjson
 
 from bench.measure import latency_summary, percentile, ratio
-from searchsvc.search.query import STOPWORDS, Filters
+from searchsvc.search.query import STOPWORDS
+from searchsvc.search.requests import Filters
 
 CATEGORIES = (
     "term",  # one word
@@ -57,7 +58,7 @@ class BenchQuery:
 
     def request(self) -> Any:
         """The SearchRequest api.py builds from these parameters."""
-        from searchsvc.search.service import SearchRequest
+        from searchsvc.search.requests import SearchRequest
 
         p = self.params
         return SearchRequest(

@@ -272,8 +272,8 @@ def run_queries(
     the service before the first search."""
     from searchsvc.api.read_schemas import SearchRequestSchema, load_request
     from searchsvc.errors import ParameterError, QueryError
-    from searchsvc.search.query import Filters
-    from searchsvc.search.service import SearchRequest, SearchService
+    from searchsvc.search.requests import Filters, SearchRequest
+    from searchsvc.search.service import SearchService
 
     settings = search_settings(index_dir)
     schema = SearchRequestSchema(settings)

@@ -146,7 +146,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 def search_command(query: str, index_dir: Path | None, limit: int, as_json: bool) -> None:
     """Search the index from the command line (the same search the API runs)."""
     from searchsvc.errors import ServiceError
-    from searchsvc.search.service import SearchRequest, SearchService
+    from searchsvc.search.requests import SearchRequest
+    from searchsvc.search.service import SearchService
 
     settings = _settings(index_dir=str(index_dir) if index_dir else None)
     try:  # the store's own message says what is wrong (foreign, damaged, missing); the service's is generic

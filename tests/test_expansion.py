@@ -20,7 +20,8 @@ from searchsvc.index.schema import build_schema
 from searchsvc.search import expansion, service
 from searchsvc.search.expansion import Expanded, ExpansionTimedOut, expand_query
 from searchsvc.search.query import MAX_FUZZY_TERMS, QueryBuilder
-from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.search.requests import SearchRequest
+from searchsvc.search.service import SearchService
 
 
 def make_service(index_dir: Path, **overrides: object) -> SearchService:

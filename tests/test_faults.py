@@ -22,7 +22,8 @@ from servers import run_gunicorn
 from searchsvc.cli import ExitStatus
 from searchsvc.config import load_settings
 from searchsvc.index.store import MARKER, IndexStore
-from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.search.requests import SearchRequest
+from searchsvc.search.service import SearchService
 
 CLI = [sys.executable, "-c", "from searchsvc.cli import main; main()"]
 

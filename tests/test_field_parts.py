@@ -14,7 +14,8 @@ from searchsvc.documents import Document
 from searchsvc.extract.dates import day, month, week, year
 from searchsvc.extract.types import Entity, Extraction
 from searchsvc.index.schema import build_schema, document_fields, document_from_stored, title_positions
-from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.search.requests import SearchRequest
+from searchsvc.search.service import SearchService
 
 PARTS_DOCS = [
     {"id": "part-title", "title": "Glacier report", "body": "Nothing about ice here at all."},

@@ -30,7 +30,7 @@ from searchsvc.api.read_schemas import (
 )
 from searchsvc.app import create_app
 from searchsvc.errors import CODES
-from searchsvc.search.service import FACETS, SORTS
+from searchsvc.search.requests import FACETS, SORTS
 
 STATS: Counter[str] = Counter()
 

@@ -22,8 +22,9 @@ from searchsvc.index.indexer import IndexOptions, index_paths
 from searchsvc.index.schema import build_schema, document_fields
 from searchsvc.index.store import IndexStore
 from searchsvc.search import docsets
-from searchsvc.search.query import Filters, date_bounds, filter_queries
-from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.search.query import filter_queries
+from searchsvc.search.requests import Filters, SearchRequest, date_bounds
+from searchsvc.search.service import SearchService
 
 ISSUE_DOCS = [
     {

@@ -28,7 +28,8 @@ from searchsvc.index.schema import (
 )
 from searchsvc.index.store import IndexStore
 from searchsvc.search.query import MAX_SLOP, query_builder
-from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.search.requests import SearchRequest
+from searchsvc.search.service import SearchService
 
 ISSUE_DOCS = [
     {

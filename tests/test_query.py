@@ -9,18 +9,8 @@ from whoosh import query as wq
 
 from searchsvc.errors import ParameterError, QueryError
 from searchsvc.search.field_parts import FieldPart
-from searchsvc.search.query import (
-    ALL_WORDS_BOOST,
-    HIGHEST_DAY,
-    LOWEST_DAY,
-    MAX_DEPTH,
-    Filters,
-    QueryBuilder,
-    date_bounds,
-    filter_queries,
-    normalise_name,
-    query_builder,
-)
+from searchsvc.search.query import ALL_WORDS_BOOST, MAX_DEPTH, QueryBuilder, filter_queries, query_builder
+from searchsvc.search.requests import HIGHEST_DAY, LOWEST_DAY, Filters, SearchRequest, date_bounds, normalise_name
 
 
 @pytest.fixture(scope="module")
@@ -282,9 +272,9 @@ def test_empty_q_lists_everything_or_the_filtered(builder: QueryBuilder) -> None
     assert built.query == wq.Term("person", "wang yi") and built.text_query is None
 
 
-def test_bad_match_mode(builder: QueryBuilder) -> None:
+def test_bad_match_mode() -> None:
     with pytest.raises(ParameterError) as caught:
-        builder.build("x", match="some")
+        SearchRequest(q="x", match="some")
     assert caught.value.field == "match"
 
 

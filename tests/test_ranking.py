@@ -14,8 +14,9 @@ import pytest
 
 from eval.ranking import DATA_DIR, Collection, build_index, load_collection, plain_text, run_queries, score
 from searchsvc.config import load_settings
-from searchsvc.search.query import Filters, query_builder
-from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.search.query import query_builder
+from searchsvc.search.requests import Filters, SearchRequest
+from searchsvc.search.service import SearchService
 
 MODEL = load_settings(env={}).spacy_model
 

@@ -27,7 +27,8 @@ from searchsvc.documents import document_from_mapping
 from searchsvc.index.indexer import apply_changes
 from searchsvc.index.store import IndexStore
 from searchsvc.search import service as search_module
-from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.search.requests import SearchRequest
+from searchsvc.search.service import SearchService
 from searchsvc.writes import applier as writes
 from searchsvc.writes.tasks import StorageFullError, TaskQueue
 

@@ -30,8 +30,8 @@ from searchsvc.errors import (
     UnknownParameterError,
     UnsupportedMediaTypeError,
 )
-from searchsvc.search.query import Filters
-from searchsvc.search.service import SearchRequest, SearchService
+from searchsvc.search.requests import Filters, SearchRequest
+from searchsvc.search.service import SearchService
 from searchsvc.text_rules import first_control
 
 bp = Blueprint("api", __name__)

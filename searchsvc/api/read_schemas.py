@@ -17,8 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 from searchsvc.config import Settings
 from searchsvc.errors import CODES, ParameterError, UnknownParameterError
 from searchsvc.extract.types import ENTITY_TYPES
-from searchsvc.search.query import MATCH_MODES, date_bounds
-from searchsvc.search.service import FACETS, SORTS
+from searchsvc.search.requests import FACETS, MATCH_MODES, SORTS
 
 # Up to 19 digits: every 64-bit integer (task ids and `before` go up to 2**63 - 1); ranges bound the rest.
 _INT = re.compile(r"[+-]?\d{1,19}", re.ASCII)
@@ -59,7 +58,8 @@ class FacetList(fields.List):
     """Facet names: repeated (`facets=person&facets=place`), comma-separated (`person,place`) or a list."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(fields.String(validate=validate.OneOf(FACETS)), **kwargs)
+        # The names are checked where the request is built (search/requests.py); the enum documents them.
+        super().__init__(fields.String(metadata={"enum": list(FACETS)}), **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
         if isinstance(value, str):
@@ -69,20 +69,10 @@ class FacetList(fields.List):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-def _partial_date(name: str) -> Any:
-    def check(value: str) -> None:
-        try:
-            date_bounds(value, name)
-        except ParameterError as exc:
-            raise ValidationError(exc.message) from None
-
-    return check
-
-
 def _date_field(name: str, help_text: str) -> fields.String:
+    # Parsed and checked where the request is built (search/requests.py Filters), once.
     return fields.String(
         load_default=None,
-        validate=_partial_date(name),
         metadata={
             "description": help_text + " A day (2021-03-19), a month (2021-03) or a year (2021); inclusive.",
             "example": "2021-03",
@@ -118,10 +108,10 @@ class SearchRequestSchema(RequestSchema):
     )
     match = fields.String(
         load_default="auto",
-        validate=validate.OneOf(MATCH_MODES),
         metadata={
+            "enum": list(MATCH_MODES),
             "description": "How words without an operator combine: all (AND), any (OR), auto (short "
-            "queries rank documents with every word first; long ones are OR)."
+            "queries rank documents with every word first; long ones are OR).",
         },
     )
     person = StringList(
@@ -139,10 +129,10 @@ class SearchRequestSchema(RequestSchema):
     mentioned_to = _date_field("mentioned_to", "Mentions a date on or before.")
     sort = fields.String(
         load_default=None,
-        validate=validate.OneOf(SORTS),
         metadata={
+            "enum": list(SORTS),
             "description": "relevance (default with a q), published (oldest first), -published (newest "
-            "first; default without a q)."
+            "first; default without a q).",
         },
     )
     limit = StrictInteger(load_default=10, validate=validate.Range(1, 100), metadata={"description": "Hits per page."})

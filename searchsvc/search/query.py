@@ -41,16 +41,16 @@ from whoosh import query as wq
 from whoosh.analysis import STOP_WORDS
 from whoosh.matching import AndNotMatcher
 
-from searchsvc.errors import ParameterError, QueryError
+from searchsvc.errors import QueryError
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index.schema import COMBINED_FIELD, QUERYABLE_FIELDS, build_schema, mentioned_ranges
 from searchsvc.search.field_parts import PARTS, FieldPart
+from searchsvc.search.requests import Filters, normalise_name
 from searchsvc.text_rules import first_control
 
 if TYPE_CHECKING:
     from whoosh.fields import Schema
 
-MATCH_MODES = ("auto", "all", "any")
 # Fields searched by words without `field:`, with query-time boosts: the combined title-and-body field (see
 # schema.py) and, lightly, the extracted entity names ("United States" finds a text that only says "U.S.").
 # Entity names repeat words of the text, so at weight 1 they double-count them: on eval/ranking.py entity 1.0
@@ -417,71 +417,19 @@ def _word_leaf(token: _Token, fieldname: str | None) -> _Leaf:
 
 
 # -- filters -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Filters:
-    """Structured filters: every name given must match (AND); dates are inclusive, as given (ISO)."""
-
-    person: tuple[str, ...] = ()
-    org: tuple[str, ...] = ()
-    place: tuple[str, ...] = ()
-    published_from: str | None = None
-    published_to: str | None = None
-    mentioned_from: str | None = None
-    mentioned_to: str | None = None
-
-    def __bool__(self) -> bool:
-        return any(getattr(self, f) for f in self.__dataclass_fields__)
-
-
-_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", re.ASCII)
-LOWEST_DAY = "0001-01-01"
-HIGHEST_DAY = "9999-12-31"
-
-
-def date_bounds(value: str, fieldname: str) -> tuple[str, str]:
-    """The first and last ISO day of `2021-03-19`, `2021-03` (the month) or `2021` (the year)."""
-    m = _DATE.fullmatch(value.strip())
-    try:
-        if not m:
-            raise ValueError(value)
-        year, month, day = int(m.group(1)), m.group(2), m.group(3)
-        if day is not None:
-            first = last = dt.date(year, int(month), int(day))
-        elif month is not None:
-            first = dt.date(year, int(month), 1)
-            last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-        else:
-            first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
-    except ValueError:
-        raise ParameterError(
-            f"{fieldname} must be a date like 2021-03-19, a month like 2021-03 or a year like 2021; got {value!r}",
-            fieldname,
-        ) from None
-    return first.isoformat(), last.isoformat()
-
-
-def normalise_name(name: str) -> str:
-    """An entity name as the keyword fields index it: lowercased, commas as spaces, single spaces."""
-    return " ".join(name.replace(",", " ").lower().split())
 
 
 def filter_queries(filters: Filters) -> list[wq.Query]:
-    """One query per filter; each must match. Date ranges always have both ends (see schema.py on why)."""
+    """One query per filter; each must match. The filters were validated and their dates resolved to day ranges
+    when built (requests.py). Date ranges always have both ends (see schema.py on why)."""
     out: list[wq.Query] = []
     for kind in ENTITY_TYPES:
-        for name in getattr(filters, kind):
-            normalised = normalise_name(name)
-            if not normalised:
-                raise ParameterError(f"{kind} must not be empty", kind)
-            out.append(wq.Term(kind, normalised))
+        out.extend(wq.Term(kind, normalise_name(name)) for name in getattr(filters, kind))
     for name in ("published", "mentioned"):
-        lo_value, hi_value = getattr(filters, f"{name}_from"), getattr(filters, f"{name}_to")
-        if lo_value is None and hi_value is None:
+        days = filters.days(name)
+        if days is None:
             continue
-        lo = date_bounds(lo_value, f"{name}_from")[0] if lo_value is not None else LOWEST_DAY
-        hi = date_bounds(hi_value, f"{name}_to")[1] if hi_value is not None else HIGHEST_DAY
-        if lo > hi:
-            raise ParameterError(f"{name}_from is after {name}_to", f"{name}_from")
+        lo, hi = days
         if name == "mentioned":  # periods: one of them intersects [lo, hi] (schema.py)
             ranges = mentioned_ranges(dt.date.fromisoformat(lo), dt.date.fromisoformat(hi))
             out.append(wq.Or([wq.TermRange(name, start, end) for start, end in ranges]))
@@ -525,8 +473,6 @@ class QueryBuilder:
 
     def build(self, q: str | None, *, match: str = "auto", filters: Filters | None = None) -> BuiltQuery:
         """The query for `q` and `filters`; an empty q means all documents (or all that pass the filters)."""
-        if match not in MATCH_MODES:
-            raise ParameterError(f"match must be one of {', '.join(MATCH_MODES)}", "match")
         parts = filter_queries(filters or Filters())
         filter_parts = list(parts)
         text_query = None

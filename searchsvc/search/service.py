@@ -49,7 +49,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from whoosh import classify, scoring
@@ -62,7 +62,7 @@ from whoosh.matching import ListMatcher, NullMatcher
 from whoosh.searching import Searcher
 
 from searchsvc.config import Settings
-from searchsvc.errors import IndexUnavailableError, ParameterError
+from searchsvc.errors import IndexUnavailableError
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored
 from searchsvc.index.store import IndexStore, IndexStoreError, Marker
@@ -77,12 +77,11 @@ from searchsvc.search.highlight import (
     normalise,
     stem,
 )
-from searchsvc.search.query import STOPWORDS, BuiltQuery, Filters, QueryBuilder
+from searchsvc.search.query import STOPWORDS, BuiltQuery, QueryBuilder
+from searchsvc.search.requests import SearchRequest
 
 log = logging.getLogger("searchsvc")
 
-SORTS = ("relevance", "published", "-published")
-FACETS = ("person", "org", "place", "published", "mentioned")
 # Facet name -> the column it is counted from.
 _FACET_COLUMNS = {
     "person": "person",
@@ -118,25 +117,6 @@ _STOPWORD_STEMS = frozenset(stem(normalise(w)) for w in STOPWORDS)
 
 
 # -- requests and results ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SearchRequest:
-    """A validated search (schemas.py checks ranges and names); hashable, so it keys the result cache."""
-
-    q: str = ""
-    match: str = "auto"
-    filters: Filters = field(default_factory=Filters)
-    sort: str | None = None  # None: relevance when there is a q, newest first otherwise
-    limit: int = 10
-    offset: int = 0
-    facets: tuple[str, ...] = ()
-    facet_size: int = 10
-    highlight: bool = True
-
-    @property
-    def effective_sort(self) -> str:
-        return self.sort or ("relevance" if self.q.strip() else "-published")
-
-
 @dataclass(frozen=True)
 class Hit:
     id: str
@@ -610,11 +590,6 @@ class SearchService:
         One deadline (`query_timeout`) covers every phase: expanding patterns, feedback, counting, ranking,
         highlighting and did-you-mean."""
         started = time.perf_counter()
-        for name in request.facets:
-            if name not in FACETS:
-                raise ParameterError(f"unknown facet {name!r}; facets are: {', '.join(FACETS)}", "facets")
-        if request.effective_sort not in SORTS:
-            raise ParameterError(f"sort must be one of {', '.join(SORTS)}", "sort")
         with self._use() as (view, searcher):
             key = (view.key, request)
             cached = self._cache.get(key)
@@ -839,8 +814,6 @@ class SearchService:
 
     def entities(self, kind: str, prefix: str = "", limit: int = 10) -> list[dict[str, Any]]:
         """Entity names of one type starting with `prefix` (case-insensitive), most documents first."""
-        if kind not in ENTITY_TYPES:
-            raise ParameterError(f"type must be one of {', '.join(ENTITY_TYPES)}", "type")
         prefix = prefix.strip().lower()
         with self._use() as (_, searcher):
             reader = searcher.reader()
