@@ -293,6 +293,19 @@ def test_task_listing_and_paging(idle_client: FlaskClient) -> None:
     assert one["details"] == {"id": "t0"} and one["status"] == "enqueued"
 
 
+def test_a_task_row_with_damaged_json_does_not_make_tasks_answer_500(
+    idle_client: FlaskClient, own_index_dir: Path
+) -> None:
+    task_id = task_of(put(idle_client, "damaged", {"body": "A damaged row."}), 202)["id"]
+    db = sqlite3.connect(own_index_dir / api_writes.TASKS_FILE)
+    db.execute("UPDATE tasks SET details = '{oops', result = 'nor this' WHERE id = ?", (task_id,))
+    db.commit()
+    db.close()
+    response = idle_client.get("/tasks")
+    assert response.status_code == 200 and TaskListResponseSchema().validate(response.get_json()) == {}
+    assert task_of(idle_client.get(f"/tasks/{task_id}"), 200)["details"] == {}
+
+
 def test_wait_gives_up_at_the_timeout_with_202(idle_client: FlaskClient) -> None:
     response = put(idle_client, "slow", {"body": "Nobody applies this."}, wait="true", timeout="0.2")
     task = task_of(response, 202)
