@@ -49,6 +49,26 @@ def open_whoosh(path: Path) -> whoosh_index.Index:
     return FileStorage(str(path), supports_mmap=False).open_index()
 
 
+def _fsync(path: Path, *, folder: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if folder else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(path: Path) -> None:
+    """fsync every file in `path` (not recursively), then the folder itself: its entries and renames."""
+    with os.scandir(path) as entries:
+        files = sorted(e.path for e in entries if e.is_file(follow_symlinks=False))
+    for file in files:
+        try:
+            _fsync(Path(file))
+        except FileNotFoundError:  # a lock file Whoosh removed meanwhile
+            continue
+    _fsync(path, folder=True)
+
+
 @dataclass(frozen=True)
 class Marker:
     generation: str
@@ -132,9 +152,13 @@ class IndexStore:
         return FileStorage(str(path), supports_mmap=False).create_index(build_schema()), name
 
     def publish(self, generation: str) -> Marker:
-        """Make `generation` the live one (atomic), then remove generations older than the previous live one."""
+        """Make `generation` the live one (atomic and durable), then remove generations older than the previous
+        live one. Whoosh syncs nothing: its segment files and its table of contents (written, then renamed)
+        are synced here, with their folder, before the marker names the generation, and the index folder after
+        the marker is replaced; so when this returns (and a task is marked done) a power cut loses nothing."""
         # First publish: the new gen-* folder is the only entry, which read_marker would call foreign.
         previous = self.read_marker(any_version=True) if (self.root / MARKER).exists() else None
+        sync_folder(self.root / generation)
         marker = Marker(generation, time.time(), SCHEMA_VERSION)
         tmp = self.root / f".{MARKER}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -142,6 +166,7 @@ class IndexStore:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.root / MARKER)
+        _fsync(self.root, folder=True)  # the rename itself, and the new generation's entry
         keep = {generation, previous.generation if previous else ""}
         self.remove_generations(keep)
         return marker
