@@ -92,7 +92,7 @@ def test_a_task_is_marked_done_only_once_its_changes_are_synced(
     monkeypatch.setattr(queue, "finish", finish)
     doc = document_from_mapping({"id": "durable-task", "body": "Written over HTTP, kept through a power cut."})
     queue.enqueue("documents", {"documents": [[0, dump_document(doc)]], "errors": []})
-    queue.enqueue("delete", {"ids": ["fashion-belt"]})
+    queue.enqueue("delete", {"ids": ["durable-task"]})
     writer = TaskWriter(queue, lambda: FileLock(str(tmp_path / "write.lock")), make_applier(store, settings))
     assert writer.run_once() == 2
     synced = assert_durable_before_published(events, store.root)
