@@ -136,6 +136,12 @@ BAD_INPUTS = [
         "bad.md",
         "must be a mapping of fields, got array",
     ),
+    bad(
+        "md-json-front-matter-nested-too-deeply",  # a RecursionError, which stopped the whole index run
+        {"bad.md": '{\n"x": ' + "[" * 2_000 + "]" * 2_000 + "\n}\nBody\n"},
+        "bad.md",
+        "nested too deeply",
+    ),
     bad("md-bad-published", {"bad.md": "---\npublished: soon\n---\nBody\n"}, "bad.md", "published: 'soon'"),
     bad("sidecar-broken", {"bad.txt": TITLED, "bad.meta.json": b"{nope"}, "bad.meta.json", "invalid JSON"),
     bad(
@@ -174,6 +180,25 @@ def test_bad_input_is_reported_by_name_and_the_rest_loads(
     assert reported[0].name == str(tmp_path / name)
     assert reason in reported[0].reason
     assert docs(items)["good"].title == "Good headline"
+
+
+def test_whatever_a_parser_raises_is_the_files_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every format's parser is guarded: an exception from inside one is a LoadError naming the file."""
+    from searchsvc.documents import reading
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        yield from ()
+        raise RecursionError("maximum recursion depth exceeded")
+
+    for suffix in (".txt", ".json", ".md", ".markdown", ".html", ".htm"):
+        monkeypatch.setitem(reading._PARSERS, suffix, boom)
+    monkeypatch.setattr(reading, "stream_jsonl", boom)
+    write(tmp_path, {"a.txt": GOOD_TXT, "b.json": "{}", "c.md": "x", "d.html": "<p>x</p>", "e.jsonl": "{}\n"})
+    items = load_all(tmp_path)
+    assert sorted(item.name for item in items if isinstance(item, LoadError)) == [
+        str(tmp_path / name) for name in ("a.txt", "b.json", "c.md", "d.html", "e.jsonl")
+    ]
+    assert all("cannot parse: nested too deeply" in item.reason for item in items)
 
 
 def test_invalid_utf8_still_loads_the_document_after_the_warning(tmp_path: Path) -> None:

@@ -88,6 +88,8 @@ def _front_matter(text: str, name: str) -> tuple[dict[str, Any], str] | LoadErro
         meta = handler.load(raw)
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: JSON and TOML front matter
         return LoadError(name, f"invalid front matter: {' '.join(str(exc).split())}")
+    except RecursionError:  # JSON front matter nested a few thousand deep
+        return LoadError(name, "invalid front matter: nested too deeply")
     if meta is None:
         return {}, content
     if not isinstance(meta, dict):
