@@ -217,3 +217,15 @@ def test_a_failed_commit_releases_the_index_lock(corpus: Path, tmp_path: Path, m
             index_paths([corpus], store, model=MODEL)
     report = index_paths([corpus], store, model=MODEL)  # not LockError: the failed commit let the lock go
     assert report.updated == 1 and _stored(store, "a")["title"] == "Markets slump"
+
+
+@pytest.mark.parametrize("generation", [".", "..", "../index", "gen-1/../..", "/tmp", "gen-\nx", "", "other"])
+def test_a_marker_naming_anything_but_a_generation_is_refused(tmp_path: Path, generation: str) -> None:
+    """ "." or ".." would open the index folder or its parent as a Whoosh index, which unpickles its schema."""
+    root = tmp_path / "index"
+    root.mkdir()
+    (root / "searchsvc.json").write_text(
+        json.dumps({"format": "searchsvc-index", "schema_version": 1, "generation": generation, "built_at": 0})
+    )
+    with pytest.raises(IndexStoreError, match="not a generation's name"):
+        IndexStore(root).read_marker(any_version=True)

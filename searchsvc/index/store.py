@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ MARKER = "searchsvc.json"
 FORMAT = "searchsvc-index"
 LOCK = "write.lock"
 IGNORED_ENTRIES = {".gitkeep", LOCK, "tasks.sqlite", "tasks.sqlite-wal", "tasks.sqlite-shm", ".DS_Store"}
+
+
+# The names create_generation gives: nothing else is opened as a generation.
+_GENERATION = re.compile(r"gen-[0-9A-Za-z-]{1,80}", re.ASCII)
 
 
 def _ours(name: str) -> bool:
@@ -115,7 +120,10 @@ class IndexStore:
                 f"{self.root} was built with schema version {marker.schema_version}, this searchsvc needs "
                 f"{SCHEMA_VERSION}: run `searchsvc index`, which rebuilds it."
             )
-        if "/" in marker.generation or not (self.root / marker.generation).is_dir():
+        if not _GENERATION.fullmatch(marker.generation):
+            # ".", "..", a path: opening it would unpickle whatever Whoosh index it points to
+            raise IndexStoreError(f"{marker_path} names {marker.generation!r}, which is not a generation's name")
+        if not (self.root / marker.generation).is_dir():
             raise IndexStoreError(f"{self.root}: generation {marker.generation!r} named by {MARKER} is missing")
         return marker
 
