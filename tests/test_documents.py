@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import socket
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ from searchsvc.documents import (
     document_from_mapping,
     iter_documents,
     load_path,
+    markdown,
 )
+from searchsvc.extract import entities, names
 
 BBC = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bbc_news" / "bbc"
 GOOD_TXT = b"Good headline\n\nThe good document loads whatever its neighbours contain.\n"
@@ -748,3 +751,41 @@ def test_jsonl_is_read_in_constant_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert count == 400
     assert peak < 5_000_000, f"peak {peak:,} bytes while reading a {path.stat().st_size:,}-byte file"
+
+
+# -- linear time on hostile text at the size limit ---------------------------------------------------------------
+LIMIT = 2_000_000  # SEARCHSVC_MAX_DOCUMENT_BYTES' default
+HOSTILE_LINES = {
+    "sentence-marks": "." * LIMIT + "x",  # derive_title: 5.3 s on 20,000 characters
+    "exclamations": "!" * LIMIT + "x",
+    "abbreviations": "x. Y " * (LIMIT // 5),
+    "brackets": "[" * LIMIT,  # the markdown link patterns: 2.5 s on 20,000
+    "images": "![a](" * (LIMIT // 5),
+    "autolinks": "<http:" * (LIMIT // 6),
+    "strong": "**a " * (LIMIT // 4),  # emphasis: 1 s on 20,000
+    "em": "*a " * (LIMIT // 3),
+    "underscores": "_a " * (LIMIT // 3),
+    "strike": "~~a " * (LIMIT // 4),
+    "heading-spaces": "# a" + " " * LIMIT + "b",  # headings: 10 s on 20,000
+    "heading-hashes": "# a" + " #" * (LIMIT // 2) + "b",
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE_LINES.values(), ids=HOSTILE_LINES.keys())
+def test_titles_and_markdown_take_linear_time_at_the_size_limit(text: str) -> None:
+    """Every pattern run on user text is linear: an untitled PUT derives its title in the request thread."""
+    started = time.perf_counter()
+    derive_title(text)
+    markdown.strip_markdown(text)
+    markdown.split_heading(text)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("name", ["x" + " " * 100_000 + "and", "x" + " " * 100_000 + "1-0", "a" + " " * 100_000 + ","])
+def test_entity_name_patterns_are_linear(name: str) -> None:
+    started = time.perf_counter()
+    names.strip_edges(name)
+    entities._ENUMERATION.split(name)
+    names._TRAILING_CONNECTOR.sub("", name)
+    names._TRAILING_SCORE.sub("", name)
+    assert time.perf_counter() - started < 0.5
