@@ -293,6 +293,19 @@ def test_a_file_that_is_its_own_root_gets_its_stem(tmp_path: Path) -> None:
         assert list(docs([item for _, item in iter_documents([path], root=path)])) == ids
 
 
+def test_symlinked_files_are_followed_only_inside_the_folder(tmp_path: Path) -> None:
+    secret = tmp_path / "elsewhere" / "secret.txt"
+    write(tmp_path, {"elsewhere/secret.txt": "Secret\n\nNot for the index.", "docs/real.txt": "Real\n\nbody"})
+    (tmp_path / "docs" / "leak.txt").symlink_to(secret)
+    (tmp_path / "docs" / "alias.txt").symlink_to(tmp_path / "docs" / "real.txt")
+    (tmp_path / "docs" / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+    items = load_all(tmp_path / "docs")
+    assert sorted(docs(items)) == ["alias", "real"]
+    warnings = problems(items, LoadWarning)
+    assert [w.name for w in warnings] == [str(tmp_path / "docs" / "leak.txt")]
+    assert "outside the source folder" in warnings[0].reason
+
+
 def test_symlinked_folders_are_not_followed(tmp_path: Path) -> None:
     write(tmp_path, {"a/x.txt": "X\n\nbody"})
     (tmp_path / "a" / "loop").symlink_to(tmp_path / "a", target_is_directory=True)

@@ -229,3 +229,18 @@ def test_a_marker_naming_anything_but_a_generation_is_refused(tmp_path: Path, ge
     )
     with pytest.raises(IndexStoreError, match="not a generation's name"):
         IndexStore(root).read_marker(any_version=True)
+
+
+def test_links_out_of_the_source_folder_are_not_indexed_and_prune_follows_the_walk(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    _write(tmp_path / "elsewhere", "secret.txt", "Secret\n\nThe launch codes are 0000.")
+    _write(docs, "real.txt", "Real\n\nA real document.")
+    (docs / "leak.txt").symlink_to(tmp_path / "elsewhere" / "secret.txt")
+    (docs / "alias.txt").symlink_to(docs / "real.txt")
+    store = IndexStore(tmp_path / "index")
+    report = index_paths([docs], store, model=MODEL)
+    assert _ids(store) == {"alias", "real"}
+    assert any("outside the source folder" in w.reason for w in report.warnings)
+    (docs / "alias.txt").unlink()
+    report = index_paths([docs], store, model=MODEL, prune=True)
+    assert report.deleted == 1 and _ids(store) == {"real"}
