@@ -24,6 +24,7 @@ CODES: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     "payload_too_large": 413,
+    "document_owned_by_file": 409,
     "unsupported_media_type": 415,
     "internal": 500,
     "index_unavailable": 503,
@@ -97,6 +98,24 @@ class PayloadTooLargeError(ServiceError):
     """A request carries more than the service accepts (bytes, or documents in one batch)."""
 
     code = "payload_too_large"
+
+
+class DocumentOwnedByFileError(ServiceError):
+    """A write over HTTP to a document indexed from a file: the file owns it (the next index run would undo
+    the write), so it is refused."""
+
+    code = "document_owned_by_file"
+
+    def __init__(self, doc_id: str) -> None:
+        super().__init__(owned_by_file_message(doc_id), "id")
+
+
+def owned_by_file_message(doc_id: str) -> str:
+    """Why a write to `doc_id` is refused: the one wording, for the 409 and for a batch's per-document error."""
+    return (
+        f"document {doc_id!r} was indexed from a file in the source folders, which owns it: change or delete "
+        "the file and run `searchsvc index` (an HTTP write would be undone by the next index run)"
+    )
 
 
 class IndexUnavailableError(ServiceError):

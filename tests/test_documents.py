@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import socket
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ from searchsvc.documents import (
     document_from_mapping,
     iter_documents,
     load_path,
+    markdown,
 )
+from searchsvc.extract import entities, names
 
 BBC = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bbc_news" / "bbc"
 GOOD_TXT = b"Good headline\n\nThe good document loads whatever its neighbours contain.\n"
@@ -137,6 +140,12 @@ BAD_INPUTS = [
         "bad.md",
         "must be a mapping of fields, got array",
     ),
+    bad(
+        "md-json-front-matter-nested-too-deeply",  # a RecursionError, which stopped the whole index run
+        {"bad.md": '{\n"x": ' + "[" * 2_000 + "]" * 2_000 + "\n}\nBody\n"},
+        "bad.md",
+        "nested too deeply",
+    ),
     bad("md-bad-published", {"bad.md": "---\npublished: soon\n---\nBody\n"}, "bad.md", "published: 'soon'"),
     bad("sidecar-broken", {"bad.txt": TITLED, "bad.meta.json": b"{nope"}, "bad.meta.json", "invalid JSON"),
     bad(
@@ -175,6 +184,25 @@ def test_bad_input_is_reported_by_name_and_the_rest_loads(
     assert reported[0].name == str(tmp_path / name)
     assert reason in reported[0].reason
     assert docs(items)["good"].title == "Good headline"
+
+
+def test_whatever_a_parser_raises_is_the_files_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every format's parser is guarded: an exception from inside one is a LoadError naming the file."""
+    from searchsvc.documents import reading
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        yield from ()
+        raise RecursionError("maximum recursion depth exceeded")
+
+    for suffix in (".txt", ".json", ".md", ".markdown", ".html", ".htm"):
+        monkeypatch.setitem(reading._PARSERS, suffix, boom)
+    monkeypatch.setattr(reading, "stream_jsonl", boom)
+    write(tmp_path, {"a.txt": GOOD_TXT, "b.json": "{}", "c.md": "x", "d.html": "<p>x</p>", "e.jsonl": "{}\n"})
+    items = load_all(tmp_path)
+    assert sorted(item.name for item in items if isinstance(item, LoadError)) == [
+        str(tmp_path / name) for name in ("a.txt", "b.json", "c.md", "d.html", "e.jsonl")
+    ]
+    assert all("cannot parse: nested too deeply" in item.reason for item in items)
 
 
 def test_invalid_utf8_still_loads_the_document_after_the_warning(tmp_path: Path) -> None:
@@ -264,6 +292,19 @@ def test_a_file_that_is_its_own_root_gets_its_stem(tmp_path: Path) -> None:
     assert [d.id for d in load_path(note, root=note)] == ["note"]
     for path, ids in ((note, ["note"]), (one, ["one"]), (feed, ["r1"])):  # JSONL records carry their own ids
         assert list(docs([item for _, item in iter_documents([path], root=path)])) == ids
+
+
+def test_symlinked_files_are_followed_only_inside_the_folder(tmp_path: Path) -> None:
+    secret = tmp_path / "elsewhere" / "secret.txt"
+    write(tmp_path, {"elsewhere/secret.txt": "Secret\n\nNot for the index.", "docs/real.txt": "Real\n\nbody"})
+    (tmp_path / "docs" / "leak.txt").symlink_to(secret)
+    (tmp_path / "docs" / "alias.txt").symlink_to(tmp_path / "docs" / "real.txt")
+    (tmp_path / "docs" / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+    items = load_all(tmp_path / "docs")
+    assert sorted(docs(items)) == ["alias", "real"]
+    warnings = problems(items, LoadWarning)
+    assert [w.name for w in warnings] == [str(tmp_path / "docs" / "leak.txt")]
+    assert "outside the source folder" in warnings[0].reason
 
 
 def test_symlinked_folders_are_not_followed(tmp_path: Path) -> None:
@@ -724,3 +765,41 @@ def test_jsonl_is_read_in_constant_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert count == 400
     assert peak < 5_000_000, f"peak {peak:,} bytes while reading a {path.stat().st_size:,}-byte file"
+
+
+# -- linear time on hostile text at the size limit ---------------------------------------------------------------
+LIMIT = 2_000_000  # SEARCHSVC_MAX_DOCUMENT_BYTES' default
+HOSTILE_LINES = {
+    "sentence-marks": "." * LIMIT + "x",  # derive_title: 5.3 s on 20,000 characters
+    "exclamations": "!" * LIMIT + "x",
+    "abbreviations": "x. Y " * (LIMIT // 5),
+    "brackets": "[" * LIMIT,  # the markdown link patterns: 2.5 s on 20,000
+    "images": "![a](" * (LIMIT // 5),
+    "autolinks": "<http:" * (LIMIT // 6),
+    "strong": "**a " * (LIMIT // 4),  # emphasis: 1 s on 20,000
+    "em": "*a " * (LIMIT // 3),
+    "underscores": "_a " * (LIMIT // 3),
+    "strike": "~~a " * (LIMIT // 4),
+    "heading-spaces": "# a" + " " * LIMIT + "b",  # headings: 10 s on 20,000
+    "heading-hashes": "# a" + " #" * (LIMIT // 2) + "b",
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE_LINES.values(), ids=HOSTILE_LINES.keys())
+def test_titles_and_markdown_take_linear_time_at_the_size_limit(text: str) -> None:
+    """Every pattern run on user text is linear: an untitled PUT derives its title in the request thread."""
+    started = time.perf_counter()
+    derive_title(text)
+    markdown.strip_markdown(text)
+    markdown.split_heading(text)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("name", ["x" + " " * 100_000 + "and", "x" + " " * 100_000 + "1-0", "a" + " " * 100_000 + ","])
+def test_entity_name_patterns_are_linear(name: str) -> None:
+    started = time.perf_counter()
+    names.strip_edges(name)
+    entities._ENUMERATION.split(name)
+    names._TRAILING_CONNECTOR.sub("", name)
+    names._TRAILING_SCORE.sub("", name)
+    assert time.perf_counter() - started < 0.5

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,14 +232,58 @@ def test_names_and_dates_wrapped_across_lines_are_found_whole(extractor: Extract
         (("x" * 60) + "\nNext", ("x" * 60) + " Next"),  # a long line: a wrap
         ("Title\n\n  \nBody", "Title\n\nBody"),  # a blank line stays
         ("\t", " "),
+        ("Wow!!!!!!!!!! Paris", "Wow!!! Paris"),  # a run of punctuation keeps its first three
+        ("a=*!?=*!?=*!?b", "a=*!b"),
+        ("x" + "'s" * 40, ("x" + "'s" * 40)[:64] + " " + ("x" + "'s" * 40)[64:]),  # a long word is cut
+        ("see " + "y" * 130 + " now", "see " + "y" * 64 + " " + "y" * 64 + " yy now"),
+        ("!!!!!!!!" + "x's" * 30, ("!!!" + "x's" * 30)[:64] + " " + ("!!!" + "x's" * 30)[64:]),
     ],
 )
 def test_white_space_is_squeezed_and_mapped_back(text: str, squeezed: str) -> None:
-    out, where = pipeline._squeeze_spaces(text)
+    out, where = pipeline._squeeze(text)
     assert out == squeezed
     positions = [where(i) for i in range(len(out))]
-    assert positions == sorted(set(positions))
-    assert all(text[p] == c for p, c in zip(positions, out, strict=True) if not c.isspace())
+    assert positions == sorted(positions)
+    copied = [p for p, c in zip(positions, out, strict=True) if not c.isspace()]
+    assert len(copied) == len(set(copied)) and all(
+        text[p] == c for p, c in zip(positions, out, strict=True) if not c.isspace()
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "!" * 20_000 + "x",  # the body that killed a gunicorn worker: two minutes in the tokenizer
+        "(" * 20_000 + "x",
+        "x" + "'s" * 2_000,
+        "Paris " + "=*" * 10_000,
+    ],
+)
+def test_pathological_punctuation_is_tokenized_in_linear_time(extractor: Extractor, text: str) -> None:
+    """What the tokenizer is given has no run of punctuation and no word long enough for its prefix and
+    suffix search (quadratic in a word's length) to hold the GIL: a worker would miss its heartbeat."""
+    started = time.perf_counter()
+    extractor.extract(text)
+    assert time.perf_counter() - started < 1.0
+    squeezed, _ = pipeline._squeeze(text)
+    assert max(len(word) for word in squeezed.split()) <= pipeline.MAX_WORD_CHARS
+
+
+def test_entities_after_squeezed_punctuation_keep_their_offsets(
+    extractor: Extractor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[pipeline.RawMention] = []
+    real = pipeline.resolve_entities
+
+    def spy(mentions: list[pipeline.RawMention], text: str) -> Any:
+        seen.extend(mentions)
+        return real(mentions, text)
+
+    monkeypatch.setattr(pipeline, "resolve_entities", spy)
+    text = "!" * 5_000 + " Barack Obama met Angela Merkel in Berlin. " + "x" * 300 + " Emmanuel Macron spoke."
+    names = {e.name for e in extractor.extract(text).entities}
+    assert {"Barack Obama", "Emmanuel Macron"} <= names
+    assert seen and all(text[m.start : m.end] == m.text for m in seen)
 
 
 def test_missing_model_raises_extractor_error() -> None:

@@ -233,3 +233,30 @@ def test_cli_exit_statuses_are_distinct(corpus: Path, tmp_path: Path) -> None:
     (tmp_path / "empty" / "junk").write_text("not an index")
     unreadable = runner.invoke(main, ["search", "x", "--index", str(tmp_path / "empty")])
     assert unreadable.exit_code == ExitStatus.ERROR == 4 and "index_unavailable" in unreadable.output
+
+
+@pytest.mark.parametrize("generation", [".", "..", "../index", "gen-1/../..", "/tmp", "gen-\nx", "", "other"])
+def test_a_marker_naming_anything_but_a_generation_is_refused(tmp_path: Path, generation: str) -> None:
+    """ "." or ".." would open the index folder or its parent as a Whoosh index, which unpickles its schema."""
+    root = tmp_path / "index"
+    root.mkdir()
+    (root / "searchsvc.json").write_text(
+        json.dumps({"format": "searchsvc-index", "schema_version": 1, "generation": generation, "built_at": 0})
+    )
+    with pytest.raises(IndexStoreError, match="not a generation's name"):
+        IndexStore(root).read_marker(any_version=True)
+
+
+def test_links_out_of_the_source_folder_are_not_indexed_and_prune_follows_the_walk(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    _write(tmp_path / "elsewhere", "secret.txt", "Secret\n\nThe launch codes are 0000.")
+    _write(docs, "real.txt", "Real\n\nA real document.")
+    (docs / "leak.txt").symlink_to(tmp_path / "elsewhere" / "secret.txt")
+    (docs / "alias.txt").symlink_to(docs / "real.txt")
+    store = IndexStore(tmp_path / "index")
+    report = index_paths([docs], store, IndexOptions(model=MODEL))
+    assert _ids(store) == {"alias", "real"}
+    assert any("outside the source folder" in w.reason for w in report.warnings)
+    (docs / "alias.txt").unlink()
+    report = index_paths([docs], store, IndexOptions(model=MODEL, prune=True))
+    assert report.deleted == 1 and _ids(store) == {"real"}

@@ -3,6 +3,7 @@ durability across kill -9, one writer at a time, and a task that keeps failing."
 
 from __future__ import annotations
 
+import errno
 import signal
 import sqlite3
 import subprocess
@@ -74,13 +75,67 @@ def test_claim_in_order_and_finish(queue: TaskQueue) -> None:
     assert queue.counts() == {"enqueued": 0, "processing": 0, "succeeded": 5, "failed": 0}
 
 
-def test_a_crashed_writers_tasks_are_claimed_again_first(queue: TaskQueue) -> None:
+def test_a_crashed_writers_tasks_are_claimed_again_first_one_at_a_time(queue: TaskQueue) -> None:
     queue.enqueue("documents", _docs("a"))
     queue.enqueue("documents", _docs("b"))
     assert [t.id for t in queue.claim()] == [1, 2]  # ... and the writer dies before finish()
     queue.enqueue("delete", {"ids": ["a"]})
-    again = queue.claim()
-    assert [(t.id, t.attempts) for t in again] == [(1, 2), (2, 2), (3, 1)]
+    # Alone: if one of them killed the writer, it cannot take the others down with it again.
+    assert [(t.id, t.attempts) for t in queue.claim()] == [(1, 2)]
+    queue.finish([(1, "succeeded", None, None)])
+    assert [(t.id, t.attempts) for t in queue.claim()] == [(2, 2)]
+    queue.finish([(2, "succeeded", None, None)])
+    assert [(t.id, t.attempts) for t in queue.claim()] == [(3, 1)]
+
+
+def test_a_task_that_kills_its_writer_is_failed_after_the_limit_and_the_queue_moves_on(queue: TaskQueue) -> None:
+    """A task whose application kills the process (gunicorn's timeout on a worker stuck in spaCy) is found
+    `processing` at the next claim: that was an attempt, and after MAX_ATTEMPTS it is failed, not re-claimed
+    forever with the tasks after it waiting."""
+    for name in ("poison", "b", "c"):
+        queue.enqueue("documents", _docs(name))
+    assert [t.id for t in queue.claim(max_attempts=3)] == [1, 2, 3]  # the writer dies: every claim below too
+    assert [(t.id, t.attempts) for t in queue.claim(max_attempts=3)] == [(1, 2)]
+    assert [(t.id, t.attempts) for t in queue.claim(max_attempts=3)] == [(1, 3)]
+    again = queue.claim(max_attempts=3)  # task 1 killed its writer 3 times
+    assert [(t.id, t.attempts) for t in again] == [(2, 2)]
+    poison = queue.get(1)
+    assert poison is not None and (poison.status, poison.attempts) == ("failed", 3)
+    assert "writer stopped while applying this task, 3 times" in (poison.error or "")
+    assert poison.finished_at is not None
+    queue.finish([(2, "succeeded", None, None)])
+    assert [t.id for t in queue.claim(max_attempts=3)] == [3]
+    queue.finish([(3, "succeeded", None, None)])
+    assert queue.counts() == {"enqueued": 0, "processing": 0, "succeeded": 2, "failed": 1}
+
+
+def _corrupt(queue: TaskQueue, task_id: int, **columns: str) -> None:
+    db = sqlite3.connect(queue.path)
+    for column, value in columns.items():
+        db.execute(f"UPDATE tasks SET {column} = ? WHERE id = ?", (value, task_id))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("payload", ["not json", "[1, 2]", "null", '{"documents": '])
+def test_a_task_that_cannot_be_read_is_failed_not_claimed_forever(queue: TaskQueue, payload: str) -> None:
+    queue.enqueue("documents", _docs("a"))
+    queue.enqueue("documents", _docs("b"))
+    _corrupt(queue, 1, payload=payload)
+    assert [t.id for t in queue.claim()] == [2]
+    bad = queue.get(1)
+    assert bad is not None and bad.status == "failed" and "payload" in (bad.error or "")
+
+
+def test_damaged_details_or_result_do_not_break_a_listing(queue: TaskQueue) -> None:
+    queue.enqueue("delete", {"ids": ["a"]}, {"id": "a"})
+    queue.enqueue("delete", {"ids": ["b"]}, {"id": "b"})
+    _corrupt(queue, 1, details="{not json", result="nor this")
+    _corrupt(queue, 2, details="[1]")
+    listed = {t.id: t for t in queue.list()}
+    assert listed[1].details == {} and listed[1].result is None
+    assert listed[2].details == {}
+    assert listed[1].summary()["details"] == {}
 
 
 def test_claim_limits_documents_and_claims_a_reindex_alone(queue: TaskQueue) -> None:
@@ -240,6 +295,19 @@ def test_a_task_that_keeps_failing_is_marked_failed(queue: TaskQueue, tmp_path: 
     # The exception's text is in the log, not in the task that search-key holders read.
     assert "RuntimeError" in error and "server log" in error and "cannot apply task 2" not in error
     assert [i for batch in recorder.batches for i in batch] == [1, 3, 4]  # in order, 2 skipped
+
+
+def test_a_full_disk_does_not_count_as_an_attempt(queue: TaskQueue, tmp_path: Path) -> None:
+    def full(tasks: list[Task]) -> list[Outcome]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer = TaskWriter(queue, lambda: FileLock(str(tmp_path / "write.lock")), full, max_attempts=3)
+    queue.enqueue("documents", _docs("a"))
+    for _ in range(5):
+        with pytest.raises(OSError):
+            writer.run_once()
+    task = queue.get(1)
+    assert task is not None and (task.status, task.attempts) == ("enqueued", 0)
 
 
 def test_the_writer_thread_applies_what_is_enqueued(queue: TaskQueue, tmp_path: Path) -> None:

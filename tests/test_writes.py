@@ -197,11 +197,31 @@ def test_put_replace_and_delete(wclient: FlaskClient) -> None:
     assert wclient.get("/search?q=zebra").get_json()["total"] == 0
     again = task_of(wclient.delete("/documents/zoo/okapi?wait=1", headers=AUTH), 200)
     assert again["status"] == "succeeded" and again["result"] == {"deleted": 0}
-    # A document that came from a file can be replaced too.
-    ferry = "The last ferry left the harbour at midnight"
-    task_of(put(wclient, "harbour-b", {"body": ferry + "."}, wait="1"), 200)
-    assert wclient.get("/documents/harbour-b").get_json()["title"] == ferry
     assert wclient.get("/stats").get_json()["documents"] == CORPUS_DOCS
+
+
+def test_a_document_indexed_from_a_file_is_owned_by_its_file(wclient: FlaskClient) -> None:
+    """`searchsvc index --prune` (run at every start of the container) would put back a file's document
+    replaced or deleted over HTTP: such writes are refused, at the door (409) and when applied."""
+    title = wclient.get("/documents/harbour-b").get_json()["title"]
+    body = assert_error(put(wclient, "harbour-b", {"body": "Replaced?"}), 409, "document_owned_by_file", "id")
+    assert "indexed from a file" in body["message"]
+    assert_error(wclient.delete("/documents/harbour-b", headers=AUTH), 409, "document_owned_by_file", "id")
+    batch = [{"id": "harbour-b", "body": "Replaced?"}, {"id": "not-a-file", "body": "Added over HTTP."}]
+    task = task_of(wclient.post("/documents?wait=1", json=batch, headers=AUTH), 200)
+    assert task["details"] == {"received": 2, "accepted": 1, "rejected": 1}
+    assert task["result"]["indexed"] == 1 and task["result"]["errors"][0]["index"] == 0
+    assert "indexed from a file" in task["result"]["errors"][0]["message"]
+    # Accepted before the file was indexed (here: put in the queue directly), refused when applied.
+    queue = wclient.application.extensions["searchsvc.writes.applier"].queue()
+    put_task = queue.enqueue("documents", {"documents": [[0, {"id": "harbour-b", "body": "Late."}]], "errors": []})
+    delete_task = queue.enqueue("delete", {"ids": ["harbour-b"]})
+    put_done, delete_done = queue.wait(put_task.id, 30), queue.wait(delete_task.id, 30)
+    assert put_done is not None and put_done.result is not None and put_done.result["indexed"] == 0
+    assert "indexed from a file" in put_done.result["errors"][0]["message"]
+    assert delete_done is not None and delete_done.status == "failed"
+    assert "indexed from a file" in (delete_done.error or "")
+    assert wclient.get("/documents/harbour-b").get_json()["title"] == title
 
 
 def test_a_batch_reports_invalid_documents_by_index_and_id_and_applies_the_rest(wclient: FlaskClient) -> None:
@@ -292,6 +312,19 @@ def test_task_listing_and_paging(idle_client: FlaskClient) -> None:
     assert idle_client.get("/tasks?status=succeeded").get_json()["tasks"] == []
     one = task_of(idle_client.get(f"/tasks/{ids[0]}"), 200)
     assert one["details"] == {"id": "t0"} and one["status"] == "enqueued"
+
+
+def test_a_task_row_with_damaged_json_does_not_make_tasks_answer_500(
+    idle_client: FlaskClient, own_index_dir: Path
+) -> None:
+    task_id = task_of(put(idle_client, "damaged", {"body": "A damaged row."}), 202)["id"]
+    db = sqlite3.connect(own_index_dir / api_writes.TASKS_FILE)
+    db.execute("UPDATE tasks SET details = '{oops', result = 'nor this' WHERE id = ?", (task_id,))
+    db.commit()
+    db.close()
+    response = idle_client.get("/tasks")
+    assert response.status_code == 200 and TaskListResponseSchema().validate(response.get_json()) == {}
+    assert task_of(idle_client.get(f"/tasks/{task_id}"), 200)["details"] == {}
 
 
 def test_wait_gives_up_at_the_timeout_with_202(idle_client: FlaskClient) -> None:

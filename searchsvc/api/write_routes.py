@@ -24,6 +24,7 @@ from searchsvc.api.write_schemas import DEFAULT_WAIT, TaskListRequestSchema, Wri
 from searchsvc.config import Settings
 from searchsvc.documents import Document, DocumentError, document_from_mapping, json_type_name
 from searchsvc.errors import (
+    DocumentOwnedByFileError,
     IndexUnavailableError,
     InsufficientStorageError,
     NotFoundError,
@@ -31,6 +32,7 @@ from searchsvc.errors import (
     PayloadTooLargeError,
     ServiceError,
     UnsupportedMediaTypeError,
+    owned_by_file_message,
 )
 from searchsvc.search.service import SearchService
 from searchsvc.writes.applier import dump_document
@@ -185,10 +187,18 @@ def _enqueue(kind: str, payload: dict[str, Any], details: dict[str, Any]) -> Res
 
 
 # -- endpoints -----------------------------------------------------------------------------------------------
+def _refuse_if_from_a_file(doc_id: str) -> None:
+    """A document indexed from a file is owned by its file: the next `searchsvc index` (which the container
+    runs at every start) would undo an HTTP write to it, so the write is refused (409)."""
+    if _state().service.from_files([doc_id]):
+        raise DocumentOwnedByFileError(doc_id)
+
+
 @bp.put("/documents/<path:doc_id>")
 def put_document(doc_id: str) -> Response:
     _params(_state().write_params)  # unknown parameters are refused before the body is read
     doc = _one_document(doc_id)
+    _refuse_if_from_a_file(doc.id)
     return _enqueue("documents", {"documents": [[0, dump_document(doc)]], "errors": []}, {"id": doc.id})
 
 
@@ -209,12 +219,20 @@ def post_documents() -> Response:
             errors.append({"index": index, "id": _item_id(item), "message": exc.reason})
             continue
         accepted.append([index, dump_document(doc)])
+    owned = _state().service.from_files(str(doc["id"]) for _, doc in accepted)
+    if owned:
+        for index, doc in accepted:
+            if doc["id"] in owned:
+                errors.append({"index": index, "id": doc["id"], "message": owned_by_file_message(doc["id"])})
+        accepted = [[index, doc] for index, doc in accepted if doc["id"] not in owned]
+        errors.sort(key=lambda error: error["index"])
     details = {"received": len(items), "accepted": len(accepted), "rejected": len(errors)}
     return _enqueue("documents", {"documents": accepted, "errors": errors}, details)
 
 
 @bp.delete("/documents/<path:doc_id>")
 def delete_document(doc_id: str) -> Response:
+    _refuse_if_from_a_file(doc_id)
     return _enqueue("delete", {"ids": [doc_id]}, {"id": doc_id})
 
 

@@ -125,6 +125,7 @@ class TaskListResponseSchema(Schema):
 # -- OpenAPI -------------------------------------------------------------------------------------------------
 _WRITE_ERRORS = {
     "403": "Writes are disabled: SEARCHSVC_ADMIN_KEY is not set (code forbidden).",
+    "409": "The document was indexed from a file, which owns it (code document_owned_by_file).",
     "507": "No space left for the task database or the index (code storage_full).",
 }
 
@@ -193,13 +194,13 @@ def add_write_paths(spec: Any, settings: Settings) -> None:
                 "summary": "Add or replace one document",
                 "parameters": [dict(doc_id), params()],
                 "requestBody": {"required": True, "content": _json("DocumentInput")},
-                "responses": _task_answers(*body_errors, *id_errors),
+                "responses": _task_answers(*body_errors, *id_errors, "409"),
                 **admin,
             },
             "delete": {
                 "summary": "Delete one document (a missing id succeeds with deleted: 0)",
                 "parameters": [dict(doc_id), params()],
-                "responses": _task_answers("400", "401", "403", *id_errors, "500", "503", "507"),
+                "responses": _task_answers("400", "401", "403", *id_errors, "409", "500", "503", "507"),
                 **admin,
             },
         },

@@ -16,6 +16,7 @@ from searchsvc.documents.model import (
     Document,
     LoadError,
     LoadItem,
+    LoadWarning,
 )
 from searchsvc.documents.reading import load_file
 
@@ -60,9 +61,19 @@ def load_path(
     )
 
 
-def _walk(folder: Path) -> Iterator[Path | LoadError]:
+def _inside(path: Path, boundary: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(boundary)
+    except (OSError, RuntimeError):  # a dangling link, a loop
+        return False
+
+
+def _walk(folder: Path, boundary: Path | None = None) -> Iterator[Path | LoadError | LoadWarning]:
     """Supported files under folder, sorted by name (files, then sub-folders); hidden entries and sidecars
-    are skipped, symlinked folders are not followed (no cycles)."""
+    are skipped, symlinked folders are not followed (no cycles), and a symlinked file is read only when it
+    resolves inside the folder walked (`boundary`): a link must not publish a file from elsewhere."""
+    if boundary is None:
+        boundary = folder.resolve()
     try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
@@ -76,9 +87,12 @@ def _walk(folder: Path) -> Iterator[Path | LoadError]:
         if entry.is_dir(follow_symlinks=False):
             folders.append(entry)
         elif _is_supported(entry.name) and entry.is_file():
+            if entry.is_symlink() and not _inside(Path(entry.path), boundary):
+                yield LoadWarning(entry.path, "symbolic link to a file outside the source folder: not followed")
+                continue
             yield Path(entry.path)
     for entry in folders:
-        yield from _walk(Path(entry.path))
+        yield from _walk(Path(entry.path), boundary)
 
 
 def iter_documents(
@@ -101,7 +115,7 @@ def iter_documents(
     for given in paths:
         given = Path(given)
         if given.is_dir():
-            files: Iterable[Path | LoadError] = _walk(given)
+            files: Iterable[Path | LoadError | LoadWarning] = _walk(given)
             base: Path | None = given
         elif given.is_file() or given.is_symlink():
             if _is_sidecar(given.name):
@@ -115,7 +129,7 @@ def iter_documents(
             yield given, LoadError(str(given), "no such file or folder")
             continue
         for file in files:
-            if isinstance(file, LoadError):
+            if isinstance(file, LoadError | LoadWarning):
                 yield Path(file.name), file
                 continue
             within = root is not None and file != Path(root) and file.is_relative_to(root)
@@ -139,7 +153,7 @@ def iter_documents(
 def size_of_inputs(path: Path) -> int:
     """Bytes in the files `iter_documents` would read under `path` (a file or a folder); reads no file."""
     path = Path(path)
-    files: Iterable[Path | LoadError] = _walk(path) if path.is_dir() else [path]
+    files: Iterable[Path | LoadError | LoadWarning] = _walk(path) if path.is_dir() else [path]
     total = 0
     for file in files:
         if isinstance(file, Path):

@@ -159,7 +159,8 @@ def load_file(
         yield LoadError(name, f"unsupported file type; supported: {' '.join(SUPPORTED_SUFFIXES)}")
         return
     if suffix in _STREAMED:
-        yield from stream_jsonl(path, name=name, max_line_bytes=max_document_bytes or max_bytes, on_bytes=on_bytes)
+        lines = stream_jsonl(path, name=name, max_line_bytes=max_document_bytes or max_bytes, on_bytes=on_bytes)
+        yield from _guarded(lines, name)
         return
     data = read_bytes(path, name, max_bytes)
     if on_bytes is not None:
@@ -173,7 +174,7 @@ def load_file(
         return
     assert parser is not None
     if suffix not in _SINGLE_DOCUMENT:
-        yield from parser(text, name=name, default_id=default_id)
+        yield from _guarded(parser(text, name=name, default_id=default_id), name)
         return
     meta, sidecar_problems = load_sidecar(path, max_bytes)
     if any(isinstance(problem, LoadError) for problem in sidecar_problems):
@@ -184,4 +185,14 @@ def load_file(
             yield problem
         return
     yield from sidecar_problems
-    yield from parser(text, name=name, default_id=default_id, meta=meta or {})
+    yield from _guarded(parser(text, name=name, default_id=default_id, meta=meta or {}), name)
+
+
+def _guarded(items: Iterator[LoadItem], name: str) -> Iterator[LoadItem]:
+    """A parser's items; whatever it raises (a RecursionError deep in a third-party parser, say) is this
+    file's LoadError, never the run's: the other files are indexed."""
+    try:
+        yield from items
+    except Exception as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+        yield LoadError(name, f"cannot parse: {' '.join(detail.split())[:300]}")

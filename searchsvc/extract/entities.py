@@ -153,7 +153,7 @@ def _introduced_as_person(name: str, m: RawMention, text: str) -> bool:
     return title_before(text, m.start)
 
 
-_ENUMERATION = re.compile(r"\s*(?:,|\band\b|&)\s*")
+_ENUMERATION = re.compile(r"(?<!\s)\s*+(?:,|\band\b|&)\s*")  # from a run's start: linear
 
 
 def _split_enumeration(name: str, m: RawMention, seen: Counter[str]) -> list[tuple[str, RawMention]]:

@@ -47,8 +47,8 @@ _APOSTROPHES = "'\u2019\u2018`\u00b4"
 _EDGE_PUNCT = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb\u201e()[]{}<>,;:!?*\u2013\u2014-/\\|#@~ \t\r\n"
 _POSSESSIVE = re.compile(rf"(?:[{_APOSTROPHES}]s|(?<=s)[{_APOSTROPHES}])$")
 _LEADING_THE = re.compile(r"^(?:the|The|THE|a|an)\s+")
-_TRAILING_CONNECTOR = re.compile(r"\s+(?:and|or|of|the|&)$")
-_TRAILING_SCORE = re.compile(r"\s+\d+[-\u2013:]\d+$")  # "Nottingham Forest 2-0" (but "Radio 4" stays)
+_TRAILING_CONNECTOR = re.compile(r"(?<!\s)\s++(?:and|or|of|the|&)$")  # from a run's start: linear
+_TRAILING_SCORE = re.compile(r"(?<!\s)\s++\d++[-\u2013:]\d++$")  # "Nottingham Forest 2-0" (but "Radio 4" stays)
 _OPEN_PAREN = re.compile(r"\s*\([^)]*$")  # "World Health Organization (WHO"
 _NATIONALITY = re.compile(r"^[A-Z][a-z]+(?:an|ese|ish|ian|ic|i|ch)$")
 _NUMERIC = re.compile(r"^[\d\s.,:/%$£€¥+\-–]+(?:bn|m|k|st|nd|rd|th|s)?$")

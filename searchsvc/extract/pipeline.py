@@ -50,8 +50,18 @@ _DATE_PREPOSITIONS = frozenset("on in at by for since until till from during bef
 _NUMERIC_DATE_PREPOSITIONS = frozenset("on by since until till from before after for of".split())
 # TIME spans are offered too: "Monday night", "last night", "this morning" are days (others resolve to None).
 _DATE_LABELS = frozenset({"DATE", "TIME"})
-# White space that is not a single space: squeezed before NER (_squeeze_spaces).
-_SPACE_RUN = re.compile(r"[^\S ]\s*| \s+")
+# What is squeezed before NER (_squeeze): white space that is not a single space; runs of punctuation or
+# symbols; then words too long to be a name (_LONG_WORD). spaCy's tokenizer strips prefixes and suffixes one
+# at a time, each a regular expression search over the rest of the word, so a word is tokenized in time
+# quadratic in its length when it is made of them ("!!!…", "x's's's…", "((((…": 4,000 characters took 2.4 s,
+# 20,000 two minutes), and it holds the GIL meanwhile: a gunicorn worker applying such a document missed its
+# heartbeat and was killed. A run of punctuation is cut to its first PUNCT_RUN_KEPT characters and a longer
+# word is cut into pieces of MAX_WORD_CHARS (the pattern is MAX_WORD_CHARS + 1), so the tokenizer's cost is
+# linear in the text.
+_SPACE_OR_PUNCT_RUN = re.compile(r"(?P<space>[^\S ]\s*| \s+)|(?P<punct>[^\w\s]{8,})")
+_LONG_WORD = re.compile(r"(?<!\S)\S{65,}")
+PUNCT_RUN_KEPT = 3
+MAX_WORD_CHARS = 64
 MIN_WRAPPED_LINE = 50  # characters: a line this long that breaks is taken for a wrapped line of prose
 # Texts are cut into pieces of at most this many characters (spaCy's limit is 1,000,000 and memory grows
 # with length); cuts fall on line breaks where possible.
@@ -124,7 +134,7 @@ class Extractor:
         pieces: list[tuple[int, int, str]] = []  # (item index, offset, piece)
         for i, (text, _) in enumerate(chunk):
             pieces.extend((i, offset, piece) for offset, piece in _split_text(text or "", MAX_PIECE_CHARS))
-        squeezed = [_squeeze_spaces(piece) for _, _, piece in pieces]
+        squeezed = [_squeeze(piece) for _, _, piece in pieces]
         docs = self._nlp.pipe((text for text, _ in squeezed), batch_size=batch_size, disable=_NER_PASS_DISABLE)
         mentions: list[list[RawMention]] = [[] for _ in chunk]
         date_spans: list[list[tuple[int, int, int]]] = [[] for _ in chunk]  # (start, end, display start)
@@ -146,7 +156,7 @@ class Extractor:
         doc: Doc,
         piece: str,
         offset: int,
-        where: _Where,
+        where: _Where | _Then,
         mentions: list[RawMention],
         dates: list[tuple[int, int, int]],
     ) -> None:
@@ -256,7 +266,7 @@ def _tense_in(doc: Doc, start: int, end: int) -> Any:
 
 
 class _Where:
-    """Where each character of a squeezed text (_squeeze_spaces) came from in the original."""
+    """Where each character of a squeezed text (_squeeze) came from in the original."""
 
     def __init__(self, squeezed_starts: list[int], original_starts: list[int]) -> None:
         self.squeezed_starts, self.original_starts = squeezed_starts, original_starts
@@ -266,24 +276,27 @@ class _Where:
         return self.original_starts[k] + i - self.squeezed_starts[k]
 
 
-def _squeeze_spaces(text: str) -> tuple[str, _Where]:
-    """`text` with its line wraps and runs of spaces made one space, and the way back to the original's
-    characters. To spaCy each is a token of its own: about one token in fifteen of a news wire, tagged for
-    nothing, and a name or "on Monday" wrapped across two lines was cut in two. A line break is a wrap when
-    the next line goes on in lower case or the line is long (MIN_WRAPPED_LINE characters); a short line
-    (a row of a table of figures, a heading) keeps its break, and a blank line stays a blank line."""
+class _Then:
+    """Two squeezes one after the other: where a character of the second one's output came from."""
+
+    def __init__(self, first: _Where, second: _Where) -> None:
+        self.first, self.second = first, second
+
+    def __call__(self, i: int) -> int:
+        return self.first(self.second(i))
+
+
+Edit = tuple[int, int, str]  # (start, end, replacement): text[start:end] becomes replacement
+
+
+def _edited(text: str, edits: Iterator[Edit]) -> tuple[str, _Where]:
+    """`text` with `edits` (in order, not overlapping) made, and the way back to the original's characters.
+    A replacement should begin with a copy of what it replaces: its characters map to the original's, from
+    `start` on."""
     parts: list[str] = []
     squeezed_starts, original_starts = [0], [0]
     kept = length = 0  # original characters consumed; length of the squeezed text so far
-    for run in _SPACE_RUN.finditer(text):
-        a, b = run.span()
-        breaks = run.group().count("\n")
-        if breaks > 1:
-            replacement = "\n\n"
-        elif breaks == 1 and not text[b : b + 1].islower() and a - (text.rfind("\n", 0, a) + 1) < MIN_WRAPPED_LINE:
-            replacement = "\n"
-        else:
-            replacement = " "
+    for a, b, replacement in edits:
         parts.append(text[kept:a])
         parts.append(replacement)
         length += a - kept + len(replacement)
@@ -294,6 +307,48 @@ def _squeeze_spaces(text: str) -> tuple[str, _Where]:
         return text, _Where([0], [0])
     parts.append(text[kept:])
     return "".join(parts), _Where(squeezed_starts, original_starts)
+
+
+def _space_and_punct_edits(text: str) -> Iterator[Edit]:
+    for run in _SPACE_OR_PUNCT_RUN.finditer(text):
+        a, b = run.span()
+        if run.group("punct") is not None:
+            yield a, b, text[a : a + PUNCT_RUN_KEPT]
+            continue
+        breaks = run.group().count("\n")
+        if breaks > 1:
+            replacement = "\n\n"
+        elif breaks == 1 and not text[b : b + 1].islower() and a - (text.rfind("\n", 0, a) + 1) < MIN_WRAPPED_LINE:
+            replacement = "\n"
+        else:
+            replacement = " "
+        yield a, b, replacement
+
+
+def _long_word_edits(text: str) -> Iterator[Edit]:
+    for word in _LONG_WORD.finditer(text):
+        a, b = word.span()
+        for start in range(a, b - MAX_WORD_CHARS, MAX_WORD_CHARS):  # every piece but the last gets a space
+            yield start, start + MAX_WORD_CHARS, text[start : start + MAX_WORD_CHARS] + " "
+
+
+def _squeeze(text: str) -> tuple[str, _Where | _Then]:
+    """`text` made cheap and clean for NER, and the way back to the original's characters.
+
+    Line wraps and runs of spaces become one space. To spaCy each is a token of its own: about one token in
+    fifteen of a news wire, tagged for nothing, and a name or "on Monday" wrapped across two lines was cut in
+    two. A line break is a wrap when the next line goes on in lower case or the line is long
+    (MIN_WRAPPED_LINE characters); a short line (a row of a table of figures, a heading) keeps its break, and a
+    blank line stays a blank line.
+
+    Then a run of eight or more punctuation marks or symbols keeps its first PUNCT_RUN_KEPT, and a word longer
+    than MAX_WORD_CHARS is cut into pieces of that length by spaces, so that the tokenizer's time is linear in
+    the text whatever it holds (see _SPACE_OR_PUNCT_RUN)."""
+    squeezed, where = _edited(text, _space_and_punct_edits(text))
+    if not _LONG_WORD.search(squeezed):
+        return squeezed, where
+    cut, where_cut = _edited(squeezed, _long_word_edits(squeezed))
+    return cut, _Then(where, where_cut)
 
 
 def _split_text(text: str, limit: int = MAX_PIECE_CHARS) -> list[tuple[int, str]]:

@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import multiprocessing
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -388,7 +389,8 @@ def index_paths(
                     if old is not None and old[0] == digest:
                         report.unchanged += 1
                         continue
-                    yield item, str(path.resolve()), digest, meter.read
+                    # The path as walked (absolute, links not resolved): what prune compares with the next walk.
+                    yield item, os.path.abspath(path), digest, meter.read
 
         writer: Any = None
         generation = ""
@@ -413,13 +415,14 @@ def index_paths(
                     meter.show(read)
             stale: list[str] = []
             if options.prune and not fresh:
-                resolved_roots = [str(r.resolve()) for r in roots]
+                # Paths are stored as walked; an index written before that stored them resolved.
+                prefixes = {os.path.abspath(r) for r in roots} | {str(r.resolve()) for r in roots}
                 stale = [
                     doc_id
                     for doc_id, (_, path) in existing.items()
                     if doc_id not in seen
                     and path
-                    and any(path == r or path.startswith(r + "/") for r in resolved_roots)
+                    and any(path == r or path.startswith(r.rstrip("/") + "/") for r in prefixes)
                 ]
             if writer is None and (fresh or stale):
                 writer, generation = _open_writer(store, fresh)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ LOCK = "write.lock"
 IGNORED_ENTRIES = {".gitkeep", LOCK, "tasks.sqlite", "tasks.sqlite-wal", "tasks.sqlite-shm", ".DS_Store"}
 
 
+# The names create_generation gives: nothing else is opened as a generation.
+_GENERATION = re.compile(r"gen-[0-9A-Za-z-]{1,80}", re.ASCII)
+
+
 def _ours(name: str) -> bool:
     """Entries searchsvc leaves in an index directory before the first marker (an interrupted first build)."""
     return name in IGNORED_ENTRIES or name.startswith(("gen-", f".{MARKER}"))
@@ -47,6 +52,26 @@ def open_whoosh(path: Path) -> whoosh_index.Index:
     the postings, 1.6 GB for two searchers on the 104k-article benchmark index, against 40 MB with plain file
     reads, which were no slower there (bench: `make bench`)."""
     return FileStorage(str(path), supports_mmap=False).open_index()
+
+
+def _fsync(path: Path, *, folder: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if folder else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(path: Path) -> None:
+    """fsync every file in `path` (not recursively), then the folder itself: its entries and renames."""
+    with os.scandir(path) as entries:
+        files = sorted(e.path for e in entries if e.is_file(follow_symlinks=False))
+    for file in files:
+        try:
+            _fsync(Path(file))
+        except FileNotFoundError:  # a lock file Whoosh removed meanwhile
+            continue
+    _fsync(path, folder=True)
 
 
 @dataclass(frozen=True)
@@ -95,7 +120,10 @@ class IndexStore:
                 f"{self.root} was built with schema version {marker.schema_version}, this searchsvc needs "
                 f"{SCHEMA_VERSION}: run `searchsvc index`, which rebuilds it."
             )
-        if "/" in marker.generation or not (self.root / marker.generation).is_dir():
+        if not _GENERATION.fullmatch(marker.generation):
+            # ".", "..", a path: opening it would unpickle whatever Whoosh index it points to
+            raise IndexStoreError(f"{marker_path} names {marker.generation!r}, which is not a generation's name")
+        if not (self.root / marker.generation).is_dir():
             raise IndexStoreError(f"{self.root}: generation {marker.generation!r} named by {MARKER} is missing")
         return marker
 
@@ -132,9 +160,13 @@ class IndexStore:
         return FileStorage(str(path), supports_mmap=False).create_index(build_schema()), name
 
     def publish(self, generation: str) -> Marker:
-        """Make `generation` the live one (atomic), then remove generations older than the previous live one."""
+        """Make `generation` the live one (atomic and durable), then remove generations older than the previous
+        live one. Whoosh syncs nothing: its segment files and its table of contents (written, then renamed)
+        are synced here, with their folder, before the marker names the generation, and the index folder after
+        the marker is replaced; so when this returns (and a task is marked done) a power cut loses nothing."""
         # First publish: the new gen-* folder is the only entry, which read_marker would call foreign.
         previous = self.read_marker(any_version=True) if (self.root / MARKER).exists() else None
+        sync_folder(self.root / generation)
         marker = Marker(generation, time.time(), SCHEMA_VERSION)
         tmp = self.root / f".{MARKER}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -142,6 +174,7 @@ class IndexStore:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.root / MARKER)
+        _fsync(self.root, folder=True)  # the rename itself, and the new generation's entry
         keep = {generation, previous.generation if previous else ""}
         self.remove_generations(keep)
         return marker

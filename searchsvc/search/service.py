@@ -47,7 +47,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -785,6 +785,20 @@ class SearchService:
             if docnum is None:
                 return None
             return record_from_stored(searcher.stored_fields(docnum))
+
+    def from_files(self, doc_ids: Iterable[str]) -> set[str]:
+        """Those of `doc_ids` indexed from a file (a stored path); none while there is no index yet."""
+        try:
+            with self._use() as (_, searcher):
+                paths = searcher.reader().column_reader("path")
+                found = set()
+                for doc_id in doc_ids:
+                    docnum = searcher.document_number(id=doc_id)
+                    if docnum is not None and paths[docnum]:
+                        found.add(doc_id)
+                return found
+        except IndexUnavailableError:
+            return set()
 
     def similar(self, doc_id: str, limit: int = 10) -> list[dict[str, Any]] | None:
         """Documents sharing the most distinctive body terms with `doc_id` (None if it does not exist)."""

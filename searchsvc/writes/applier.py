@@ -20,6 +20,7 @@ from typing import Any
 
 from searchsvc.config import Settings
 from searchsvc.documents import Document, DocumentError, DocumentSchema, document_from_mapping
+from searchsvc.errors import owned_by_file_message
 from searchsvc.index.indexer import IndexOptions, apply_changes, index_paths
 from searchsvc.index.store import IndexStore
 from searchsvc.writes.tasks import Apply, Outcome, Task
@@ -55,12 +56,19 @@ def dump_document(doc: Document) -> dict[str, Any]:
     return _DUMP.dump(doc)
 
 
-def _existing_ids(store: IndexStore, ids: set[str]) -> set[str]:
+def _indexed_paths(store: IndexStore, ids: set[str]) -> dict[str, str]:
+    """id -> stored path ("" for a document added over HTTP) of those of `ids` in the index."""
     if not ids or not store.exists():
-        return set()
+        return {}
     ix, _ = store.open()
     with ix.searcher() as searcher:
-        return {i for i in ids if searcher.document_number(id=i) is not None}
+        paths = searcher.reader().column_reader("path")
+        found = {}
+        for doc_id in ids:
+            docnum = searcher.document_number(id=doc_id)
+            if docnum is not None:
+                found[doc_id] = paths[docnum]
+        return found
 
 
 def _reindex(task: Task, store: IndexStore, settings: Settings) -> Outcome:
@@ -102,20 +110,37 @@ def make_applier(store: IndexStore, settings: Settings) -> Apply:
     def apply(tasks: list[Task]) -> list[Outcome]:
         if len(tasks) == 1 and tasks[0].kind == "reindex":
             return [_reindex(tasks[0], store, settings)]
+        # A document indexed from a file is owned by it: an HTTP write to it is refused here too (the API
+        # refuses it at the door, but a file may have been indexed since the task was accepted).
+        asked = {i for t in tasks for i in t.payload.get("ids", ())} | {
+            str(raw.get("id")) for t in tasks for _, raw in t.payload.get("documents", ())
+        }
+        indexed = _indexed_paths(store, asked)
+        owned = {i for i, path in indexed.items() if path}
         final: dict[str, Document | None] = {}  # id -> last document, or None for a delete (in order)
-        results: dict[int, dict[str, Any]] = {}
-        deletes_by_task: dict[int, list[str]] = {}
+        outcomes: dict[int, Outcome] = {}
         for task in tasks:
             if task.kind == "delete":
-                deletes_by_task[task.id] = list(task.payload.get("ids", ()))
-                for doc_id in deletes_by_task[task.id]:
+                ids = list(task.payload.get("ids", ()))
+                refused = [i for i in ids if i in owned]
+                if refused:
+                    outcomes[task.id] = (task.id, "failed", None, owned_by_file_message(refused[0]))
+                    continue
+                deleted = 0
+                for doc_id in ids:
+                    # It counts when present before the batch, or put earlier in it.
+                    if final.get(doc_id) is not None or (doc_id not in final and doc_id in indexed):
+                        deleted += 1
                     final.pop(doc_id, None)
                     final[doc_id] = None
-                results[task.id] = {"deleted": 0}
+                outcomes[task.id] = (task.id, "succeeded", {"deleted": deleted}, None)
                 continue
             errors = list(task.payload.get("errors", ()))
-            indexed = 0
+            count = 0
             for index, raw in task.payload.get("documents", ()):
+                if str(raw.get("id")) in owned:
+                    errors.append({"index": index, "id": raw.get("id"), "message": owned_by_file_message(raw["id"])})
+                    continue
                 try:
                     doc = document_from_mapping(raw)
                 except DocumentError as exc:  # validated at the door; kept for safety on old rows
@@ -123,24 +148,16 @@ def make_applier(store: IndexStore, settings: Settings) -> Apply:
                     continue
                 final.pop(doc.id, None)
                 final[doc.id] = doc
-                indexed += 1
+                count += 1
             errors.sort(key=lambda e: e["index"])
-            results[task.id] = {"indexed": indexed, "rejected": len(errors), "errors": errors}
-        # A delete counts the documents it removed: present before the batch, or put earlier in it.
-        present = _existing_ids(store, {i for ids in deletes_by_task.values() for i in ids})
-        for task in tasks:
-            for doc_id in task.payload.get("ids", ()):
-                if doc_id in present:
-                    results[task.id]["deleted"] += 1
-                    present.discard(doc_id)
-            for _, raw in task.payload.get("documents", ()):
-                present.add(str(raw.get("id")))
+            result = {"indexed": count, "rejected": len(errors), "errors": errors}
+            outcomes[task.id] = (task.id, "succeeded", result, None)
         upserts = [d for d in final.values() if d is not None]
         deletes = [i for i, d in final.items() if d is None]
         if upserts or deletes:
             # Deletes alone need no spaCy model: do not load one for them.
             extractor = _get_extractor(settings.spacy_model) if upserts else _NoExtractor()
             apply_changes(store, upserts, deletes, extractor, settings.spacy_model)  # type: ignore[arg-type]  # duck-typed _NoExtractor
-        return [(t.id, "succeeded", results[t.id], None) for t in tasks]
+        return [outcomes[t.id] for t in tasks]
 
     return apply

@@ -33,6 +33,11 @@ FINISHED = ("succeeded", "failed")
 KINDS = ("documents", "delete", "reindex")
 # A task whose application raised this many times is marked failed, so one bad task cannot block the queue.
 MAX_ATTEMPTS = 3
+# Why a task found `processing` after its writer died for the last time is marked failed.
+_KILLED = (
+    "the writer stopped while applying this task, {attempts} times (killed, crashed, or too slow for the "
+    "worker timeout); it was not applied"
+)
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS tasks (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -104,20 +109,47 @@ class Task:
         }
 
 
+class UnreadableTaskError(ValueError):
+    """A stored task whose payload is not a JSON object (a damaged or hand-edited row): it cannot be applied."""
+
+
+def _json_or(text: str | None, default: Any, what: str, task_id: int) -> Any:
+    """A JSON column's value; `default` (logged) when it is not JSON, so one damaged row cannot break a
+    listing of tasks."""
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        log.warning("task %s: its stored %s is not valid JSON; shown as %r", task_id, what, default)
+        return default
+
+
 def _row_to_task(row: sqlite3.Row) -> Task:
+    """A task from its row. Its details and result are shown as empty when damaged; a payload that is not a
+    JSON object raises UnreadableTaskError (only `claim` reads payloads)."""
     keys = row.keys()
+    details = _json_or(row["details"], {}, "details", row["id"])
+    payload: Any = {}
+    if "payload" in keys:
+        try:
+            payload = json.loads(row["payload"])
+        except (ValueError, TypeError):
+            raise UnreadableTaskError(f"task {row['id']}: its stored payload is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise UnreadableTaskError(f"task {row['id']}: its stored payload is not a JSON object")
     return Task(
         id=row["id"],
         kind=row["kind"],
         status=row["status"],
-        details=json.loads(row["details"]) if row["details"] else {},
-        result=json.loads(row["result"]) if row["result"] else None,
+        details=details if isinstance(details, dict) else {},
+        result=_json_or(row["result"], None, "result", row["id"]),
         error=row["error"],
         enqueued_at=row["enqueued_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         attempts=row["attempts"],
-        payload=json.loads(row["payload"]) if "payload" in keys else {},
+        payload=payload,
     )
 
 
@@ -244,10 +276,15 @@ class TaskQueue:
         rows = self._read("SELECT status, count(*) AS n FROM tasks GROUP BY status")
         return {status: 0 for status in STATUSES} | {r["status"]: r["n"] for r in rows}
 
-    def claim(self, max_documents: int = 2000, max_tasks: int = 500) -> builtins.list[Task]:
-        """The oldest unfinished tasks, in order, marked processing. Tasks left `processing` by a crashed
-        writer come first, so nothing accepted is skipped. A reindex task is claimed alone. Only the holder of
-        the index's write lock may call this."""
+    def claim(
+        self, max_documents: int = 2000, max_tasks: int = 500, max_attempts: int = MAX_ATTEMPTS
+    ) -> builtins.list[Task]:
+        """The oldest unfinished tasks, in order, marked processing, their `attempts` counting this one. Only
+        the holder of the index's write lock may call this, so a task found `processing` was being applied
+        when its writer died (a crash, a kill by gunicorn's timeout, a power cut): it is claimed again first,
+        and alone, so that a task that kills its writer cannot take the tasks batched with it down too; once
+        it has been tried `max_attempts` times it is marked failed instead, and the tasks after it are
+        applied. A row that cannot be read is marked failed too. A reindex task is claimed alone."""
 
         def take() -> tuple[builtins.list[Task], float]:
             with self._connect() as db:
@@ -257,24 +294,39 @@ class TaskQueue:
                     (max_tasks,),
                 ).fetchall()
                 claimed: builtins.list[Task] = []
+                failed: builtins.list[tuple[int, str]] = []  # (task id, why)
                 docs = 0
                 for row in rows:
-                    task = _row_to_task(row)
-                    if task.kind == "reindex" and claimed:
+                    interrupted = row["status"] == "processing"
+                    if interrupted and row["attempts"] >= max_attempts:
+                        failed.append((row["id"], _KILLED.format(attempts=row["attempts"])))
+                        continue
+                    try:
+                        task = _row_to_task(row)
+                    except UnreadableTaskError as exc:
+                        failed.append((row["id"], f"{exc}; it cannot be applied"))
+                        continue
+                    if claimed and (interrupted or task.kind == "reindex"):
                         break
                     size = len(task.payload.get("documents", ())) + len(task.payload.get("ids", ()))
                     if claimed and docs + size > max_documents:
                         break
                     claimed.append(task)
                     docs += size
-                    if task.kind == "reindex":
+                    if interrupted or task.kind == "reindex":
                         break
                 now = time.time()
+                db.executemany(
+                    "UPDATE tasks SET status='failed', error=?, finished_at=? WHERE id=?",
+                    [(why, now, task_id) for task_id, why in failed],
+                )
                 db.executemany(
                     "UPDATE tasks SET status='processing', started_at=?, attempts=attempts+1 WHERE id=?",
                     [(now, t.id) for t in claimed],
                 )
                 db.execute("COMMIT")
+            for task_id, why in failed:
+                log.error("task %d marked failed: %s", task_id, why)
             return claimed, now
 
         claimed, now = _retrying(take)
@@ -295,6 +347,20 @@ class TaskQueue:
             )
             for t in claimed
         ]
+
+    def release(self, task_ids: builtins.list[int]) -> None:
+        """Give claimed tasks back, their attempt not counted: they failed through no fault of theirs (a full
+        disk) and are applied later."""
+
+        def give_back() -> None:
+            with self._connect() as db:
+                db.executemany(
+                    "UPDATE tasks SET status='enqueued', attempts=max(attempts - 1, 0)"
+                    " WHERE id=? AND status='processing'",
+                    [(i,) for i in task_ids],
+                )
+
+        _retrying(give_back)
 
     def finish(self, outcomes: builtins.list[Outcome]) -> None:
         """Mark tasks (id, status, result, error) in one transaction."""
@@ -402,7 +468,7 @@ class TaskWriter:
                 if time.monotonic() - taken > self.max_hold:
                     self._held_too_long = True
                     break
-                tasks = self.queue.claim()
+                tasks = self.queue.claim(max_attempts=self.max_attempts)
                 if not tasks:
                     break
                 started = time.monotonic()
@@ -427,7 +493,11 @@ class TaskWriter:
             outcomes = self.apply(tasks)
         except Exception as exc:
             if _storage_full(exc):
-                raise  # not the tasks' fault: they stay pending and are retried
+                try:  # not the tasks' fault: the attempt is not counted
+                    self.queue.release([t.id for t in tasks])
+                except Exception:  # the disk is full: they stay processing, and count this attempt
+                    log.exception("could not give back tasks %s", [t.id for t in tasks])
+                raise
             if len(tasks) > 1:
                 log.warning("a batch of %d tasks failed (%s); applying them one by one", len(tasks), exc)
                 for task in tasks:
