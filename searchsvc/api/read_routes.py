@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from searchsvc import __version__
 from searchsvc.api.auth import authorize
 from searchsvc.api.error_handlers import register_error_handlers
-from searchsvc.api.openapi import openapi_spec
+from searchsvc.api.openapi import Operation, documented, openapi_spec
 from searchsvc.api.read_schemas import (
     EntitiesRequestSchema,
     NoParametersSchema,
@@ -63,7 +63,7 @@ class _State:
 
     def openapi(self) -> bytes:
         if self._openapi is None:
-            self._openapi = orjson.dumps(openapi_spec(self.settings, __version__))
+            self._openapi = orjson.dumps(openapi_spec(current_app, self.settings, __version__))
         return self._openapi
 
 
@@ -122,8 +122,20 @@ def _finish(response: Response) -> Response:
     return response
 
 
+_HITS = ("Hits, facets and a did-you-mean", "SearchResponse")
+
+
 # -- endpoints -----------------------------------------------------------------------------------------------
 @bp.route("/search", methods=["GET", "POST"])
+@documented(
+    get=Operation("Search documents", {"200": _HITS}, ("400", "503"), query=SearchRequestSchema),
+    post=Operation(
+        "Search documents (parameters as a JSON body; lists may be arrays)",
+        {"200": _HITS},
+        ("400", "413", "415", "503"),
+        body={"application/json": {"schema": "SearchRequest"}},
+    ),
+)
 def search() -> Response:
     state = _state()
     if request.method == "POST":
@@ -158,6 +170,7 @@ def search() -> Response:
 
 
 @bp.get("/documents/<path:doc_id>")
+@documented(get=Operation("One document", {"200": ("The document", "Document")}, ("400", "404", "503")))
 def document(doc_id: str) -> Response:
     state = _state()
     _params(state.no_params)
@@ -168,6 +181,14 @@ def document(doc_id: str) -> Response:
 
 
 @bp.get("/documents/<path:doc_id>/similar")
+@documented(
+    get=Operation(
+        "Documents like this one",
+        {"200": ("Similar documents", "SimilarResponse")},
+        ("400", "404", "503"),
+        query=SimilarRequestSchema,
+    )
+)
 def similar(doc_id: str) -> Response:
     state = _state()
     params = _params(state.similar_schema)
@@ -178,6 +199,14 @@ def similar(doc_id: str) -> Response:
 
 
 @bp.get("/entities")
+@documented(
+    get=Operation(
+        "Entity names for autocomplete",
+        {"200": ("Names with document counts", "EntitiesResponse")},
+        ("400", "503"),
+        query=EntitiesRequestSchema,
+    )
+)
 def entities() -> Response:
     state = _state()
     params = _params(state.entities_schema)
@@ -186,6 +215,7 @@ def entities() -> Response:
 
 
 @bp.get("/stats")
+@documented(get=Operation("Index statistics", {"200": ("Statistics", "StatsResponse")}, ("400", "503")))
 def stats() -> Response:
     state = _state()
     _params(state.no_params)
@@ -193,18 +223,21 @@ def stats() -> Response:
 
 
 @bp.get("/health")
+@documented(get=Operation("Liveness (does not touch the index)", {"200": ("Alive", "HealthResponse")}))
 def health() -> Response:
     """Liveness: answers without touching the index."""
     return json_response({"status": "ok"})
 
 
 @bp.get("/ready")
+@documented(get=Operation("Readiness: the index is open and readable", {"200": ("Ready", "ReadyResponse")}, ("503",)))
 def ready() -> Response:
     """Readiness: 503 index_unavailable until the index is open and readable."""
     return json_response(_state().service.ready())
 
 
 @bp.get("/openapi.json")
+@documented(get=Operation("This document", {"200": ("OpenAPI 3 document", {"type": "object"})}))
 def openapi() -> Response:
     return Response(_state().openapi(), mimetype="application/json")
 

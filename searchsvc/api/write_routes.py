@@ -18,6 +18,7 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
 from searchsvc.api.auth import authorize
+from searchsvc.api.openapi import TASK_ANSWERS, Operation, documented
 from searchsvc.api.read_routes import _params, json_response
 from searchsvc.api.read_schemas import NoParametersSchema
 from searchsvc.api.write_schemas import DEFAULT_WAIT, TaskListRequestSchema, WriteRequestSchema
@@ -195,6 +196,16 @@ def _refuse_if_from_a_file(doc_id: str) -> None:
 
 
 @bp.put("/documents/<path:doc_id>")
+@documented(
+    put=Operation(
+        "Add or replace one document",
+        TASK_ANSWERS,
+        # 404: an id the URL rule cannot carry (empty, a leading '/', some with a newline) reaches no endpoint.
+        ("400", "404", "409", "413", "415", "503"),
+        query=WriteRequestSchema,
+        body={"application/json": {"schema": "DocumentInput"}},
+    )
+)
 def put_document(doc_id: str) -> Response:
     _params(_state().write_params)  # unknown parameters are refused before the body is read
     doc = _one_document(doc_id)
@@ -203,6 +214,28 @@ def put_document(doc_id: str) -> Response:
 
 
 @bp.post("/documents")
+@documented(
+    post=Operation(
+        "Add or replace many documents: a JSON array, or NDJSON (one document a line)",
+        TASK_ANSWERS,
+        ("400", "413", "415", "503"),
+        query=WriteRequestSchema,
+        body=lambda settings: {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/DocumentInput"},
+                    "maxItems": settings.max_batch,
+                }
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+        description=lambda settings: (
+            f"At most {settings.max_batch} documents and {settings.max_body_bytes} bytes. "
+            "Invalid documents are reported in the task by index and id; the others are applied."
+        ),
+    )
+)
 def post_documents() -> Response:
     _params(_state().write_params)
     accepted: list[list[Any]] = []
@@ -231,17 +264,38 @@ def post_documents() -> Response:
 
 
 @bp.delete("/documents/<path:doc_id>")
+@documented(
+    delete=Operation(
+        "Delete one document (a missing id succeeds with deleted: 0)",
+        TASK_ANSWERS,
+        ("400", "404", "409", "503"),
+        query=WriteRequestSchema,
+    )
+)
 def delete_document(doc_id: str) -> Response:
     _refuse_if_from_a_file(doc_id)
     return _enqueue("delete", {"ids": [doc_id]}, {"id": doc_id})
 
 
 @bp.post("/reindex")
+@documented(
+    post=Operation(
+        "Rebuild the index from the source folders and swap it in; searches go on",
+        TASK_ANSWERS,
+        ("400", "503"),
+        query=WriteRequestSchema,
+    )
+)
 def reindex() -> Response:
     return _enqueue("reindex", {}, {})
 
 
 @bp.get("/tasks/<int:task_id>")
+@documented(
+    get=Operation(
+        "One task: status, counts, per-document errors", {"200": ("The task", "TaskResponse")}, ("400", "404")
+    )
+)
 def task(task_id: int) -> Response:
     state = _state()
     _params(state.no_params)
@@ -253,6 +307,11 @@ def task(task_id: int) -> Response:
 
 
 @bp.get("/tasks")
+@documented(
+    get=Operation(
+        "Recent tasks, newest first", {"200": ("Tasks", "TaskListResponse")}, ("400",), query=TaskListRequestSchema
+    )
+)
 def tasks() -> Response:
     state = _state()
     params = _params(state.list_params)
