@@ -114,10 +114,13 @@ def _put_ids_agree(context: Any, case: Any) -> Any:
     if case.method.upper() == "PUT" and isinstance(body, dict) and "id" in body and isinstance(body["id"], str):
         doc_id = (case.path_parameters or {}).get("doc_id")
         if isinstance(doc_id, str) and len(body["id"]) % 2 == 0:
-            # A generated id may be one no URL reaches, or a file-owned one (409): a free, valid one instead.
+            # A generated id may be one no URL reaches, or a file-owned one (409), and generated fields are mostly
+            # refused by rules the schema cannot express: a quarter of the PUTs send a valid document instead.
             if len(body["id"]) % 4 == 0:
                 doc_id = "api/one"
                 case.path_parameters = {**(case.path_parameters or {}), "doc_id": doc_id}
+                case.body = {"id": doc_id, "title": "Harbour news", "body": "The ferry left the harbour on Monday."}
+                return case
             body["id"] = doc_id
     return case
 
