@@ -324,3 +324,34 @@ def test_write_api_examples_print_what_the_docs_show(tmp_path: Path) -> None:
                 env={**os.environ, "KEY": KEY},
             )
             assert result.stdout.strip() == expected, (command, result.stderr)
+
+
+def _chunks(lines: list[bytes], size: int = 8192) -> Any:
+    """A body sent with Transfer-Encoding: chunked (requests does so for a generator): no Content-Length."""
+    data = b"".join(lines)
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_a_chunked_body_over_the_limit_is_refused_whole(own_index_dir: Path, tmp_path: Path) -> None:
+    """Werkzeug's limit on a chunked body stops reading at max_body_bytes without an error: the write was accepted
+    with the lines before the cut (documents lost silently). Over the limit, a body is refused however it is sent."""
+    limit = 200_000
+    lines = [
+        (
+            f'{{"id": "chunk-{i}", "title": "Chunk {i}", "body": "Harbour report number {i}, ' + "x" * 180 + '"}\n'
+        ).encode()
+        for i in range(1_500)
+    ]
+    assert sum(map(len, lines)) > limit
+    headers = {**AUTH, "Content-Type": "application/x-ndjson"}
+    with run_gunicorn(own_index_dir, tmp_path / "log", workers=1, admin_key=KEY, max_body_bytes=str(limit)) as server:
+        over = requests.post(f"{server.base}/documents", data=_chunks(lines), headers=headers, timeout=60)
+        assert over.status_code == 413, over.text
+        assert over.json()["error"]["code"] == "payload_too_large"
+        assert requests.get(f"{server.base}/tasks", timeout=10).json()["tasks"] == []
+        under = lines[:500]
+        assert sum(map(len, under)) < limit
+        ok = requests.post(f"{server.base}/documents?wait=true", data=_chunks(under), headers=headers, timeout=120)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["task"]["details"]["received"] == 500

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from searchsvc import __version__
 from searchsvc.api.auth import authorize
+from searchsvc.api.bodies import read_body
 from searchsvc.api.error_handlers import register_error_handlers
 from searchsvc.api.openapi import Operation, documented, openapi_spec
 from searchsvc.api.read_schemas import (
@@ -91,7 +92,7 @@ def _json_body() -> dict[str, Any]:
         raise UnsupportedMediaTypeError(
             f"POST bodies must be JSON (Content-Type: application/json), not {request.mimetype or 'nothing'}"
         )
-    raw = request.get_data(cache=False)
+    raw = read_body(_state().settings.max_body_bytes)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -18,6 +18,7 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 
 from searchsvc.api.auth import authorize
+from searchsvc.api.bodies import read_body
 from searchsvc.api.openapi import TASK_ANSWERS, Operation, documented
 from searchsvc.api.read_routes import _params, json_response
 from searchsvc.api.read_schemas import NoParametersSchema
@@ -83,7 +84,7 @@ def _is_json(mimetype: str) -> bool:
 
 
 def _body() -> bytes:
-    return request.get_data(cache=False)  # beyond MAX_CONTENT_LENGTH: 413 payload_too_large
+    return read_body(_state().settings.max_body_bytes)  # beyond it: 413 payload_too_large, however it is sent
 
 
 def _load_json(raw: bytes) -> Any:
