@@ -97,7 +97,6 @@ def _hostile(vocabulary: list[str]) -> list[Any]:
     ]
     params = [pytest.param(*case, id=case[0]) for case in cases]
     put = ("PUT", f"/documents/hostile?wait=true&timeout={WRITE_BOUND:g}")
-    slow_doc = pytest.mark.xfail(strict=False, reason="extraction of this document is fixed on another branch")
     params += [
         pytest.param(
             "untitled 20,000 characters, no sentence end",
@@ -106,9 +105,8 @@ def _hostile(vocabulary: list[str]) -> list[Any]:
             {200},
             WRITE_BOUND,
             id="untitled 20,000 characters",
-            marks=slow_doc,
         ),
-        pytest.param("20 KB of !", put, {"body": "!" * 20_000}, {200}, WRITE_BOUND, id="20 KB of !", marks=slow_doc),
+        pytest.param("20 KB of !", put, {"body": "!" * 20_000}, {200}, WRITE_BOUND, id="20 KB of !"),
     ]
     return params
 
