@@ -46,3 +46,9 @@ def static_canonical(name: str, kind: EntityType | None = None) -> str | None:
     if kind in (None, "org"):
         return known_long_form(name) or known_long_form(name.upper() if len(name) <= 6 else name)
     return None
+
+
+def keyword_term(name: str) -> str:
+    """An entity name as the index's keyword fields (person, org, place) hold it: lower case, commas as spaces,
+    single spaces. The term of the canonical name, which alias lookups resolve to."""
+    return " ".join(name.replace(",", " ").lower().split())

@@ -90,6 +90,7 @@ class _Working:
     type: EntityType
     start: int
     end: int
+    surface: str = ""  # the cleaned mention as written ("Lavrov"), kept as an alias of the final name
     settled: bool = False  # a country or an acronym: name no longer changes
     long_form: bool = False  # the long form of an acronym, whose type wins
     titled: bool = False  # written with a personal title ("Mrs May"): a person even if it looks like a month
@@ -127,6 +128,7 @@ def resolve_entities(mentions: Iterable[RawMention], text: str = "") -> tuple[En
         for part_name, part in _split_enumeration(name, m, seen_names):
             w = _classify(part_name, label, part, short_alias, long_alias)
             w.titled = titled
+            w.surface = part_name
             work.append(w)
 
     _retype_by_context(work, text)
@@ -366,15 +368,24 @@ def _collect(work: list[_Working]) -> tuple[Entity, ...]:
     votes: dict[str, Counter[EntityType]] = defaultdict(Counter)
     long_votes: dict[str, Counter[EntityType]] = defaultdict(Counter)
     counts: Counter[str] = Counter()
+    aliases: dict[str, dict[str, None]] = defaultdict(dict)  # name -> surfaces, in order (an ordered set)
+    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for w in work:
         counts[w.name] += 1
         votes[w.name][w.type] += 1
         if w.long_form:
             long_votes[w.name][w.type] += 1
+        aliases[w.name][w.surface or w.name] = None
+        if w.start >= 0:
+            spans[w.name].append((w.start, w.end))
     entities = []
     for name, count in counts.items():
         ballot = long_votes[name] or votes[name]
         etype = min(ballot, key=lambda t: (-ballot[t], _TIE_ORDER[t]))
-        entities.append(Entity(name=name, type=etype, mentions=count))
+        entities.append(
+            Entity(
+                name=name, type=etype, mentions=count, aliases=tuple(aliases[name]), spans=tuple(sorted(spans[name]))
+            )
+        )
     entities.sort(key=lambda e: (e.type, e.name))
     return tuple(entities)

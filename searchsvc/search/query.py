@@ -29,11 +29,12 @@ Match modes for words that are not joined by an explicit operator:
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -43,6 +44,7 @@ from whoosh.analysis import STOP_WORDS
 from whoosh.matching import AndNotMatcher
 
 from searchsvc.errors import ParameterError, QueryError
+from searchsvc.extract.canonical import keyword_term, static_canonical
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index.schema import COMBINED_FIELD, QUERYABLE_FIELDS, build_schema, mentioned_ranges
 from searchsvc.search.field_parts import PARTS, FieldPart
@@ -449,20 +451,36 @@ def date_bounds(value: str, fieldname: str) -> tuple[str, str]:
     return first.isoformat(), last.isoformat()
 
 
-def normalise_name(name: str) -> str:
-    """An entity name as the keyword fields index it: lowercased, commas as spaces, single spaces."""
-    return " ".join(name.replace(",", " ").lower().split())
+# An entity name as the keyword fields index it: lowercased, commas as spaces, single spaces.
+normalise_name = keyword_term
 
 
-def filter_queries(filters: Filters) -> list[wq.Query]:
-    """One query per filter; each must match. Date ranges always have both ends (see schema.py on why)."""
+# (entity type, name as written) -> the keyword terms of the canonical names it may mean (search/aliases.py).
+Resolver = Callable[[str, str], list[str]]
+
+
+def _static_terms(kind: str, name: str) -> list[str]:
+    static = static_canonical(name, kind)  # type: ignore[arg-type]
+    return list(dict.fromkeys(t for t in (keyword_term(static or ""), keyword_term(name)) if t))
+
+
+def name_query(kind: str, name: str, resolve: Resolver | None = None, boost: float = 1.0) -> wq.Query:
+    """Documents naming the entity `name` of type `kind` under any canonical name it may stand for."""
+    terms = (resolve or _static_terms)(kind, name)
+    queries = [wq.Term(kind, t, boost=boost) for t in terms]
+    return queries[0] if len(queries) == 1 else wq.Or(queries, boost=1.0)
+
+
+def filter_queries(filters: Filters, resolve: Resolver | None = None) -> list[wq.Query]:
+    """One query per filter; each must match. Entity names go through `resolve` (the index's alias table;
+    without it, the static canonical names). Date ranges always have both ends (see schema.py on why)."""
     out: list[wq.Query] = []
     for kind in ENTITY_TYPES:
         for name in getattr(filters, kind):
             normalised = normalise_name(name)
             if not normalised:
                 raise ParameterError(f"{kind} must not be empty", kind)
-            out.append(wq.Term(kind, normalised))
+            out.append(name_query(kind, name, resolve))
     for name in ("published", "mentioned"):
         lo_value, hi_value = getattr(filters, f"{name}_from"), getattr(filters, f"{name}_to")
         if lo_value is None and hi_value is None:
@@ -510,13 +528,21 @@ class QueryBuilder:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
+        self._resolve: Resolver | None = None
         self.default_fields = {f: b for f, b in DEFAULT_FIELDS.items() if f in schema}
 
-    def build(self, q: str | None, *, match: str = "auto", filters: Filters | None = None) -> BuiltQuery:
-        """The query for `q` and `filters`; an empty q means all documents (or all that pass the filters)."""
+    def build(
+        self, q: str | None, *, match: str = "auto", filters: Filters | None = None, resolve: Resolver | None = None
+    ) -> BuiltQuery:
+        """The query for `q` and `filters`; an empty q means all documents (or all that pass the filters).
+        `resolve` maps entity names to canonical names (filters and `person:`-style fields)."""
+        if resolve is not self._resolve:  # a copy bound to this request's resolver: builders are shared by threads
+            bound = copy.copy(self)
+            bound._resolve = resolve
+            return bound.build(q, match=match, filters=filters, resolve=resolve)
         if match not in MATCH_MODES:
             raise ParameterError(f"match must be one of {', '.join(MATCH_MODES)}", "match")
-        parts = filter_queries(filters or Filters())
+        parts = filter_queries(filters or Filters(), resolve)
         filter_parts = list(parts)
         text_query = None
         words: list[tuple[int, str]] = []
@@ -624,6 +650,9 @@ class QueryBuilder:
                 text = text.replace(".", "")
             cls = wq.Prefix if leaf.kind == "prefix" else wq.Wildcard
             return cls(fieldname, text, boost=boost)
+        if fieldname in ENTITY_TYPES and leaf.kind in ("word", "phrase") and self._resolve is not None:
+            # `person:reagan`, `place:"u.s."`: any name the index knows the entity by, as the filters read it.
+            return name_query(fieldname, leaf.text, self._resolve, boost)
         if fieldname in KEYWORD_FIELDS:
             # Whole names: `person:"sergey lavrov"` and `person:lavrov` are one term each.
             texts = list(fieldobj.process_text(leaf.text, mode="query"))
