@@ -17,6 +17,16 @@ ENTITY_TYPES: tuple[EntityType, ...] = ("person", "org", "place")
 
 
 @dataclass(frozen=True)
+class RawMention:
+    """One named-entity span as the tagger gave it; offsets are characters into the document (-1: unknown)."""
+
+    text: str
+    label: str
+    start: int = -1
+    end: int = -1
+
+
+@dataclass(frozen=True)
 class Entity:
     """A person, organisation or place of one document, under its canonical name.
 

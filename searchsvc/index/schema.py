@@ -65,6 +65,7 @@ from whoosh.lang.porter import stem as porter_stem
 from searchsvc.documents import Document
 from searchsvc.extract.canonical import keyword_term, name_key
 from searchsvc.extract.dates import mentioned_date
+from searchsvc.extract.news import without_source
 from searchsvc.extract.types import ENTITY_TYPES, Entity, Extraction, MentionedDate
 
 # Schema version: bump when fields or analyzers change so an old index is rebuilt, not misread.
@@ -285,7 +286,9 @@ def title_positions(title: str) -> int:
 
 
 def document_fields(doc: Document, extraction: Extraction, *, path: str, content_hash: str) -> dict[str, Any]:
-    """The Whoosh fields for one document and what was extracted from it (None: not stored, not indexed)."""
+    """The Whoosh fields for one document and what was extracted from it (None: not stored, not indexed). The
+    document's own source is no organisation it mentions (extract/news.py)."""
+    extraction = without_source(extraction, doc.source)
     published = doc.published
     published_day = (
         published.date().isoformat()
