@@ -66,6 +66,7 @@ def test_text_in_capitals_gives_no_names(text: str) -> None:
         ("Avg shrs 12.3 mln vs 11.1 mln", True),
         ("Revs 1.2 billion dlrs vs 980 mln", True),
         ("President Reagan met Prime Minister Nakasone in 1987 to discuss trade.", False),
+        ("Kojima Minoru (born 12 May 1965) is a guitarist.", False),
     ],
 )
 def test_rows_of_figures_are_tables(line: str, table: bool) -> None:

@@ -91,15 +91,17 @@ def _line_bounds(text: str, start: int) -> tuple[int, int]:
 
 
 def is_table_line(line: str) -> bool:
-    """A short line whose words are largely figures: a row of a table or of results."""
+    """A short line whose words are largely figures and which is no sentence (a sentence ends with a full
+    stop: "Smith (born 12 May 1965) is a footballer."): a row of a table or of results."""
     words = line.split()
     digits = sum(1 for w in words if any(c.isdigit() for c in w))
-    return (
+    row = (
         len(line.strip()) <= TABLE_MAX_CHARS
+        and not line.rstrip().endswith((".", "!", "?", '"', "”"))
         and digits >= 2
         and digits >= TABLE_DIGIT_SHARE * len(words)
-        or (digits >= 3 and digits >= 0.5 * len(words))
     )
+    return row or (digits >= 3 and digits >= 0.5 * len(words))
 
 
 def is_capitals_line(line: str) -> bool:
