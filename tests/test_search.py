@@ -88,11 +88,47 @@ def test_person_filter_with_person_and_place_facets(service: SearchService) -> N
 
 @pytest.mark.parametrize(
     ("name", "found"),
-    [("sergey lavrov", True), ("SERGEY LAVROV", True), ("Lavrov", False), ("Sergey", False)],
+    # "Lavrov" is how the article also writes him (an alias); "Sergey" alone it never writes.
+    [("sergey lavrov", True), ("SERGEY LAVROV", True), ("Lavrov", True), ("Sergey", False)],
 )
 def test_person_filter_matches_whole_names_in_any_case(service: SearchService, name: str, found: bool) -> None:
     result = service.search(SearchRequest(filters=Filters(person=(name,))))
     assert (SEED_ID in ids(result)) is found
+
+
+@pytest.mark.parametrize(
+    ("kind", "written", "canonical"),
+    [
+        ("place", "U.S.", "United States"),
+        ("place", "us", "United States"),
+        ("place", "USA", "United States"),
+        ("org", "NATO", "North Atlantic Treaty Organization"),
+        ("org", "nato", "North Atlantic Treaty Organization"),
+        ("person", "nicolas maduro", "Nicolás Maduro"),
+        ("person", "Nicolas Maduro", "Nicolás Maduro"),
+        ("person", "putin", "Vladimir Putin"),
+    ],
+)
+def test_filters_use_the_canonicaliser_of_the_index(
+    service: SearchService, kind: str, written: str, canonical: str
+) -> None:
+    """A filter finds what the canonical name finds, however the user writes the name (issue 18)."""
+    expected = ids(service.search(SearchRequest(filters=Filters(**{kind: (canonical,)}))))
+    assert SEED_ID in expected
+    assert ids(service.search(SearchRequest(filters=Filters(**{kind: (written,)})))) == expected
+
+
+def test_query_fields_use_the_alias_table_too(service: SearchService) -> None:
+    assert SEED_ID in ids(service.search(SearchRequest(q='place:"u.s."')))
+    assert SEED_ID in ids(service.search(SearchRequest(q='person:"nicolas maduro"')))
+
+
+def test_autocomplete_matches_aliases(service: SearchService) -> None:
+    assert service.entities("place", "u.s")[0]["name"] == "United States"
+    assert service.entities("place", "US")[0]["name"] == "United States"
+    assert service.entities("person", "nicolas")[0]["name"] == "Nicolás Maduro"
+    assert service.entities("org", "nato")[0]["name"] == "North Atlantic Treaty Organization"
+    assert [e["name"] for e in service.entities("person", "lavr")] == ["Sergey Lavrov"]
 
 
 def test_entity_field(service: SearchService) -> None:
@@ -442,3 +478,29 @@ def test_known_documents_are_matched_in_every_segment() -> None:
         assert {hit.docnum for hit in searcher.search(q, limit=None)} == wanted
         q = wq.And([wq.Term("text", "beta"), search_module._KnownDocs(wanted, searcher)])
         assert {searcher.stored_fields(hit.docnum)["id"] for hit in searcher.search(q, limit=None)} == {"0", "4", "8"}
+
+
+def test_records_keep_aliases_and_mention_offsets(service: SearchService) -> None:
+    """Each entity keeps the surface forms it was seen as, and where each mention is (issue 18)."""
+    record = service.get_document(SEED_ID)
+    assert record is not None
+    people = {e["name"]: e for e in record["entities"]["person"]}
+    assert set(people["Sergey Lavrov"]["aliases"]) == {"Sergey Lavrov", "Lavrov"}
+    places = {e["name"]: e for e in record["entities"]["place"]}
+    assert {"U.S.", "US"} <= set(places["United States"]["aliases"])
+    for entity in [*people.values(), *places.values()]:
+        assert len(entity["spans"]) == entity["mentions"]
+        for span in entity["spans"]:
+            assert record[span["field"]][span["start"] : span["end"]] == span["text"]
+    assert {s["text"] for s in places["United States"]["spans"]} >= {"U.S.", "US"}
+    dates = {d["value"]: d for d in record["dates"]}
+    monday = dates["2021-03-22"]["spans"][0]
+    assert record["body"][monday["start"] : monday["end"]] == "on Monday"
+
+
+def test_title_offsets_point_into_the_title(service: SearchService) -> None:
+    record = service.get_document("wang-alaska")
+    assert record is not None
+    spans = {e["name"]: e["spans"] for e in record["entities"]["person"]}["Wang Yi"]
+    assert {"field": "title", "start": 0, "end": 7, "text": "Wang Yi"} in spans
+    assert any(s["field"] == "body" and s["text"] == "Wang Yi" for s in spans)

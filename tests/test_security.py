@@ -247,8 +247,8 @@ def test_search_key_guards_every_read_endpoint(make_app: Any) -> None:
 
 def test_the_admin_key_opens_every_read_the_search_key_opens(make_app: Any, own_index_dir: Path) -> None:
     """One policy for both blueprints: with both keys set, the admin key reads everything (issue: /search
-    answered 401 to the admin key while /tasks answered 200)."""
-    # (its own index: with an admin key set, the app opens a task database beside the index)
+    answered 401 to the admin key while /tasks answered 200). On a copy of the index: an admin key opens the
+    task database in the index folder, which the session's index must not get (test_writes.py copies it)."""
     client = make_app(own_index_dir, search_key="search-key", admin_key="admin-key").test_client()
     admin = {"Authorization": "Bearer admin-key"}
     for url in [*READ_URLS, "/tasks"]:

@@ -300,9 +300,20 @@ class SearchResponseSchema(Schema):
     suggestion = fields.String(allow_none=True, required=True, metadata={"description": "Did you mean."})
 
 
+class SpanSchema(Schema):
+    field = fields.String(required=True, validate=validate.OneOf(["title", "body"]))
+    start = fields.Integer(required=True, metadata={"description": "Character offset in the field (from 0)."})
+    end = fields.Integer(required=True, metadata={"description": "Character offset just past the mention."})
+    text = fields.String(required=True, metadata={"description": "The text at [start, end): the surface form."})
+
+
 class MentionSchema(Schema):
-    name = fields.String(required=True)
+    name = fields.String(required=True, metadata={"description": "The canonical name."})
     mentions = fields.Integer(required=True)
+    aliases = fields.List(
+        fields.String(), required=True, metadata={"description": "How this document wrote it (cleaned)."}
+    )
+    spans = fields.List(fields.Nested(SpanSchema), required=True, metadata={"description": "Each mention."})
 
 
 class DocumentEntitiesSchema(Schema):
@@ -315,6 +326,9 @@ class MentionedDateSchema(Schema):
     value = fields.String(required=True)
     precision = fields.String(required=True)
     text = fields.String(required=True)
+    spans = fields.List(
+        fields.Nested(SpanSchema), required=True, metadata={"description": "Each expression of this date."}
+    )
 
 
 class DocumentSchema(Schema):

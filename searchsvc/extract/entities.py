@@ -3,6 +3,8 @@
 Input is plain data (RawMention: text, spaCy label, character offsets), so every rule here is testable without
 a model. The rules, in the order they apply:
 
+0. News conventions (news.py): a dateline's place is a place, the document's own wire is no mention, text in
+   capitals and rows of figures give no names, a name cut at a comma is completed or dropped.
 1. Clean each mention (names.clean_name): edges, "the", possessives, titles. Only PERSON, ORG, GPE and LOC
    mentions become entities; the others (FAC, NORP, ...) only serve as evidence for rule 5. A span listing
    names ("Gazprom and Rosneft") is split when each part is a country or is mentioned on its own.
@@ -14,7 +16,8 @@ a model. The rules, in the order they apply:
    is a person whatever spaCy labelled it; a lone unresolved person right after "in"/"near" is a place.
    A one-word mention that is a word of exactly one multi-word PERSON name of the document is that
    person, whatever spaCy labelled it ("Lavrov" as ORG -> Sergey Lavrov; "Wang" -> Wang Yi: any word, not
-   just the last, since Chinese names put the family name first). A word shared by two people stays as is.
+   just the last, since Chinese names put the family name first). A one-word person that is a word of two
+   people of the document ("Yang" beside "Yang Jin" and "Yang Chuang") is dropped: it cannot be told apart.
 5. Junk goes: weekdays, months, numbers, single letters; a one-word mention whose capital only comes from
    opening a sentence, when the text also has the word in lower case ("Freezing"), or from starting a
    hyphenated adjective ("State-owned"); a one-word PERSON that no full name vouches for when it is a word
@@ -44,8 +47,9 @@ from .names import (
     strip_edges,
     title_before,
 )
+from .news import apply_conventions
 from .places import canonical_country
-from .types import Entity, EntityType
+from .types import Entity, EntityType, RawMention
 
 LABEL_TYPES: dict[str, EntityType] = {"PERSON": "person", "ORG": "org", "GPE": "place", "LOC": "place"}
 
@@ -74,22 +78,13 @@ _PLACE_NOUNS = frozenset(
 _TIE_ORDER: dict[EntityType, int] = {"place": 0, "org": 1, "person": 2}
 
 
-@dataclass(frozen=True)
-class RawMention:
-    """One named-entity span as the tagger gave it; offsets are characters into the document (-1: unknown)."""
-
-    text: str
-    label: str
-    start: int = -1
-    end: int = -1
-
-
 @dataclass
 class _Working:
     name: str
     type: EntityType
     start: int
     end: int
+    surface: str = ""  # the cleaned mention as written ("Lavrov"), kept as an alias of the final name
     settled: bool = False  # a country or an acronym: name no longer changes
     long_form: bool = False  # the long form of an acronym, whose type wins
     titled: bool = False  # written with a personal title ("Mrs May"): a person even if it looks like a month
@@ -97,7 +92,7 @@ class _Working:
 
 def resolve_entities(mentions: Iterable[RawMention], text: str = "") -> tuple[Entity, ...]:
     """The entities of one document, sorted by (type, name), from its mentions and its text."""
-    mentions = list(mentions)
+    mentions = apply_conventions(mentions, text)
     definitions = find_definitions(text) if text else []
     short_alias: dict[str, str] = {}
     long_alias: dict[str, str] = {}
@@ -127,6 +122,7 @@ def resolve_entities(mentions: Iterable[RawMention], text: str = "") -> tuple[En
         for part_name, part in _split_enumeration(name, m, seen_names):
             w = _classify(part_name, label, part, short_alias, long_alias)
             w.titled = titled
+            w.surface = part_name
             work.append(w)
 
     _retype_by_context(work, text)
@@ -228,6 +224,9 @@ def _resolve_people(work: list[_Working]) -> None:
             w.name = next(iter(people))
             w.type = "person"
             w.settled = True
+        elif len(people) > 1 and w.type == "person" and not w.titled:
+            w.name = ""  # "Yang" beside "Yang Jin" and "Yang Chuang": which one is unknowable; dropped
+    work[:] = [w for w in work if w.name]
 
 
 _LOCATIVE = re.compile(r"(?:^|\s)(?:in|near)\s+$")
@@ -366,15 +365,24 @@ def _collect(work: list[_Working]) -> tuple[Entity, ...]:
     votes: dict[str, Counter[EntityType]] = defaultdict(Counter)
     long_votes: dict[str, Counter[EntityType]] = defaultdict(Counter)
     counts: Counter[str] = Counter()
+    aliases: dict[str, dict[str, None]] = defaultdict(dict)  # name -> surfaces, in order (an ordered set)
+    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for w in work:
         counts[w.name] += 1
         votes[w.name][w.type] += 1
         if w.long_form:
             long_votes[w.name][w.type] += 1
+        aliases[w.name][w.surface or w.name] = None
+        if w.start >= 0:
+            spans[w.name].append((w.start, w.end))
     entities = []
     for name, count in counts.items():
         ballot = long_votes[name] or votes[name]
         etype = min(ballot, key=lambda t: (-ballot[t], _TIE_ORDER[t]))
-        entities.append(Entity(name=name, type=etype, mentions=count))
+        entities.append(
+            Entity(
+                name=name, type=etype, mentions=count, aliases=tuple(aliases[name]), spans=tuple(sorted(spans[name]))
+            )
+        )
     entities.sort(key=lambda e: (e.type, e.name))
     return tuple(entities)

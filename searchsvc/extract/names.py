@@ -43,6 +43,14 @@ POSSESSIVE_NAMES = frozenset(
     "Lowe's|St John's".split("|")
 )
 
+# Words that end an amount of money, not a name ("U.S. Dlrs", "N.Z. Dlrs", "DLRS", "Revs"), and the legal forms
+# of a company, which are no name on their own ("Co", "Co Inc").
+CURRENCY_WORDS = frozenset(
+    "dlr dlrs dollar dollars yen marks mark francs franc pounds stg sterling lire lira pesos peso rupees rupee "
+    "rand ecus ecu cts pct revs avg shr shrs".split()
+)
+LEGAL_FORMS = frozenset("co cos inc corp ltd plc llc sa ag nv bv spa gmbh kk pty".split())
+
 _APOSTROPHES = "'\u2019\u2018`\u00b4"
 _EDGE_PUNCT = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb\u201e()[]{}<>,;:!?*\u2013\u2014-/\\|#@~ \t\r\n"
 _POSSESSIVE = re.compile(rf"(?:[{_APOSTROPHES}]s|(?<=s)[{_APOSTROPHES}])$")
@@ -115,7 +123,8 @@ def _title_key(token: str) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def is_junk(name: str) -> bool:
-    """Names that are never a person, organisation or place: weekdays, months, numbers, single letters."""
+    """Names that are never a person, organisation or place: weekdays, months, numbers, single letters,
+    amounts of money and figures' labels ("U.S. Dlrs", "Avg"), a company's legal form alone ("Co Inc")."""
     if not name:
         return True
     letters = [c for c in name if c.isalpha()]
@@ -125,6 +134,9 @@ def is_junk(name: str) -> bool:
         return True
     if _NUMERIC.match(name):
         return True
+    words = [w.lower().strip(".,") for w in name.split()]
+    if words[-1] in CURRENCY_WORDS or all(w in LEGAL_FORMS for w in words):
+        return True  # an amount or a legal form alone
     # A proper name has a capital somewhere; "bitcoin" or "the company" tagged as ORG do not.
     cased = [c for c in letters if c.lower() != c.upper()]
     return bool(cased) and not any(c.isupper() for c in cased)

@@ -233,8 +233,15 @@ class Extractor:
                 if window is not None:
                     tense = _tense_in(parsed[window], start - window[1], end - window[1])
                 resolved = resolve_date(texts[i][start:end], published, tense)
-                if resolved is not None and resolved.value not in found:
-                    found[resolved.value] = dataclasses.replace(resolved, text=texts[i][display:end])
+                if resolved is None:
+                    continue
+                if resolved.value not in found:
+                    found[resolved.value] = dataclasses.replace(
+                        resolved, text=texts[i][display:end], spans=((display, end),)
+                    )
+                else:
+                    known = found[resolved.value]
+                    found[resolved.value] = dataclasses.replace(known, spans=(*known.spans, (display, end)))
             results.append(tuple(sorted(found.values(), key=lambda d: (d.start, d.end, d.value))))
         return results
 

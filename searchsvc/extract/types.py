@@ -6,7 +6,7 @@ They are frozen dataclasses so that an Extraction can be cached, compared in tes
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 EntityType = Literal["person", "org", "place"]
@@ -17,12 +17,28 @@ ENTITY_TYPES: tuple[EntityType, ...] = ("person", "org", "place")
 
 
 @dataclass(frozen=True)
+class RawMention:
+    """One named-entity span as the tagger gave it; offsets are characters into the document (-1: unknown)."""
+
+    text: str
+    label: str
+    start: int = -1
+    end: int = -1
+
+
+@dataclass(frozen=True)
 class Entity:
-    """A person, organisation or place of one document, under its canonical name."""
+    """A person, organisation or place of one document, under its canonical name.
+
+    `aliases` are the ways the document wrote it (cleaned: "Lavrov", "Sergey Lavrov"), so that a search for any
+    of them finds the canonical name and an entity can say where its name came from; `spans` are the character
+    offsets of its mentions in the text extracted from. Neither takes part in equality."""
 
     name: str
     type: EntityType
     mentions: int
+    aliases: tuple[str, ...] = field(default=(), compare=False)
+    spans: tuple[tuple[int, int], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,8 @@ class MentionedDate:
     start: dt.date
     end: dt.date
     text: str
+    # Character offsets of each expression of this date in the text extracted from (not part of equality).
+    spans: tuple[tuple[int, int], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

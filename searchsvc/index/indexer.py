@@ -34,7 +34,13 @@ from searchsvc.documents import (
     size_of_inputs,
 )
 from searchsvc.extract.types import Extraction
-from searchsvc.index.schema import HASH_BYTES, SCHEMA_VERSION, document_fields, document_from_stored
+from searchsvc.index.schema import (  # noqa: F401  (extraction_text is part of this module's interface)
+    HASH_BYTES,
+    SCHEMA_VERSION,
+    document_fields,
+    document_from_stored,
+    extraction_text,
+)
 
 if TYPE_CHECKING:
     from searchsvc.extract import Extractor
@@ -116,16 +122,6 @@ def content_hash(doc: Document, model: str) -> str:
         ensure_ascii=False,
     )
     return hashlib.sha256(payload.encode("utf-8")).digest()[:HASH_BYTES].hex()
-
-
-def extraction_text(doc: Document) -> str:
-    """What entities and dates are read from: the title, then the body. Not a title that the body starts
-    with, nor a title set in capitals over a body ("BANKAMERICA SEES DIVIDEND"): the NER model, trained on
-    mixed case, reads one as a string of names ("DIVIDEND", "BUY", "INDEX FALLS" were 300 of the 380
-    entities that the capital titles of 600 Reuters articles added), and the body names the same things."""
-    if not doc.title or doc.body.startswith(doc.title) or (doc.title.isupper() and doc.body.strip()):
-        return doc.body
-    return f"{doc.title}\n\n{doc.body}"
 
 
 # -- extraction in worker processes ---------------------------------------------------------------------------

@@ -35,14 +35,21 @@ title's token count kept per document in `title_positions` (query.py's FieldPart
 Tokenisation: words are runs of letters and digits, joined by inner apostrophes or periods ("o'neill", "u.s."),
 so `*word*` loses its stars, a sentence's final period is dropped, and possessives are folded ("russia's" ->
 "russia"): the same analyzer runs at index and query time, so phrases line up.
+
+Aliases: `alias` holds one term per way a document wrote an entity, "type KEY_SEP key KEY_SEP canonical"
+(extract/canonical.py: `name_key` of the surface form, `keyword_term` of the canonical name), the canonical name's
+own key among them. A filter or an autocomplete prefix is looked up by its key in this lexicon (search/aliases.py),
+so `place=U.S.`, `place=us` and `person=nicolas maduro` reach the canonical names the index holds; the table
+is built from what was indexed, and an entity's stored record keeps its surface forms (`entities_json`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from whoosh import columns
@@ -56,11 +63,13 @@ from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.lang.porter import stem as porter_stem
 
 from searchsvc.documents import Document
+from searchsvc.extract.canonical import keyword_term, name_key
 from searchsvc.extract.dates import mentioned_date
+from searchsvc.extract.news import without_source
 from searchsvc.extract.types import ENTITY_TYPES, Entity, Extraction, MentionedDate
 
 # Schema version: bump when fields or analyzers change so an old index is rebuilt, not misread.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 WORD_PATTERN = r"\w+(?:['’.]\w+)*"
 
@@ -150,6 +159,8 @@ def build_schema() -> Schema:
         person=KEYWORD(commas=True, lowercase=True, sortable=True, scorable=False),
         org=KEYWORD(commas=True, lowercase=True, sortable=True, scorable=False),
         place=KEYWORD(commas=True, lowercase=True, sortable=True, scorable=False),
+        # "type\x1fkey\x1fcanonical" per way an entity was written (see the module docstring).
+        alias=KEYWORD(commas=True, scorable=False),
         tags=KEYWORD(commas=True, lowercase=True, stored=True),
         source=ID(stored=True),
         # ISO "YYYY-MM-DD"; empty when the document states no date. Rebuilt from `published_raw` when needed.
@@ -226,13 +237,58 @@ def _names(entities: Iterable[Entity], kind: str) -> str:
     return ",".join(e.name.replace(",", " ") for e in entities if e.type == kind)
 
 
+KEY_SEP = "\x1f"  # the ASCII unit separator: in no name key
+
+
+def alias_term(kind: str, key: str, canonical: str) -> str:
+    """The `alias` term saying that `key` (a name_key) names the entity `canonical` of type `kind`."""
+    return f"{kind}{KEY_SEP}{key}{KEY_SEP}{keyword_term(canonical)}"
+
+
+def alias_terms(entities: Iterable[Entity]) -> list[str]:
+    """The `alias` terms of a document's entities: each surface form's key and the canonical name's own."""
+    terms: dict[str, None] = {}
+    for e in entities:
+        for surface in (e.name, *e.aliases):
+            key = name_key(surface)
+            if key:
+                terms[alias_term(e.type, key, e.name).replace(",", " ")] = None
+    return list(terms)
+
+
+def extraction_text(doc: Document) -> str:
+    """What entities and dates are read from: the title, then the body. Not a title that the body starts
+    with, nor a title set in capitals over a body ("BANKAMERICA SEES DIVIDEND"): the NER model, trained on
+    mixed case, reads one as a string of names ("DIVIDEND", "BUY", "INDEX FALLS" were 300 of the 380
+    entities that the capital titles of 600 Reuters articles added), and the body names the same things."""
+    if not doc.title or doc.body.startswith(doc.title) or (doc.title.isupper() and doc.body.strip()):
+        return doc.body
+    return f"{doc.title}\n\n{doc.body}"
+
+
+def locate(doc: Document, start: int, end: int) -> tuple[str, int, int] | None:
+    """Where the characters [start, end) of extraction_text(doc) are: ("title" or "body", start, end)."""
+    if extraction_text(doc) is doc.body or not doc.title:
+        return ("body", start, end) if end <= len(doc.body) else None
+    if end <= len(doc.title):
+        return "title", start, end
+    skip = len(doc.title) + 2
+    return ("body", start - skip, end - skip) if start >= skip else None
+
+
+def _located(doc: Document, spans: Iterable[tuple[int, int]]) -> list[list[Any]]:
+    return [[where[0], where[1], where[2]] for a, b in spans if (where := locate(doc, a, b)) is not None]
+
+
 def title_positions(title: str) -> int:
     """Token positions the title takes in `text`: the tokenizer gives every word one, even if a filter drops it."""
     return len(_WORD.findall(title))
 
 
 def document_fields(doc: Document, extraction: Extraction, *, path: str, content_hash: str) -> dict[str, Any]:
-    """The Whoosh fields for one document and what was extracted from it (None: not stored, not indexed)."""
+    """The Whoosh fields for one document and what was extracted from it (None: not stored, not indexed). The
+    document's own source is no organisation it mentions (extract/news.py)."""
+    extraction = without_source(extraction, doc.source)
     published = doc.published
     published_day = (
         published.date().isoformat()
@@ -251,6 +307,7 @@ def document_fields(doc: Document, extraction: Extraction, *, path: str, content
         "person": _names(extraction.entities, "person"),
         "org": _names(extraction.entities, "org"),
         "place": _names(extraction.entities, "place"),
+        "alias": ",".join(alias_terms(extraction.entities)) or None,
         "tags": ",".join(t.replace(",", " ") for t in doc.tags) or None,
         "source": doc.source or None,
         "published": published_day,
@@ -259,8 +316,12 @@ def document_fields(doc: Document, extraction: Extraction, *, path: str, content
         "published_raw": published.isoformat() if published else None,
         "url": doc.url,
         "author": doc.author,
-        "entities_json": [[e.type, e.name, e.mentions] for e in extraction.entities] or None,
-        "dates_json": [[d.value, d.precision, d.text] for d in extraction.dates] or None,
+        # [type, name, mentions, aliases, [[field, start, end], ...]]: spans in the stored title or body.
+        "entities_json": [
+            [e.type, e.name, e.mentions, list(e.aliases), _located(doc, e.spans)] for e in extraction.entities
+        ]
+        or None,
+        "dates_json": [[d.value, d.precision, d.text, _located(doc, d.spans)] for d in extraction.dates] or None,
         "path": path,
         "content_hash": bytes.fromhex(content_hash)[:HASH_BYTES] if content_hash else None,
     }
@@ -283,20 +344,43 @@ def document_from_stored(stored: Mapping[str, Any]) -> tuple[Document, Extractio
         author=stored.get("author"),
         tags=tuple(t for t in (stored.get("tags") or "").split(",") if t),
     )
-    entities = stored.get("entities_json") or ()
-    dates = stored.get("dates_json") or ()
     extraction = Extraction(
-        entities=tuple(Entity(name, kind, mentions) for kind, name, mentions in entities),
-        dates=tuple(mentioned_date(value, precision, text) for value, precision, text in dates),
+        entities=tuple(
+            Entity(e[1], e[0], e[2], aliases=tuple(e[3]) if len(e) > 3 else (), spans=_unlocated(doc, e, 4))
+            for e in stored.get("entities_json") or ()
+        ),
+        dates=tuple(
+            dataclasses.replace(mentioned_date(d[0], d[1], d[2]), spans=_unlocated(doc, d, 3))
+            for d in stored.get("dates_json") or ()
+        ),
     )
     return doc, extraction
+
+
+def _unlocated(doc: Document, entry: Sequence[Any], at: int) -> tuple[tuple[int, int], ...]:
+    """The spans of a stored entity or date (entry[at], in title and body) as offsets into extraction_text: the
+    inverse of `locate` (older schema versions stored none)."""
+    if len(entry) <= at:
+        return ()
+    whole = extraction_text(doc) is not doc.body and bool(doc.title)
+    skip = len(doc.title) + 2 if whole else 0
+    return tuple((a, b) if part == "title" else (a + skip, b + skip) for part, a, b in entry[at])
 
 
 def record_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
     """A plain dict of a stored document: what /documents/<id> and search hits show."""
     entities: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ENTITY_TYPES}
-    for kind, name, mentions in stored.get("entities_json") or ():
-        entities[kind].append({"name": name, "mentions": mentions})
+    title, body = stored.get("title") or "", stored.get("body") or ""
+    for entry in stored.get("entities_json") or ():
+        kind, name, mentions = entry[:3]
+        entities[kind].append(
+            {
+                "name": name,
+                "mentions": mentions,
+                "aliases": list(entry[3]) if len(entry) > 3 else [],
+                "spans": _spans_record(title, body, entry[4] if len(entry) > 4 else ()),
+            }
+        )
     return {
         "id": stored["id"],
         "title": stored.get("title", ""),
@@ -308,7 +392,18 @@ def record_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
         "tags": [t for t in (stored.get("tags") or "").split(",") if t],
         "entities": entities,
         "dates": [
-            {"value": value, "precision": precision, "text": text}
-            for value, precision, text in stored.get("dates_json") or ()
+            {
+                "value": d[0],
+                "precision": d[1],
+                "text": d[2],
+                "spans": _spans_record(title, body, d[3] if len(d) > 3 else ()),
+            }
+            for d in stored.get("dates_json") or ()
         ],
     }
+
+
+def _spans_record(title: str, body: str, spans: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Stored spans as the API shows them: the field, the offsets and the text they cover."""
+    texts = {"title": title, "body": body}
+    return [{"field": part, "start": a, "end": b, "text": texts[part][a:b]} for part, a, b in spans]

@@ -29,11 +29,12 @@ Match modes for words that are not joined by an explicit operator:
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ from whoosh.analysis import STOP_WORDS
 from whoosh.matching import AndNotMatcher
 
 from searchsvc.errors import QueryError
+from searchsvc.extract.canonical import static_canonical
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index.schema import COMBINED_FIELD, QUERYABLE_FIELDS, build_schema, mentioned_ranges
 from searchsvc.search.field_parts import PARTS, FieldPart
@@ -419,12 +421,29 @@ def _word_leaf(token: _Token, fieldname: str | None) -> _Leaf:
 # -- filters -------------------------------------------------------------------------------------------------
 
 
-def filter_queries(filters: Filters) -> list[wq.Query]:
+# (entity type, name as written) -> the keyword terms of the canonical names it may mean (search/aliases.py).
+Resolver = Callable[[str, str], list[str]]
+
+
+def _static_terms(kind: str, name: str) -> list[str]:
+    static = static_canonical(name, kind)  # type: ignore[arg-type]
+    return list(dict.fromkeys(t for t in (normalise_name(static or ""), normalise_name(name)) if t))
+
+
+def name_query(kind: str, name: str, resolve: Resolver | None = None, boost: float = 1.0) -> wq.Query:
+    """Documents naming the entity `name` of type `kind` under any canonical name it may stand for."""
+    terms = (resolve or _static_terms)(kind, name)
+    queries = [wq.Term(kind, t, boost=boost) for t in terms]
+    return queries[0] if len(queries) == 1 else wq.Or(queries, boost=1.0)
+
+
+def filter_queries(filters: Filters, resolve: Resolver | None = None) -> list[wq.Query]:
     """One query per filter; each must match. The filters were validated and their dates resolved to day ranges
-    when built (requests.py). Date ranges always have both ends (see schema.py on why)."""
+    when built (requests.py). Entity names go through `resolve` (the index's alias table; without it, the static
+    canonical names). Date ranges always have both ends (see schema.py on why)."""
     out: list[wq.Query] = []
     for kind in ENTITY_TYPES:
-        out.extend(wq.Term(kind, normalise_name(name)) for name in getattr(filters, kind))
+        out.extend(name_query(kind, name, resolve) for name in getattr(filters, kind))
     for name in ("published", "mentioned"):
         days = filters.days(name)
         if days is None:
@@ -469,11 +488,19 @@ class QueryBuilder:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
+        self._resolve: Resolver | None = None
         self.default_fields = {f: b for f, b in DEFAULT_FIELDS.items() if f in schema}
 
-    def build(self, q: str | None, *, match: str = "auto", filters: Filters | None = None) -> BuiltQuery:
-        """The query for `q` and `filters`; an empty q means all documents (or all that pass the filters)."""
-        parts = filter_queries(filters or Filters())
+    def build(
+        self, q: str | None, *, match: str = "auto", filters: Filters | None = None, resolve: Resolver | None = None
+    ) -> BuiltQuery:
+        """The query for `q` and `filters`; an empty q means all documents (or all that pass the filters).
+        `resolve` maps entity names to canonical names (filters and `person:`-style fields)."""
+        if resolve is not self._resolve:  # a copy bound to this request's resolver: builders are shared by threads
+            bound = copy.copy(self)
+            bound._resolve = resolve
+            return bound.build(q, match=match, filters=filters, resolve=resolve)
+        parts = filter_queries(filters or Filters(), resolve)
         filter_parts = list(parts)
         text_query = None
         words: list[tuple[int, str]] = []
@@ -581,6 +608,9 @@ class QueryBuilder:
                 text = text.replace(".", "")
             cls = wq.Prefix if leaf.kind == "prefix" else wq.Wildcard
             return cls(fieldname, text, boost=boost)
+        if fieldname in ENTITY_TYPES and leaf.kind in ("word", "phrase") and self._resolve is not None:
+            # `person:reagan`, `place:"u.s."`: any name the index knows the entity by, as the filters read it.
+            return name_query(fieldname, leaf.text, self._resolve, boost)
         if fieldname in KEYWORD_FIELDS:
             # Whole names: `person:"sergey lavrov"` and `person:lavrov` are one term each.
             texts = list(fieldobj.process_text(leaf.text, mode="query"))

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from searchsvc.errors import ParameterError
+from searchsvc.extract.canonical import keyword_term
 from searchsvc.extract.types import ENTITY_TYPES
 
 MATCH_MODES = ("auto", "all", "any")
@@ -16,9 +17,8 @@ SORTS = ("relevance", "published", "-published")
 FACETS = ("person", "org", "place", "published", "mentioned")
 
 
-def normalise_name(name: str) -> str:
-    """An entity name as the keyword fields index it: lowercased, commas as spaces, single spaces."""
-    return " ".join(name.replace(",", " ").lower().split())
+# An entity name as the keyword fields index it (extract/canonical.py): the one rule, for filters and fields.
+normalise_name = keyword_term
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored
 from searchsvc.index.store import IndexStore, IndexStoreError, Marker
 from searchsvc.search import docsets
+from searchsvc.search.aliases import canonical_terms, completions
 from searchsvc.search.expansion import Expander, ExpansionTimedOut, expanding_queries
 from searchsvc.search.facets import FacetColumn, docnums
 from searchsvc.search.highlight import (
@@ -596,7 +597,13 @@ class SearchService:
             if cached is not None:
                 return dataclasses.replace(cached, took_ms=_ms(started))
             deadline = time.monotonic() + self.settings.query_timeout
-            built = view.builder.build(request.q, match=request.match, filters=request.filters)
+            reader = searcher.reader()
+            built = view.builder.build(
+                request.q,
+                match=request.match,
+                filters=request.filters,
+                resolve=lambda kind, name: canonical_terms(reader, kind, name),
+            )
             try:
                 built = self._expanded(searcher, built, deadline)
             except ExpansionTimedOut:
@@ -827,13 +834,24 @@ class SearchService:
             return out
 
     def entities(self, kind: str, prefix: str = "", limit: int = 10) -> list[dict[str, Any]]:
-        """Entity names of one type starting with `prefix` (case-insensitive), most documents first."""
-        prefix = prefix.strip().lower()
+        """Entity names of one type starting with `prefix` (case-insensitive), or known by a name that does
+        (the alias table: "u.s" offers United States), most documents first."""
+        written = prefix.strip()
+        prefix = written.lower()
         with self._use() as (_, searcher):
             reader = searcher.reader()
             if kind not in reader.schema:
                 return []
-            scan = ((info.doc_frequency(), text) for text, info in reader.iter_prefix(kind, prefix))
+            scan: Iterator[tuple[int, Any]] = (
+                (info.doc_frequency(), text) for text, info in reader.iter_prefix(kind, prefix)
+            )
+            # Names some surface form of which starts so ("u.s" -> United States, "nicolas" -> Nicolás Maduro).
+            by_alias = completions(reader, kind, written) if written else set()
+            if by_alias:
+                direct = list(scan)
+                known = {t.decode("utf-8") if isinstance(t, bytes) else t for _, t in direct}
+                extra = [(reader.doc_frequency(kind, t), t) for t in sorted(by_alias - known)]
+                scan = iter(direct + [ft for ft in extra if ft[0]])
             if reader.has_deletions():  # term statistics still count replaced and deleted documents
                 scan = ((_live_count(reader, kind, text), text) for _, text in scan)
                 scan = (ft for ft in scan if ft[0])
