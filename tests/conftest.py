@@ -1,7 +1,8 @@
 """Fixtures around the app factory, on a temporary index built once per session from the seed article and a
 handful of small JSON documents (the same corpus every search and API test reads).
 
-`assert_error` is the one helper every bad-input test uses to check the JSON error contract.
+`assert_error` is the one helper every bad-input test uses to check the JSON error contract;
+`assert_security_headers` the one place the expected security headers are written.
 """
 
 from __future__ import annotations
@@ -118,6 +119,16 @@ def assert_error(response: Any, status: int, code: str, field: str | None = None
     assert "Traceback" not in error["message"]
     assert error["field"] == field
     return error  # type: ignore[no-any-return]
+
+
+def assert_security_headers(response: Any) -> None:
+    """The headers every answer carries, whatever its status. Written out here, not imported from the API module,
+    so that a header dropped or weakened there fails the tests. Takes a Flask test response or a requests one."""
+    headers = response.headers
+    assert headers.get("X-Content-Type-Options") == "nosniff", dict(headers)
+    policy = [part.strip() for part in headers.get("Content-Security-Policy", "").split(";")]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy, dict(headers)
+    assert headers.get("Referrer-Policy") == "no-referrer", dict(headers)
 
 
 def write_corpus(folder: Path, extra: list[dict[str, Any]] | None = None) -> Path:

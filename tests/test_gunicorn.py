@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SEED_ID, assert_error, build_index, write_corpus
+from conftest import SEED_ID, assert_error, assert_security_headers, build_index, write_corpus
 from servers import Server, run_gunicorn
 
 
@@ -22,7 +22,7 @@ def test_serves_searches_errors_and_readiness(server: Server) -> None:
     response = server.get("/search", params={"q": '"Belt and Road"'})
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert_security_headers(response)
     data = response.json()
     assert [h["id"] for h in data["hits"]] == [SEED_ID]
     assert "<mark>Belt and Road</mark>" in " ".join(data["hits"][0]["highlights"]["body"])
