@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,20 @@ def assert_security_headers(response: Any) -> None:
     policy = [part.strip() for part in headers.get("Content-Security-Policy", "").split(";")]
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy, dict(headers)
     assert headers.get("Referrer-Policy") == "no-referrer", dict(headers)
+
+
+def cap_database(monkeypatch: pytest.MonkeyPatch, path: Path, pages: int) -> None:
+    """Every SQLite connection opened to `path` from now on may grow the file to `pages` pages (PRAGMA
+    max_page_count): past it SQLite answers SQLITE_FULL, "database or disk is full", as on a full disk."""
+    real = sqlite3.connect
+
+    def connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = real(database, *args, **kwargs)
+        if isinstance(database, str | Path) and Path(database).resolve() == path.resolve():
+            db.execute(f"PRAGMA max_page_count = {pages}")
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
 
 
 def write_corpus(folder: Path, extra: list[dict[str, Any]] | None = None) -> Path:

@@ -3,6 +3,7 @@ durability across kill -9, one writer at a time, and a task that keeps failing."
 
 from __future__ import annotations
 
+import errno
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import cap_database
 from filelock import FileLock
 
 from searchsvc.writes.tasks import Outcome, StorageFullError, Task, TaskQueue, TaskWriter
@@ -184,10 +186,23 @@ def test_workers_may_open_a_new_queue_at_the_same_time(tmp_path: Path) -> None:
     assert len(TaskQueue(path).list()) == 8
 
 
-def test_a_full_disk_is_a_storage_full_error(queue: TaskQueue) -> None:
-    with pytest.raises(StorageFullError) as caught, queue._connect():
-        raise sqlite3.OperationalError("database or disk is full")
-    assert caught.value.errno == 28
+def test_a_full_disk_is_a_storage_full_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real SQLITE_FULL (the file may not grow past 32 pages): the enqueue that does not fit is refused with
+    StorageFullError and leaves nothing behind; what was stored before stays readable."""
+    path = tmp_path / "tasks.sqlite"
+    queue = TaskQueue(path)
+    cap_database(monkeypatch, path, pages=32)
+    big = _docs("big")
+    big["documents"][0][1]["body"] = "y" * 4000
+    stored = 0
+    with pytest.raises(StorageFullError) as caught:
+        while stored < 1000:
+            queue.enqueue("documents", big)
+            stored += 1
+    assert caught.value.errno == errno.ENOSPC
+    assert 0 < stored < 1000
+    assert [t.id for t in queue.list(limit=2000)] == list(range(stored, 0, -1))
+    assert queue.counts()["enqueued"] == stored
 
 
 # -- the writer loop -----------------------------------------------------------------------------------------
