@@ -285,7 +285,14 @@ def test_reindex_under_concurrent_searches(own_index_dir: Path, tmp_path: Path, 
         try:
             wait_for_searches(searches, 25)  # searches running before the reindex starts
             reindex = requests.post(server.base + "/reindex?wait=true&timeout=60", headers=AUTH, timeout=90)
-            wait_for_searches(searches, searches.statuses[200] + 25)  # ... and on past the swap
+            # ... and on past the swap: until every worker answers from the new generation (new connections, so
+            # that each worker answers some), and 25 searches more.
+            deadline, streak = time.monotonic() + 60, 0
+            while streak < 8:
+                assert time.monotonic() < deadline, "a worker still answers from the old generation"
+                now = requests.get(server.base + "/stats", timeout=10).json()["generation"]
+                streak = streak + 1 if now != generation else 0
+            wait_for_searches(searches, searches.statuses[200] + 25)
         finally:
             stop.set()
             for t in clients:
