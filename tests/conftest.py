@@ -1,7 +1,8 @@
 """Fixtures around the app factory, on a temporary index built once per session from the seed article and a
 handful of small JSON documents (the same corpus every search and API test reads).
 
-`assert_error` is the one helper every bad-input test uses to check the JSON error contract.
+`assert_error` is the one helper every bad-input test uses to check the JSON error contract;
+`assert_security_headers` the one place the expected security headers are written.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import os
 import random
 import shutil
+import sqlite3
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,16 @@ SMALL_DOCS: list[dict[str, Any]] = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_tempdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Whoosh's in-memory indexes spill to `<tempdir>/MAIN.tmp`, a fixed name: two test runs on one machine (or a
+    run beside a server) would delete each other's files. Each session gets a temp folder of its own."""
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("tmp"))
+    yield
+    tempfile.tempdir = saved
+
+
 def assert_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
     """The one error contract: status, JSON body {"error": {"code", "message", "field"}}, nothing else. Takes a
     Flask test response or a real HTTP one (requests)."""
@@ -118,6 +131,30 @@ def assert_error(response: Any, status: int, code: str, field: str | None = None
     assert "Traceback" not in error["message"]
     assert error["field"] == field
     return error  # type: ignore[no-any-return]
+
+
+def assert_security_headers(response: Any) -> None:
+    """The headers every answer carries, whatever its status. Written out here, not imported from the API module,
+    so that a header dropped or weakened there fails the tests. Takes a Flask test response or a requests one."""
+    headers = response.headers
+    assert headers.get("X-Content-Type-Options") == "nosniff", dict(headers)
+    policy = [part.strip() for part in headers.get("Content-Security-Policy", "").split(";")]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy, dict(headers)
+    assert headers.get("Referrer-Policy") == "no-referrer", dict(headers)
+
+
+def cap_database(monkeypatch: pytest.MonkeyPatch, path: Path, pages: int) -> None:
+    """Every SQLite connection opened to `path` from now on may grow the file to `pages` pages (PRAGMA
+    max_page_count): past it SQLite answers SQLITE_FULL, "database or disk is full", as on a full disk."""
+    real = sqlite3.connect
+
+    def connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = real(database, *args, **kwargs)
+        if isinstance(database, str | Path) and Path(database).resolve() == path.resolve():
+            db.execute(f"PRAGMA max_page_count = {pages}")
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
 
 
 def write_corpus(folder: Path, extra: list[dict[str, Any]] | None = None) -> Path:

@@ -84,3 +84,36 @@ def run_gunicorn(index_dir: Path, log: Path, workers: int = 2, **settings: str) 
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def worker_pids(master: int) -> set[int]:
+    """Live (not zombie) children of gunicorn's master: its workers."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        state, ppid = stat[stat.rfind(")") + 2 :].split()[:2]  # the name in parentheses may hold spaces
+        if int(ppid) == master and state != "Z":
+            found.add(int(entry))
+    return found
+
+
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie: a zombie holds no file, lock or socket any more; only its exit status waits for init."""
+    try:
+        stat = Path("/proc", str(pid), "stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2 :].split()[0] == "Z"
+
+
+def wait_until_dead(pids: set[int], timeout: float = 60) -> None:
+    """Wait (a generous deadline, for a loaded machine) until every process in `pids` has exited."""
+    deadline = time.monotonic() + timeout
+    while not all(_dead(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"still running: {sorted(p for p in pids if not _dead(p))}"
+        time.sleep(0.02)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from conftest import assert_error
+from flask import Flask
 from flask.testing import FlaskClient
 
-from searchsvc.api.read_routes import SECURITY_HEADERS
 from searchsvc.errors import (
     CODES,
     IndexUnavailableError,
@@ -22,6 +22,7 @@ from searchsvc.errors import (
     code_for_status,
     error_body,
 )
+from searchsvc.search import service as search_service
 
 
 def test_error_body_shape() -> None:
@@ -160,10 +161,7 @@ def test_hostile_requests(
     code: str,
     field: str | None,
 ) -> None:
-    response = client.open(url, method=method, **kwargs)
-    assert_error(response, status, code, field)
-    for name, value in SECURITY_HEADERS.items():
-        assert response.headers[name] == value
+    assert_error(client.open(url, method=method, **kwargs), status, code, field)
 
 
 @pytest.mark.parametrize(
@@ -197,13 +195,32 @@ def test_unexpected_errors_are_a_generic_json_500(make_app: Any, caplog: pytest.
         response = client.get("/explode?token=abc", headers={"Authorization": "Bearer s3cret"})
     error = assert_error(response, 500, "internal")
     assert "secret internals" not in error["message"] and "RuntimeError" not in error["message"]
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
     logged = [r for r in caplog.records if r.name == "searchsvc"]
     assert logged and logged[0].exc_info is not None  # the traceback is in the server log
     assert all("s3cret" not in r.getMessage() and "token=abc" not in r.getMessage() for r in logged)
 
 
-def test_index_failure_during_a_request_is_503(make_app: Any, tmp_path: Any) -> None:
-    client = make_app(tmp_path / "nothing-here").test_client()
-    assert_error(client.get("/documents/x"), 503, "index_unavailable")
-    assert_error(client.post("/search", json={"q": "x"}), 503, "index_unavailable")
+def test_a_failure_in_the_middle_of_a_search_is_a_json_500_and_frees_the_index(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The request is past its parameters, its query and its matching, with the index view pinned, when reading a
+    hit's text fails (as a segment file vanishing would): one JSON 500, no internals, and the view is released, so
+    the next request is served."""
+    client = app.test_client()
+    service = app.extensions["searchsvc"].service
+
+    def vanished(*args: Any, **kwargs: Any) -> Any:
+        raise FileNotFoundError(2, "No such file or directory", "/srv/index/gen-3/_MAIN_9.seg")
+
+    monkeypatch.setattr(search_service, "highlight_body", vanished)
+    with caplog.at_level(logging.ERROR, logger="searchsvc"):
+        response = client.get("/search?q=harbour")
+    error = assert_error(response, 500, "internal")
+    for leak in ("/srv", "_MAIN", "FileNotFoundError", "No such file", "Traceback"):
+        assert leak not in response.get_data(as_text=True), leak
+    assert any(r.exc_info is not None and r.exc_info[0] is FileNotFoundError for r in caplog.records), caplog.text
+    assert error["message"] == "internal error; it was logged on the server"
+    view = service._view
+    assert view is not None and view.refs == 0  # the request's pin on the view was released
+    monkeypatch.undo()
+    assert client.get("/search?q=harbour").status_code == 200

@@ -739,10 +739,20 @@ def test_fuzz_delete(wclient: FlaskClient, doc_id: str, existing: bool, waited: 
 
 
 def test_no_task_failed(wclient: FlaskClient) -> None:
-    """Whatever the fuzzers above sent, the writer applied every task it accepted."""
+    """Whatever the fuzzers above sent, the writer applied every task it accepted. The test sends a put, a batch
+    with a bad document and a delete of its own first, so that it has tasks to check when it runs alone."""
+    marker = marker_word()
+    own = [
+        send(wclient, "PUT", doc_url("no-task-failed"), json={"body": f"A document {marker}."}),
+        send(wclient, "POST", "/documents", json=[{"id": "no-task-failed-2", "body": "x"}, {"id": "bad"}]),
+        send(wclient, "DELETE", doc_url("no-task-failed")),
+    ]
+    own_ids = [accepted_task(wclient, response, waited=False)["id"] for response in own]
     queue = wclient.application.extensions["searchsvc.writes"].queue()
     newest = queue.list(limit=1)
-    if newest:
-        assert queue.wait(newest[0].id, 60).finished
+    assert newest and newest[0].id >= max(own_ids)
+    assert queue.wait(newest[0].id, 60).finished
+    everything = queue.list(limit=100_000)
+    assert set(own_ids) <= {t.id for t in everything} and all(t.finished for t in everything)
     assert [t.summary() for t in queue.list(status="failed", limit=1000)] == []
     assert queue.list(status="enqueued", limit=1000) == queue.list(status="processing", limit=1000) == []

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SEED_ID, assert_error, build_index, write_corpus
+from conftest import SEED_ID, assert_error, assert_security_headers, build_index, write_corpus
 from servers import Server, run_gunicorn
 
 
@@ -22,7 +22,7 @@ def test_serves_searches_errors_and_readiness(server: Server) -> None:
     response = server.get("/search", params={"q": '"Belt and Road"'})
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert_security_headers(response)
     data = response.json()
     assert [h["id"] for h in data["hits"]] == [SEED_ID]
     assert "<mark>Belt and Road</mark>" in " ".join(data["hits"][0]["highlights"]["body"])
@@ -37,7 +37,7 @@ def test_serves_searches_errors_and_readiness(server: Server) -> None:
     assert_error(bad, 400, "invalid_query", "q")
 
 
-def test_answers_from_a_rebuilt_index_within_two_seconds(server: Server, own_index_dir: Path, tmp_path: Path) -> None:
+def test_answers_from_a_rebuilt_index_without_a_restart(server: Server, own_index_dir: Path, tmp_path: Path) -> None:
     assert server.get("/search", params={"q": "okapi"}).json()["total"] == 0
     corpus = write_corpus(
         tmp_path / "rebuilt",
@@ -46,10 +46,11 @@ def test_answers_from_a_rebuilt_index_within_two_seconds(server: Server, own_ind
         ],
     )
     build_index(corpus, own_index_dir)
-    swapped = time.monotonic()
+    # refresh_interval is 0.2 s (servers.py); the deadline is for a loaded machine, not a promise of speed.
+    deadline = time.monotonic() + 60
     streak = 0
     while streak < 6:  # several answers in a row, so every worker has switched
-        assert time.monotonic() - swapped < 2.0, "the server still answers from the old index"
+        assert time.monotonic() < deadline, "the server still answers from the old index"
         hits = [h["id"] for h in server.get("/search", params={"q": "okapi"}).json()["hits"]]
         streak = streak + 1 if hits == ["okapi"] else 0
         time.sleep(0.02)

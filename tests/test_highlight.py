@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conftest import fuzz
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -48,16 +49,19 @@ def test_fragments_are_bounded_and_in_text_order() -> None:
     body += " zebra end"
     fragments = highlight_body(body, marks(stems={"zebra"}), max_fragments=2, fragment_chars=120)
     assert len(fragments) == 2
-    assert all("<mark>zebra</mark>" in f for f in fragments)
+    assert all(f.count("<mark>zebra</mark>") == 1 for f in fragments)
     assert all(len(f) < 300 for f in fragments)
     assert fragments[0].startswith("… ") and fragments[0].endswith(" …")
-    assert body.index("filler399") < body.index("more0")
+    # In the order of the text: the first zebra (after filler399) before the second (after more399).
+    assert "filler399 <mark>zebra</mark>" in fragments[0] and "more399" not in fragments[0], fragments
+    assert "more399 <mark>zebra</mark> end" in fragments[1] and "filler" not in fragments[1], fragments
 
 
 def test_whitespace_is_collapsed() -> None:
     assert render("a\n\n  b", []) == "a b"
 
 
+@fuzz(100)
 @given(st.text(alphabet=st.sampled_from("abcdeABC.'’s -"), min_size=1, max_size=30))
 def test_tokens_agree_with_the_index_analyzers(text: str) -> None:
     from searchsvc.search.highlight import _WORD

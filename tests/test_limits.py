@@ -48,7 +48,7 @@ def docs(n: int) -> list[dict[str, Any]]:
 
 def padded(n: int) -> dict[str, Any]:
     """A valid POST /search body of about n bytes (JSON allows any whitespace)."""
-    return {"data": '{"q": "harbour"' + " " * n + "}", "content_type": "application/json"}
+    return {"data": '{"q": "harbour", "limit": 5' + " " * n + "}", "content_type": "application/json"}
 
 
 # (setting, method, url, keyword arguments, status, code, field): past each limit of SMALL, then at it.
@@ -92,15 +92,33 @@ PAST: list[tuple[str, str, str, dict[str, Any], int, str, str | None]] = [
         "place",
     ),
 ]
-AT: list[tuple[str, str, str, dict[str, Any], int]] = [
-    ("max_query_length", "GET", "/search", {"query_string": {"q": "harbour ferry timing"}}, 200),
-    ("max_expansion", "GET", "/search?q=harb*", {}, 200),
-    ("max_offset", "GET", "/search?offset=50", {}, 200),
-    ("max_limit", "GET", "/search?limit=5", {}, 200),
-    ("max_body_bytes", "POST", "/search", padded(2900), 200),
-    ("max_batch", "POST", "/documents", {"json": docs(3)}, 202),
-    ("max_document_bytes", "PUT", "/documents/a", {"json": {"body": "z" * 1000}}, 202),
-    ("max_filter_values", "POST", "/search", {"json": {"person": ["a", "b"], "org": ["c"]}}, 200),
+BATCH_OF_3 = {"kind": "documents", "status": "enqueued", "details": {"received": 3, "accepted": 3, "rejected": 0}}
+ONE_DOCUMENT = {"kind": "documents", "status": "enqueued", "details": {"id": "a"}}
+# (setting, method, url, keyword arguments, status, what the answer says: see test_at_a_limit_is_accepted). The
+# searches name `limit`: without it a search gets the default (10), past a max_limit of 5 (see the xfail below).
+AT: list[tuple[str, str, str, dict[str, Any], int, dict[str, Any]]] = [
+    (
+        "max_query_length",
+        "GET",
+        "/search",
+        {"query_string": {"q": "harbour ferry timing", "limit": 5}},
+        200,
+        {"limit": 5, "offset": 0, "total": 4, "hits": 4},
+    ),
+    ("max_expansion", "GET", "/search?q=harb*&limit=5", {}, 200, {"limit": 5, "offset": 0, "total": 3, "hits": 3}),
+    ("max_offset", "GET", "/search?offset=50&limit=5", {}, 200, {"limit": 5, "offset": 50, "total": 8, "hits": 0}),
+    ("max_limit", "GET", "/search?limit=5", {}, 200, {"limit": 5, "offset": 0, "total": 8, "hits": 5}),
+    ("max_body_bytes", "POST", "/search", padded(2900), 200, {"limit": 5, "offset": 0, "total": 3, "hits": 3}),
+    ("max_batch", "POST", "/documents", {"json": docs(3)}, 202, BATCH_OF_3),
+    ("max_document_bytes", "PUT", "/documents/a", {"json": {"body": "z" * 1000}}, 202, ONE_DOCUMENT),
+    (
+        "max_filter_values",
+        "POST",
+        "/search",
+        {"json": {"person": ["a", "b"], "org": ["c"], "limit": 5}},
+        200,
+        {"limit": 5, "offset": 0, "total": 0, "hits": 0},
+    ),
 ]
 
 
@@ -149,12 +167,34 @@ def test_past_a_limit_is_a_clear_4xx(
         assert str(SMALL[setting]) in error["message"]
 
 
-@pytest.mark.parametrize(("setting", "method", "url", "kwargs", "status"), AT, ids=[f"{a[0]}-{a[1]}" for a in AT])
+@pytest.mark.parametrize(
+    ("setting", "method", "url", "kwargs", "status", "expected"), AT, ids=[f"{a[0]}-{a[1]}" for a in AT]
+)
 def test_at_a_limit_is_accepted(
-    limited: Flask, setting: str, method: str, url: str, kwargs: dict[str, Any], status: int
+    limited: Flask,
+    setting: str,
+    method: str,
+    url: str,
+    kwargs: dict[str, Any],
+    status: int,
+    expected: dict[str, Any],
 ) -> None:
     response = limited.test_client().open(url, method=method, headers=AUTH, **kwargs)
     assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    if "hits" in body:  # a search: the limit and offset echoed, at most `limit` hits, the slice `offset` names
+        got = {"limit": body["limit"], "offset": body["offset"], "total": body["total"], "hits": len(body["hits"])}
+        assert len(body["hits"]) <= body["limit"] <= SMALL["max_limit"]
+    else:  # a write: the task that holds it
+        task = body["task"]
+        got = {"kind": task["kind"], "status": task["status"], "details": task["details"]}
+    assert got == expected, body
+
+
+def test_a_search_without_a_limit_gets_no_more_than_max_limit_hits(limited: Flask) -> None:
+    body = limited.test_client().get("/search").get_json()
+    assert body["total"] == 8
+    assert body["limit"] <= SMALL["max_limit"] and len(body["hits"]) <= SMALL["max_limit"], body["limit"]
 
 
 def test_an_oversized_document_in_a_batch_is_rejected_by_itself(limited: Flask) -> None:

@@ -36,10 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from conftest import SEED_ID, SMALL_DOCS
-from servers import ROOT, Server, run_gunicorn
+from conftest import SEED_ID, SMALL_DOCS, app_config
+from servers import ROOT, Server, run_gunicorn, worker_pids
 
+from searchsvc.config import load_settings
 from searchsvc.index.store import LOCK
+from searchsvc.search.service import SearchService
 
 KEY = "load-admin-key-31c9a7"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -51,22 +53,6 @@ KEEPERS = ["Ingrid Holm", "Tane Walker", "Rosa Pinto"]
 
 
 # -- gunicorn's processes ------------------------------------------------------------------------------------
-def worker_pids(master: int) -> set[int]:
-    """Live (not zombie) children of gunicorn's master: its workers."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path("/proc", entry, "stat").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        state, ppid = stat[stat.rfind(")") + 2 :].split()[:2]  # the name in parentheses may hold spaces
-        if int(ppid) == master and state != "Z":
-            found.add(int(entry))
-    return found
-
-
 def lock_holder(index_dir: Path) -> int | None:
     """The pid holding the flock on the index's write lock (the task writer applying tasks), from /proc/locks."""
     try:
@@ -366,16 +352,30 @@ def search_hits(server: Server, query: str) -> list[tuple[str, str]]:
     """(id, title) of every hit of `query`, paged."""
     hits: list[tuple[str, str]] = []
     while True:
-        data = server.get("/search", params={"q": query, "limit": 100, "offset": len(hits)}).json()
+        response = server.get("/search", params={"q": query, "limit": 100, "offset": len(hits)})
+        assert response.status_code == 200, (response.status_code, response.text[:500])
+        data = response.json()
         hits.extend((h["id"], h["title"]) for h in data["hits"])
         if not data["hits"] or len(hits) >= data["total"]:
             return hits
 
 
 def settle(server: Server, index_dir: Path, timeout: float) -> dict[int, sqlite3.Row]:
-    """Wait until every task is final and every worker has had time to refresh (refresh_interval 0.2 s)."""
+    """Wait until every task is final and every worker answers from the index as it now is: the stats an
+    in-process service reads from the index, answered 12 times in a row on new connections (so by every worker).
+    A condition with a deadline, not a pause: a loaded machine refreshes later than refresh_interval (0.2 s)."""
     tasks = wait_until_final(index_dir, timeout)
-    time.sleep(1.0)
+    service = SearchService(load_settings(app_config(index_dir), env={}))
+    try:
+        now = service.stats()
+    finally:
+        service.close()
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while streak < 12:
+        answer = requests.get(server.base + "/stats", timeout=10).json()
+        assert time.monotonic() < deadline, (answer, now)
+        streak = streak + 1 if answer == now else 0
     return tasks
 
 

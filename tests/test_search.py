@@ -336,9 +336,15 @@ def test_highlights_can_be_turned_off(service: SearchService) -> None:
     assert hit.highlights == {"title": [], "body": []}
 
 
-def test_excluded_words_are_not_highlighted(service: SearchService) -> None:
-    hit = service.search(SearchRequest(q="storm -fashion rain")).hits[0]
-    assert "<mark>rain</mark>" in " ".join(hit.highlights["body"])
+@pytest.mark.parametrize("q", ["flooded -(rain AND fashion)", "flooded NOT (rain AND fashion)"])
+def test_excluded_words_are_not_highlighted(service: SearchService, q: str) -> None:
+    """Excluding "rain and fashion together" keeps storm-lisbon, whose body has "rain": the excluded word is in
+    the snippet, and left unmarked."""
+    (hit,) = service.search(SearchRequest(q=q)).hits
+    assert hit.id == "storm-lisbon"
+    body = " ".join(hit.highlights["body"])
+    assert "<mark>flooded</mark>" in body and "Heavy rain" in body, body
+    assert "<mark>rain</mark>" not in body and body.count("<mark>") == 1, body
 
 
 def test_hits_carry_entities_and_dates(service: SearchService) -> None:

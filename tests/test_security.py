@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_error, build_index
+from conftest import assert_error, assert_security_headers, build_index
 from flask.testing import FlaskClient
 
-from searchsvc.api.read_routes import SECURITY_HEADERS
 from searchsvc.search.service import SearchService
 
 XSS_DOCS = [
@@ -78,10 +77,7 @@ def test_security_headers_on_every_response(client: FlaskClient) -> None:
     seen = set()
     for name, response in _requests(client):
         seen.add(response.status_code)
-        for header, value in SECURITY_HEADERS.items():
-            assert response.headers.get(header) == value, (name, header, dict(response.headers))
-        assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+        assert_security_headers(response)
         assert "Access-Control-Allow-Origin" not in response.headers, name
     assert {200, 400, 404, 405, 415} <= seen
 
@@ -92,8 +88,7 @@ def test_security_headers_on_401_500_and_503(make_app: Any, tmp_path: Path, monk
     responses.append(make_app().test_client().get("/stats"))
     assert [r.status_code for r in responses] == [401, 503, 500]
     for response in responses:
-        for header, value in SECURITY_HEADERS.items():
-            assert response.headers.get(header) == value
+        assert_security_headers(response)
 
 
 def test_no_cors_headers_unless_configured(client: FlaskClient) -> None:
@@ -118,6 +113,21 @@ def test_cors_for_allowed_origins_only(make_app: Any) -> None:
     for origin in ("https://evil.example", "https://a.example.evil.example", "null", "https://A.example"):
         response = client.get("/search?q=harbour", headers={"Origin": origin})
         assert "Access-Control-Allow-Origin" not in response.headers, origin
+
+
+def test_cors_preflight_names_the_methods_and_headers(make_app: Any) -> None:
+    client = make_app(cors_origins="https://news.example").test_client()
+    preflight = client.options(
+        "/search", headers={"Origin": "https://news.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://news.example"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    other = client.options(
+        "/search", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert not [h for h in other.headers.keys() if h.lower().startswith("access-control-")], other.headers
 
 
 # -- document ids are opaque ---------------------------------------------------------------------------------
@@ -247,8 +257,8 @@ def test_search_key_guards_every_read_endpoint(make_app: Any) -> None:
 
 def test_the_admin_key_opens_every_read_the_search_key_opens(make_app: Any, own_index_dir: Path) -> None:
     """One policy for both blueprints: with both keys set, the admin key reads everything (issue: /search
-    answered 401 to the admin key while /tasks answered 200). On a copy of the index: an admin key opens the
-    task database in the index folder, which the session's index must not get (test_writes.py copies it)."""
+    answered 401 to the admin key while /tasks answered 200). On a private copy of the index: an app with an
+    admin key creates its task database there, which the tests of test_writes.py expect absent."""
     client = make_app(own_index_dir, search_key="search-key", admin_key="admin-key").test_client()
     admin = {"Authorization": "Bearer admin-key"}
     for url in [*READ_URLS, "/tasks"]:

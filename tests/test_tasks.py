@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import cap_database
 from filelock import FileLock
 
 from searchsvc.writes.tasks import Outcome, StorageFullError, Task, TaskQueue, TaskWriter
@@ -162,7 +163,7 @@ def test_wait_returns_at_the_timeout_or_when_finished(queue: TaskQueue) -> None:
     waited = queue.wait(task.id, timeout=0.3)
     elapsed = time.monotonic() - started
     assert waited is not None and waited.status == "enqueued"
-    assert 0.3 <= elapsed < 1.0
+    assert elapsed >= 0.3  # it waited; how much longer depends on the machine's load
     assert queue.wait(12345, timeout=5) is None
 
     def finish_soon() -> None:
@@ -172,10 +173,10 @@ def test_wait_returns_at_the_timeout_or_when_finished(queue: TaskQueue) -> None:
 
     thread = threading.Thread(target=finish_soon)
     thread.start()
-    started = time.monotonic()
-    done = queue.wait(task.id, timeout=10)
+    # The timeout is far beyond any machine's delay: a wait that ignored the finish would come back "enqueued".
+    done = queue.wait(task.id, timeout=120)
     thread.join()
-    assert done is not None and done.status == "succeeded" and time.monotonic() - started < 2
+    assert done is not None and done.status == "succeeded"
 
 
 def test_an_acknowledged_enqueue_survives_kill_9(tmp_path: Path) -> None:
@@ -239,10 +240,23 @@ def test_workers_may_open_a_new_queue_at_the_same_time(tmp_path: Path) -> None:
     assert len(TaskQueue(path).list()) == 8
 
 
-def test_a_full_disk_is_a_storage_full_error(queue: TaskQueue) -> None:
-    with pytest.raises(StorageFullError) as caught, queue._connect():
-        raise sqlite3.OperationalError("database or disk is full")
-    assert caught.value.errno == 28
+def test_a_full_disk_is_a_storage_full_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real SQLITE_FULL (the file may not grow past 32 pages): the enqueue that does not fit is refused with
+    StorageFullError and leaves nothing behind; what was stored before stays readable."""
+    path = tmp_path / "tasks.sqlite"
+    queue = TaskQueue(path)
+    cap_database(monkeypatch, path, pages=32)
+    big = _docs("big")
+    big["documents"][0][1]["body"] = "y" * 4000
+    stored = 0
+    with pytest.raises(StorageFullError) as caught:
+        while stored < 1000:
+            queue.enqueue("documents", big)
+            stored += 1
+    assert caught.value.errno == errno.ENOSPC
+    assert 0 < stored < 1000
+    assert [t.id for t in queue.list(limit=2000)] == list(range(stored, 0, -1))
+    assert queue.counts()["enqueued"] == stored
 
 
 # -- the writer loop -----------------------------------------------------------------------------------------
@@ -337,12 +351,14 @@ def test_a_busy_writer_lets_searchsvc_index_take_the_lock(queue: TaskQueue, tmp_
     queue.enqueue("documents", _docs("first"))
     writer.start()
     try:
+        deadline = time.monotonic() + 60
         while not queue.list(status="succeeded"):
+            assert time.monotonic() < deadline, "the writer applied nothing"
             time.sleep(0.01)
-        started = time.monotonic()
-        with FileLock(lock_path, timeout=10):  # what `searchsvc index` does, waiting as long as it takes
-            waited = time.monotonic() - started
-        assert waited < 3, f"the CLI waited {waited:.1f} s for the lock"
+        # What `searchsvc index` does. Writes keep coming, so a writer that never let go (max_hold ignored) would
+        # hold the lock until writer.stop(): the lock must be taken while the writer still runs and has work.
+        with FileLock(lock_path, timeout=120):
+            assert writer.running and queue.pending_count() > 0
     finally:
         writer.stop()
 

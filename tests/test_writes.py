@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODEL, SEED_ID, app_config, assert_error, hit_ids
+from conftest import MODEL, SEED_ID, app_config, assert_error, cap_database, hit_ids
 from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
@@ -334,12 +334,22 @@ def test_wait_gives_up_at_the_timeout_with_202(idle_client: FlaskClient) -> None
     assert task["status"] == "enqueued" and response.headers["Location"] == f"/tasks/{task['id']}"
 
 
-def test_a_full_disk_is_507(idle_client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(*args: Any, **kwargs: Any) -> None:
-        raise StorageFullError()
-
-    monkeypatch.setattr(TaskQueue, "enqueue", full)
-    assert_error(put(idle_client, "x", {"body": "x"}), 507, "storage_full")
+def test_a_full_disk_is_507(idle_client: FlaskClient, own_index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The task database may not grow past 48 pages (a real SQLITE_FULL, see conftest.cap_database): once it is
+    full, a write is refused with 507 and stores nothing; reads still work."""
+    assert put(idle_client, "before", {"body": "Accepted while there is room."}).status_code == 202
+    cap_database(monkeypatch, own_index_dir / "tasks.sqlite", pages=48)
+    queue = idle_client.application.extensions["searchsvc.writes"].queue()
+    with pytest.raises(StorageFullError):
+        for n in range(1000):
+            queue.enqueue("documents", {"documents": [[0, {"id": f"filler{n}", "body": "y" * 4000}]], "errors": []})
+    count = len(queue.list(limit=2000))
+    error = assert_error(
+        put(idle_client, "x", {"body": "A document too big for what is left. " * 500}), 507, "storage_full"
+    )
+    assert "not accepted" in error["message"]
+    assert len(queue.list(limit=2000)) == count
+    assert idle_client.get("/tasks", headers=AUTH).status_code == 200
 
 
 def test_a_busy_task_database_is_a_503_not_a_500(idle_client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ import pytest
 import requests
 from conftest import MODEL, SEED_ID
 from doc_examples import console_examples, split_write_section
-from servers import ROOT, Server, run_gunicorn
+from servers import ROOT, Server, run_gunicorn, wait_until_dead, worker_pids
 
 from searchsvc.index.indexer import IndexOptions, index_paths
 from searchsvc.index.store import IndexStore
@@ -169,15 +169,18 @@ def test_concurrent_writes_while_searching_lose_nothing(own_index_dir: Path, tmp
             for t in searchers:
                 t.join()
 
-        # Freshness: one second after the last task succeeded, every worker answers from the new index.
+        # Freshness: every worker comes to answer from the new index (refresh_interval 0.5 s): 30 answers in a
+        # row on new connections (so that every worker answers some) say so. The deadline is for a loaded machine.
         last = max(finished_at(t) for t in tasks.values())
-        time.sleep(max(0.0, last + 1.0 - time.time()))
-        # A new connection each, so that every worker answers some.
-        fresh = [
-            requests.get(server.base + "/search", params={"q": "source:loadtest", "limit": 1}, timeout=10)
-            for _ in range(30)
-        ]
-        stale = sum(1 for r in fresh if r.json()["total"] != 1000)
+        deadline, streak, stale = time.monotonic() + 60, 0, 0
+        while streak < 30:
+            assert time.monotonic() < deadline, f"{stale} stale answers, still stale after 60 s"
+            fresh = requests.get(server.base + "/search", params={"q": "source:loadtest", "limit": 1}, timeout=10)
+            if fresh.json()["total"] == 1000:
+                streak += 1
+            else:
+                streak, stale = 0, stale + 1
+        fresh_after = time.time() - last
 
         total, found = ids_from_source(server, "loadtest")
         stats = server.get("/stats").json()
@@ -191,7 +194,8 @@ def test_concurrent_writes_while_searching_lose_nothing(own_index_dir: Path, tmp
         f"all applied after {applied:.1f} s; "
         f"searches: {sum(searches.statuses.values())} {dict(searches.statuses)}; "
         f"documents acknowledged {len(expected)}, found {len(found)}, lost {lost}, duplicates {duplicates}, "
-        f"5xx {writes.server_errors + searches.server_errors}, stale answers after 1 s: {stale}/30"
+        f"5xx {writes.server_errors + searches.server_errors}, every worker fresh {fresh_after:.1f} s after the last "
+        f"task ({stale} stale answers before)"
     )
     assert writes.failures == [] and searches.failures == []
     assert writes.statuses == Counter({202: 200})
@@ -200,7 +204,6 @@ def test_concurrent_writes_while_searching_lose_nothing(own_index_dir: Path, tmp
     assert all(t["result"]["indexed"] == 5 and t["result"]["rejected"] == 0 for t in tasks.values())
     assert total == 1000 and sorted(found) == expected and duplicates == 0 and lost == 0
     assert stats["documents"] == CORPUS_DOCS + 1000
-    assert stale == 0
     assert KEY not in log_text  # keys never reach a log, gunicorn's access log included
 
 
@@ -226,9 +229,11 @@ def test_kill_9_with_tasks_pending_loses_and_duplicates_nothing(own_index_dir: P
         while _task_statuses(own_index_dir)["processing"] == 0:
             assert time.monotonic() < deadline, "the writer never started"
             time.sleep(0.01)
+        workers = worker_pids(server.process.pid)
+        assert len(workers) == 2, workers
         os.killpg(server.process.pid, signal.SIGKILL)  # the master and every worker
         server.process.wait()
-        time.sleep(0.2)  # the workers are reaped by init
+        wait_until_dead(workers)  # reaped by init, or zombies: either way holding no lock
     at_kill = _task_statuses(own_index_dir)
     assert at_kill["processing"] > 0 and at_kill["enqueued"] + at_kill["processing"] > 0
 
@@ -248,6 +253,14 @@ def test_kill_9_with_tasks_pending_loses_and_duplicates_nothing(own_index_dir: P
     assert stats["documents"] == CORPUS_DOCS + KILL_DOCS
     # The interrupted tasks say so: they were started twice.
     assert rerun >= at_kill["processing"]
+
+
+def wait_for_searches(tally: Tally, count: int, timeout: float = 120) -> None:
+    """Until `count` searches were answered 200 (a count, not a time: a loaded machine answers fewer a second)."""
+    deadline = time.monotonic() + timeout
+    while tally.statuses[200] < count:
+        assert time.monotonic() < deadline, (dict(tally.statuses), tally.failures[:3])
+        time.sleep(0.05)
 
 
 def test_reindex_under_concurrent_searches(own_index_dir: Path, tmp_path: Path, corpus: Path) -> None:
@@ -270,9 +283,16 @@ def test_reindex_under_concurrent_searches(own_index_dir: Path, tmp_path: Path, 
         for t in clients:
             t.start()
         try:
-            time.sleep(0.5)
+            wait_for_searches(searches, 25)  # searches running before the reindex starts
             reindex = requests.post(server.base + "/reindex?wait=true&timeout=60", headers=AUTH, timeout=90)
-            time.sleep(1.5)  # and on past the swap
+            # ... and on past the swap: until every worker answers from the new generation (new connections, so
+            # that each worker answers some), and 25 searches more.
+            deadline, streak = time.monotonic() + 60, 0
+            while streak < 8:
+                assert time.monotonic() < deadline, "a worker still answers from the old generation"
+                now = requests.get(server.base + "/stats", timeout=10).json()["generation"]
+                streak = streak + 1 if now != generation else 0
+            wait_for_searches(searches, searches.statuses[200] + 25)
         finally:
             stop.set()
             for t in clients:
@@ -287,7 +307,7 @@ def test_reindex_under_concurrent_searches(own_index_dir: Path, tmp_path: Path, 
         f"failures {len(searches.failures)}"
     )
     assert reindex.status_code == 200 and task["status"] == "succeeded", task
-    assert searches.failures == [] and searches.server_errors == 0 and searches.statuses[200] > 50
+    assert searches.failures == [] and searches.server_errors == 0 and searches.statuses[200] >= 50
     assert after["generation"] != generation and after["documents"] == CORPUS_DOCS + 1
     assert [h["id"] for h in pangolins["hits"]] == ["http-doc"]
     assert [h["id"] for h in seed["hits"]] == [SEED_ID]

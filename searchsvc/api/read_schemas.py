@@ -94,6 +94,9 @@ class RequestSchema(Schema):
                 if name in self.fields:
                     lo = 1 if name == "limit" else 0
                     self.fields[name].validators = [validate.Range(lo, getattr(settings, setting))]
+            if "limit" in self.fields:  # the default page is no larger than the largest one allowed
+                field = self.fields["limit"]
+                field.load_default = min(field.load_default, settings.max_limit)
 
 
 class SearchRequestSchema(RequestSchema):
