@@ -36,7 +36,8 @@ class EntityProfile:
 
 def entity_profile(service: SearchService, kind: str, name: str, documents: int = 20) -> EntityProfile:
     """The profile of the entity `name` of type `kind` (raises ParameterError for an unknown type or empty name)."""
-    filters = Filters(**{kind: (name,)})
+    names: dict[str, Any] = {kind: (name,)}
+    filters = Filters(**names)
     newest = service.search(
         SearchRequest(
             filters=filters,

@@ -105,28 +105,31 @@ class PageQuery:
         return "?" + urlencode(pairs) if pairs else ""
 
     # Each link of the page is this query changed in one way, back on its first page.
+    def _changed(self, **changes: Any) -> PageQuery:
+        return replace(self, page=1, **changes)
+
     def with_entity(self, kind: str, name: str) -> PageQuery:
         current: tuple[str, ...] = getattr(self, kind)
         if any(n.lower() == name.lower() for n in current):
-            return replace(self, page=1)
-        return replace(self, page=1, **{kind: (*current, name)})
+            return self._changed()
+        return self._changed(**{kind: (*current, name)})
 
     def without_entity(self, kind: str, name: str) -> PageQuery:
         current: tuple[str, ...] = getattr(self, kind)
-        return replace(self, page=1, **{kind: tuple(n for n in current if n != name)})
+        return self._changed(**{kind: tuple(n for n in current if n != name)})
 
     def with_period(self, name: str, first: str, last: str) -> PageQuery:
         """`name` is published or mentioned."""
-        return replace(self, page=1, **{f"{name}_from": first, f"{name}_to": last})
+        return self._changed(**{f"{name}_from": first, f"{name}_to": last})
 
     def without(self, name: str) -> PageQuery:
-        return replace(self, page=1, **{name: ""})
+        return self._changed(**{name: ""})
 
     def with_sort(self, sort: str) -> PageQuery:
-        return replace(self, page=1, sort=sort)
+        return self._changed(sort=sort)
 
     def with_q(self, q: str) -> PageQuery:
-        return replace(self, page=1, q=q)
+        return self._changed(q=q)
 
     def on_page(self, page: int) -> PageQuery:
         return replace(self, page=page)
@@ -256,6 +259,11 @@ class Timeline:
         return sum(b.count for b in self.bars)
 
 
+def timelines(facets: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Timeline]:
+    """The published and mentioned timelines of a result's month facets."""
+    return [timeline(name, facets.get(name, ())) for name in ("published", "mentioned")]
+
+
 def timeline(name: str, facet: Iterable[Mapping[str, Any]]) -> Timeline:
     """Bars for a month facet ([{"value": "2021-03", "count": 4}, ...], any order): one per month from the first
     to the last (empty months are gaps), or one per year when that would be more than MAX_MONTH_BARS bars."""
@@ -294,7 +302,8 @@ def timeline(name: str, facet: Iterable[Mapping[str, Any]]) -> Timeline:
         if not count:
             continue
         height = max(2.0, round(count / peak * (CHART_HEIGHT - 2), 2))
-        bars.append(Bar(period, count, round(i * slot, 2), round(CHART_HEIGHT - height, 2), round(slot - gap, 2), height))
+        x, y = round(i * slot, 2), round(CHART_HEIGHT - height, 2)
+        bars.append(Bar(period, count, x, y, round(slot - gap, 2), height))
     return Timeline(name, unit, bars, peak)
 
 
@@ -339,8 +348,8 @@ def marked_paragraphs(
             for m in pattern.finditer(paragraph):
                 if m.start() > last:
                     spans.append(Span(paragraph[last : m.start()]))
-                kind, name, precision = needles[m.group(0)]
-                spans.append(Span(m.group(0), kind, name, precision))
+                what, name, precision = needles[m.group(0)]
+                spans.append(Span(m.group(0), what, name, precision))
                 last = m.end()
         if last < len(paragraph):
             spans.append(Span(paragraph[last:]))

@@ -29,7 +29,7 @@ from searchsvc.api.page_views import (
     page_numbers,
     safe_snippet,
     safe_url,
-    timeline,
+    timelines,
     total_text,
 )
 from searchsvc.api.read_schemas import SearchRequestSchema, load_request
@@ -49,9 +49,7 @@ from searchsvc.text_rules import first_control
 
 log = logging.getLogger("searchsvc")
 
-bp = Blueprint(
-    "pages", __name__, template_folder="templates", static_folder="static", static_url_path="/assets"
-)
+bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 
 SIMILAR = 5
 FACET_VALUES = 10  # names listed per entity facet
@@ -122,7 +120,7 @@ def search() -> tuple[str, int]:
         context.update(
             total=total_text(result.total, result.total_relation),
             facets={kind: result.facets.get(kind, [])[:FACET_VALUES] for kind in ENTITY_TYPES},
-            timelines=[timeline("published", result.facets["published"]), timeline("mentioned", result.facets["mentioned"])],
+            timelines=timelines(result.facets),
             pages=numbers,
             has_next=has_next,
             first_shown=query.offset + 1,
@@ -201,7 +199,7 @@ def entity(kind: str, name: str) -> tuple[str, int]:
             "entity.html",
             profile=profile,
             total=total_text(profile.total, profile.total_relation),
-            timelines=[timeline("published", profile.published_months), timeline("mentioned", profile.mentioned_months)],
+            timelines=timelines({"published": profile.published_months, "mentioned": profile.mentioned_months}),
             query=PageQuery(**{kind: (profile.name,)}),  # type: ignore[arg-type]
         ),
         200 if profile.total else 404,
@@ -231,7 +229,7 @@ def key() -> Any:
 
 
 @bp.post("/key/forget")
-def forget_key() -> Response:
+def forget_key() -> Any:
     _same_origin_only()
     response = redirect(url_for("pages.key"), code=303)
     response.delete_cookie(KEY_COOKIE, path="/", httponly=True, samesite="Strict", secure=request.is_secure)
