@@ -170,8 +170,9 @@ def test_no_inline_style_or_script_in_any_page(client: FlaskClient) -> None:
 
 # -- the search key ------------------------------------------------------------------------------------------
 @pytest.fixture
-def keyed(make_app: Any) -> FlaskClient:
-    return make_app(search_key="s3cret", admin_key="adm1n").test_client()  # type: ignore[no-any-return]
+def keyed(make_app: Any, own_index_dir: Any) -> FlaskClient:
+    # Its own index: an app with an admin key opens a task database beside the index it serves.
+    return make_app(own_index_dir, search_key="s3cret", admin_key="adm1n").test_client()  # type: ignore[no-any-return]
 
 
 def test_pages_ask_for_the_key_and_keep_it_in_a_strict_cookie(keyed: FlaskClient) -> None:
