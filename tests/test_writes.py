@@ -30,6 +30,7 @@ from searchsvc.search import service as search_module
 from searchsvc.search.requests import SearchRequest
 from searchsvc.search.service import SearchService
 from searchsvc.writes import applier as writes
+from searchsvc.writes.lifecycle import TASKS_FILE
 from searchsvc.writes.tasks import StorageFullError, TaskQueue
 
 KEY = "admin-7c1f0e9a-test-key"
@@ -213,7 +214,7 @@ def test_a_document_indexed_from_a_file_is_owned_by_its_file(wclient: FlaskClien
     assert task["result"]["indexed"] == 1 and task["result"]["errors"][0]["index"] == 0
     assert "indexed from a file" in task["result"]["errors"][0]["message"]
     # Accepted before the file was indexed (here: put in the queue directly), refused when applied.
-    queue = wclient.application.extensions["searchsvc.writes.applier"].queue()
+    queue = wclient.application.extensions["searchsvc.writes"].queue()
     put_task = queue.enqueue("documents", {"documents": [[0, {"id": "harbour-b", "body": "Late."}]], "errors": []})
     delete_task = queue.enqueue("delete", {"ids": ["harbour-b"]})
     put_done, delete_done = queue.wait(put_task.id, 30), queue.wait(delete_task.id, 30)
@@ -318,7 +319,7 @@ def test_a_task_row_with_damaged_json_does_not_make_tasks_answer_500(
     idle_client: FlaskClient, own_index_dir: Path
 ) -> None:
     task_id = task_of(put(idle_client, "damaged", {"body": "A damaged row."}), 202)["id"]
-    db = sqlite3.connect(own_index_dir / api_writes.TASKS_FILE)
+    db = sqlite3.connect(own_index_dir / TASKS_FILE)
     db.execute("UPDATE tasks SET details = '{oops', result = 'nor this' WHERE id = ?", (task_id,))
     db.commit()
     db.close()
