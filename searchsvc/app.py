@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask
 
+from searchsvc.api import pages
 from searchsvc.api import read_routes as api
 from searchsvc.api import write_routes as api_writes
 from searchsvc.config import load_settings
@@ -31,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     service = SearchService(settings)
     api.register(app, settings, service)
     api_writes.register(app, settings, service)  # also starts this process's task writer
+    pages.register(app, settings, service)
     return app
 
 

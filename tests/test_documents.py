@@ -682,6 +682,7 @@ _PUBLISHED = (
 )
 _DOCUMENT_INPUT = st.fixed_dictionaries(
     {
+        # Ids a /documents/<id> URL can reach (model.py refuses a leading '/' and a trailing '/similar').
         "id": st.text(_ID_CHARS, min_size=1, max_size=256).filter(
             lambda s: s == s.strip() and not s.startswith("/") and not s.endswith("/similar")
         ),

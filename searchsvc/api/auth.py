@@ -3,6 +3,10 @@
 - open endpoints (/health, /ready) and CORS preflights need no key;
 - writes need the admin key, and are refused (403) while the server has none;
 - everything else needs the search key when one is set; the admin key opens everything the search key opens.
+
+The HTML pages (pages.py) take the key from the KEY_COOKIE cookie too, which their /key form sets (HttpOnly,
+SameSite=Strict): a browser cannot send a bearer header on a link. The JSON API never reads the cookie, so no
+other site's page can make a browser call it with the key, and writes still need the header.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from flask import request
 from searchsvc.config import Settings
 from searchsvc.errors import ForbiddenError, UnauthorizedError
 
-OPEN_ENDPOINTS = frozenset({"api.health", "api.ready"})
+OPEN_ENDPOINTS = frozenset({"api.health", "api.ready", "pages.key", "pages.forget_key", "pages.static"})
+KEY_COOKIE = "searchsvc_key"
 WRITE_ENDPOINTS = frozenset(
     {"writes.put_document", "writes.post_documents", "writes.delete_document", "writes.reindex"}
 )
@@ -36,6 +41,8 @@ def authorize(settings: Settings) -> None:
     if request.method == "OPTIONS" or request.endpoint in OPEN_ENDPOINTS:
         return
     given = bearer_key()
+    if given is None and request.blueprint == "pages":
+        given = request.cookies.get(KEY_COOKIE)
     if request.endpoint in WRITE_ENDPOINTS:
         if not settings.admin_key:
             raise ForbiddenError(
