@@ -789,6 +789,11 @@ HOSTILE_LINES = {
 }
 
 
+# A bound no quadratic pattern meets at these sizes (the slowest took 5 s at 20,000 characters: hours at 2 MB)
+# and a loaded 2-core machine always does (a linear pass takes 0.1-1.5 s here): no wall-clock flake.
+LINEAR_BOUND = 15.0
+
+
 @pytest.mark.parametrize("text", HOSTILE_LINES.values(), ids=HOSTILE_LINES.keys())
 def test_titles_and_markdown_take_linear_time_at_the_size_limit(text: str) -> None:
     """Every pattern run on user text is linear: an untitled PUT derives its title in the request thread."""
@@ -796,7 +801,7 @@ def test_titles_and_markdown_take_linear_time_at_the_size_limit(text: str) -> No
     derive_title(text)
     markdown.strip_markdown(text)
     markdown.split_heading(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < LINEAR_BOUND
 
 
 @pytest.mark.parametrize("name", ["x" + " " * 100_000 + "and", "x" + " " * 100_000 + "1-0", "a" + " " * 100_000 + ","])
@@ -806,4 +811,4 @@ def test_entity_name_patterns_are_linear(name: str) -> None:
     entities._ENUMERATION.split(name)
     names._TRAILING_CONNECTOR.sub("", name)
     names._TRAILING_SCORE.sub("", name)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < LINEAR_BOUND
