@@ -11,6 +11,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from searchsvc.errors import ServiceError, UnauthorizedError, code_for_status, error_body
+from searchsvc.logs import current_request_id
 
 log = logging.getLogger("searchsvc")
 
@@ -22,7 +23,7 @@ def register_error_handlers(app: Flask, respond: Responder) -> None:
     `respond(data, status)` serialises, so the API's one JSON encoder is used for errors too."""
 
     def _respond(code: str, message: str, field: str | None, status: int) -> Response:
-        return respond(error_body(code, message, field), status)
+        return respond(error_body(code, message, field, current_request_id()), status)
 
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:

@@ -253,6 +253,11 @@ class ErrorDetailSchema(Schema):
     )
     message = fields.String(required=True)
     field = fields.String(allow_none=True, required=True, metadata={"description": "The offending parameter."})
+    request_id = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The request's id, as in the X-Request-Id response header and the server's logs."},
+    )
 
 
 class ErrorSchema(Schema):

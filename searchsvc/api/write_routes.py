@@ -32,6 +32,7 @@ from searchsvc.errors import (
     ServiceError,
     UnsupportedMediaTypeError,
 )
+from searchsvc.logs import current_request_id
 from searchsvc.search.service import SearchService
 from searchsvc.writes.applier import dump_document
 from searchsvc.writes.lifecycle import WriterLifecycle
@@ -160,14 +161,14 @@ def _enqueue(kind: str, payload: dict[str, Any], details: dict[str, Any]) -> Res
     params = _params(state.write_params)
     queue = state.writable_queue()
     try:
-        task = queue.enqueue(kind, payload, details)  # committed to disk when this returns
+        task = queue.enqueue(kind, payload, details, current_request_id())  # committed to disk when this returns
     except StorageFullError as exc:
         log.error("a write was refused: %s", exc.strerror)
         raise InsufficientStorageError(f"{exc.strerror}; the write was not accepted") from None
     except sqlite3.OperationalError as exc:  # locked past the timeout, or a lock protocol error after a crash
         log.warning("a write was refused: task database: %s", exc)
         raise IndexUnavailableError("the task database is busy; the write was not accepted: try again") from None
-    log.debug("task %d accepted: %s %s", task.id, kind, details)
+    log.info("task %d accepted: %s %s", task.id, kind, details)
     if params["wait"]:
         timeout = DEFAULT_WAIT if params["timeout"] is None else params["timeout"]
         current = queue.wait(task.id, timeout) or task

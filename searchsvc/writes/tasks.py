@@ -45,12 +45,13 @@ _SCHEMA = (
         started_at REAL,
         finished_at REAL,
         attempts INTEGER NOT NULL DEFAULT 0,
-        details TEXT
+        details TEXT,
+        request_id TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, id)",
 )
 # Everything but the payload (which may be megabytes of documents): what get/list/wait read.
-_COLUMNS = "id, kind, status, details, result, error, enqueued_at, started_at, finished_at, attempts"
+_COLUMNS = "id, kind, status, details, result, error, enqueued_at, started_at, finished_at, attempts, request_id"
 
 Outcome = tuple[int, str, "dict[str, Any] | None", "str | None"]  # task id, status, result, error
 
@@ -83,6 +84,7 @@ class Task:
     attempts: int
     # The documents or ids to apply: loaded only by `claim` (get/list/wait leave it empty).
     payload: dict[str, Any] = field(default_factory=dict, repr=False)
+    request_id: str | None = None  # of the request that was accepted as this task (its X-Request-Id)
 
     @property
     def finished(self) -> bool:
@@ -101,6 +103,7 @@ class Task:
             "details": self.details,
             "result": self.result,
             "error": self.error,
+            "request_id": self.request_id,
         }
 
 
@@ -118,6 +121,7 @@ def _row_to_task(row: sqlite3.Row) -> Task:
         finished_at=row["finished_at"],
         attempts=row["attempts"],
         payload=json.loads(row["payload"]) if "payload" in keys else {},
+        request_id=row["request_id"],
     )
 
 
@@ -173,6 +177,8 @@ class TaskQueue:
             columns = {r["name"] for r in db.execute("PRAGMA table_info(tasks)")}
             if "details" not in columns:  # databases from before the column existed
                 db.execute("ALTER TABLE tasks ADD COLUMN details TEXT")
+            if "request_id" not in columns:
+                db.execute("ALTER TABLE tasks ADD COLUMN request_id TEXT")
             db.execute("COMMIT")
 
     @contextmanager
@@ -201,7 +207,9 @@ class TaskQueue:
 
         return _retrying(run)
 
-    def enqueue(self, kind: str, payload: dict[str, Any], details: dict[str, Any] | None = None) -> Task:
+    def enqueue(
+        self, kind: str, payload: dict[str, Any], details: dict[str, Any] | None = None, request_id: str | None = None
+    ) -> Task:
         """Store a task durably (committed and synced when this returns) and return it."""
         if kind not in KINDS:
             raise ValueError(f"unknown task kind {kind!r}")
@@ -211,13 +219,20 @@ class TaskQueue:
         def insert() -> int:
             with self._connect() as db:
                 cur = db.execute(
-                    "INSERT INTO tasks (kind, status, payload, details, enqueued_at) VALUES (?, 'enqueued', ?, ?, ?)",
-                    (kind, json.dumps(payload, ensure_ascii=False), json.dumps(details, ensure_ascii=False), now),
+                    "INSERT INTO tasks (kind, status, payload, details, enqueued_at, request_id)"
+                    " VALUES (?, 'enqueued', ?, ?, ?, ?)",
+                    (
+                        kind,
+                        json.dumps(payload, ensure_ascii=False),
+                        json.dumps(details, ensure_ascii=False),
+                        now,
+                        request_id,
+                    ),
                 )
                 return int(cur.lastrowid or 0)
 
         task_id = _retrying(insert)
-        return Task(task_id, kind, "enqueued", details, None, None, now, None, None, 0, payload)
+        return Task(task_id, kind, "enqueued", details, None, None, now, None, None, 0, payload, request_id)
 
     def get(self, task_id: int) -> Task | None:
         rows = self._read(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
@@ -292,6 +307,7 @@ class TaskQueue:
                 None,
                 t.attempts + 1,
                 t.payload,
+                t.request_id,
             )
             for t in claimed
         ]
