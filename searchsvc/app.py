@@ -16,6 +16,7 @@ from searchsvc.api import write_routes as api_writes
 from searchsvc.api.request_ids import RequestIdMiddleware
 from searchsvc.config import load_settings
 from searchsvc.logs import configure_logging
+from searchsvc.monitoring import Metrics
 from searchsvc.search.service import SearchService
 
 
@@ -28,8 +29,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's, not the base's
     configure_logging(settings.log_level, settings.log_format, (settings.admin_key, settings.search_key))
-    service = SearchService(settings)
-    api.register(app, settings, service)
-    api_writes.register(app, settings, service)  # also starts this process's task writer
+    metrics = Metrics(settings)
+    service = SearchService(settings, recorder=metrics)
+    api.register(app, settings, service, metrics)
+    api_writes.register(app, settings, service, metrics)  # also starts this process's task writer
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app, settings.log_queries)  # type: ignore[method-assign]
     return app

@@ -82,6 +82,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("refresh_interval", 0.5, "Seconds between checks for a newer index generation.", float),
     Setting("admin_key", "", "Bearer key for write endpoints; empty disables them (403)."),
     Setting("search_key", "", "Bearer key for read endpoints; empty leaves them open."),
+    Setting(
+        "metrics_port",
+        0,
+        "Serve /metrics on this port (gunicorn's master, no key) instead of the API's port (0: on the API's"
+        " port, behind the search key like the other reads).",
+        int,
+    ),
     Setting("cors_origins", "", "Comma-separated origins allowed by CORS; empty disables CORS."),
     Setting("log_level", "info", "Log level of the service (debug, info, warning, error)."),
     Setting("log_format", "text", "Log lines as `text` (one human line) or `json` (one object a line)."),

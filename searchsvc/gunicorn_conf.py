@@ -8,6 +8,9 @@ worker opens the index itself after the fork.
 """
 
 import logging
+import os
+import shutil
+import tempfile
 import uuid
 from typing import Any
 
@@ -84,6 +87,35 @@ proc_name = "searchsvc"
 # gunicorn >= 25.1 opens a control socket (worker counts, shutdown) in $XDG_RUNTIME_DIR or ~/.gunicorn:
 # off, so nothing is written to a home directory (read-only containers) and no management socket is exposed.
 control_socket_disable = True
+
+
+# -- Prometheus: one fresh directory of per-worker metric files per server start (monitoring.py) -----------------
+# Set in on_starting, in the master before any worker is forked (workers inherit the environment) and before
+# prometheus_client is imported anywhere in this process: it reads the variable when it is imported, so
+# monitoring is imported inside the hooks below, not at the top of this file (which tests import).
+def on_starting(server: object) -> None:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="searchsvc-metrics-")
+
+
+def when_ready(server: object) -> None:
+    """With SEARCHSVC_METRICS_PORT, /metrics is served by a thread of the master, adding up every worker."""
+    if _settings.metrics_port:
+        from searchsvc.monitoring import serve_metrics
+
+        serve_metrics(_settings)
+
+
+def child_exit(server: object, worker: Any) -> None:
+    """In the master, after a worker ended (even by kill -9): its live gauges go, its counts stay."""
+    from searchsvc.monitoring import mark_process_dead
+
+    mark_process_dead(worker.pid)
+
+
+def on_exit(server: object) -> None:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if os.path.basename(path).startswith("searchsvc-metrics-"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def worker_exit(server: object, worker: object) -> None:

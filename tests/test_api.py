@@ -175,6 +175,7 @@ def test_openapi_document_is_valid_and_complete(client: FlaskClient) -> None:
         "/documents/{doc_id}/similar",
         "/entities",
         "/stats",
+        "/metrics",
         "/health",
         "/ready",
         "/openapi.json",

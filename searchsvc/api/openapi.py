@@ -160,6 +160,25 @@ def openapi_spec(settings: Settings, version: str) -> dict[str, Any]:
             }
         },
     )
+    if not settings.metrics_port:
+        spec.path(
+            path="/metrics",
+            operations={
+                "get": {
+                    "summary": "Prometheus metrics (text exposition format; README, Monitoring)",
+                    "responses": {
+                        "200": {
+                            "description": "Every worker's counters and histograms, and the index's gauges",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **{
+                            s: {"$ref": f"#/components/responses/Error{s}"} for s in ("400", *read_errors, "414", "500")
+                        },
+                    },
+                    **security,
+                }
+            },
+        )
     spec.path(
         path="/health",
         operations={

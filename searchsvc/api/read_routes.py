@@ -5,10 +5,11 @@ No Whoosh here: requests go through schemas.py into search.py's plain types and 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from searchsvc import __version__
 from searchsvc.api.auth import authorize
@@ -30,6 +31,7 @@ from searchsvc.errors import (
     UnknownParameterError,
     UnsupportedMediaTypeError,
 )
+from searchsvc.monitoring import CONTENT_TYPE, Metrics
 from searchsvc.search.query import Filters
 from searchsvc.search.service import SearchRequest, SearchService
 from searchsvc.text_rules import first_control
@@ -50,9 +52,10 @@ def json_response(data: Any, status: int = 200) -> Response:
 class _State:
     """What the blueprint needs per app: settings, the search service, prepared schemas, the OpenAPI doc."""
 
-    def __init__(self, settings: Settings, service: SearchService) -> None:
+    def __init__(self, settings: Settings, service: SearchService, metrics: Metrics) -> None:
         self.settings = settings
         self.service = service
+        self.metrics = metrics
         # Marshmallow schemas are costly to build and safe to reuse for loading: one of each per app.
         self.search_schema = SearchRequestSchema(settings)
         self.similar_schema = SimilarRequestSchema(settings)
@@ -154,7 +157,10 @@ def search() -> Response:
         facet_size=params["facet_size"],
         highlight=params["highlight"],
     )
-    return json_response(state.service.search(search_request).to_json())
+    result = state.service.search(search_request)
+    if result.timed_out:
+        state.metrics.timed_out.inc()
+    return json_response(result.to_json())
 
 
 @bp.get("/documents/<path:doc_id>")
@@ -204,14 +210,40 @@ def ready() -> Response:
     return json_response(_state().service.ready())
 
 
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus's text format (monitoring.py); on SEARCHSVC_METRICS_PORT instead when that is set."""
+    state = _state()
+    _params(state.no_params)
+    if state.settings.metrics_port:
+        raise NotFoundError(f"metrics are served on port {state.settings.metrics_port}, not here")
+    return Response(state.metrics.exposition(), content_type=CONTENT_TYPE)
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return Response(_state().openapi(), mimetype="application/json")
 
 
-def register(app: Flask, settings: Settings, service: SearchService) -> None:
-    """Install the API on `app`: endpoints, the JSON error contract, security headers and CORS."""
-    app.extensions["searchsvc"] = _State(settings, service)
+def _start_clock() -> None:
+    g.searchsvc_started = time.perf_counter()
+
+
+def _count(response: Response) -> Response:
+    state = current_app.extensions.get("searchsvc")
+    started = g.get("searchsvc_started")
+    if state is not None and started is not None:
+        endpoint = request.endpoint or "none"  # no route matched: one label, whatever the path
+        state.metrics.request(endpoint, request.method, response.status_code, time.perf_counter() - started)
+    return response
+
+
+def register(app: Flask, settings: Settings, service: SearchService, metrics: Metrics | None = None) -> None:
+    """Install the API on `app`: endpoints, the JSON error contract, security headers, CORS and metrics."""
+    metrics = metrics or Metrics(settings)
+    app.extensions["searchsvc"] = _State(settings, service, metrics)
     app.register_blueprint(bp)
-    register_error_handlers(app, json_response)
+    register_error_handlers(app, json_response, metrics.refused)
+    app.before_request(_start_clock)
     app.after_request(_finish)
+    app.after_request(_count)

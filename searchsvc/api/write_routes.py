@@ -33,6 +33,7 @@ from searchsvc.errors import (
     UnsupportedMediaTypeError,
 )
 from searchsvc.logs import current_request_id
+from searchsvc.monitoring import Metrics
 from searchsvc.search.service import SearchService
 from searchsvc.writes.applier import dump_document
 from searchsvc.writes.lifecycle import WriterLifecycle
@@ -49,8 +50,8 @@ _MAX_TASK_ID = 2**63 - 1  # SQLite's largest integer
 class WriteState(WriterLifecycle):
     """Per app: the writer's lifecycle (writes/lifecycle.py), the search service, and prepared schemas."""
 
-    def __init__(self, settings: Settings, service: SearchService) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, service: SearchService, metrics: Metrics | None = None) -> None:
+        super().__init__(settings, observe=metrics.tasks_applied if metrics is not None else None)
         self.service = service
         self.write_params = WriteRequestSchema(settings)
         self.list_params = TaskListRequestSchema(settings)
@@ -245,10 +246,10 @@ def tasks() -> Response:
     return json_response({"tasks": [t.summary() for t in found], "next": next_page})
 
 
-def register(app: Flask, settings: Settings, service: SearchService) -> WriteState:
+def register(app: Flask, settings: Settings, service: SearchService, metrics: Metrics | None = None) -> WriteState:
     """Install the write API on `app` and start this process's task writer (when writes are enabled or tasks
     are stored). gunicorn must not preload the app: the writer thread belongs in the workers."""
-    state = WriteState(settings, service)
+    state = WriteState(settings, service, metrics)
     app.extensions["searchsvc.writes"] = state
     app.register_blueprint(bp)
     state.ensure_writer()

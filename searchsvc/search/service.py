@@ -50,7 +50,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from whoosh import classify, scoring
 from whoosh import query as wq
@@ -115,6 +115,18 @@ class BM25(scoring.BM25F):
 WEIGHTING = BM25(K1=1.5, B=0.75)
 # STOPWORDS as the text analyzer indexes them: feedback never adds them.
 _STOPWORD_STEMS = frozenset(stem(normalise(w)) for w in STOPWORDS)
+
+
+class SearchRecorder(Protocol):
+    """Told how long each phase of a search took and whether the result cache answered (the metrics; the
+    service does not know what records them)."""
+
+    def phase(self, name: str, seconds: float) -> None: ...
+
+    def cache(self, hit: bool) -> None: ...
+
+
+PHASES = ("parse", "feedback", "count", "rank", "facets", "highlight", "suggest")
 
 
 # -- requests and results ------------------------------------------------------------------------------------
@@ -520,8 +532,11 @@ NEVER = float("-inf")  # a monotonic time older than any: `now - NEVER` exceeds 
 class SearchService:
     """Searches, documents, similar documents, entity names and statistics over one index directory."""
 
-    def __init__(self, settings: Settings, store: IndexStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: IndexStore | None = None, recorder: SearchRecorder | None = None
+    ) -> None:
         self.settings = settings
+        self.recorder = recorder
         self.store = store or IndexStore(settings.index_path)
         self._view: _View | None = None
         # When the marker was last read; -inf means "check at the next request". Not 0.0: the monotonic clock
@@ -592,6 +607,24 @@ class SearchService:
         if close:
             view.close()
 
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """Time one phase of a search for the recorder (PHASES)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.recorder is not None:
+                self.recorder.phase(name, time.perf_counter() - started)
+
+    def cache_size(self) -> int:
+        """Search responses held by this process's result cache."""
+        return len(self.cache_entries())
+
+    def cache_entries(self) -> list[Any]:
+        with self._cache._lock:
+            return list(self._cache._data)
+
     def refresh(self) -> None:
         """Check for a new index now instead of at the next interval."""
         self._checked = NEVER
@@ -618,14 +651,17 @@ class SearchService:
         with self._use() as (view, searcher):
             key = (view.key, request)
             cached = self._cache.get(key)
+            if self.recorder is not None and self._cache.size > 0:
+                self.recorder.cache(cached is not None)
             if cached is not None:
                 return dataclasses.replace(cached, took_ms=_ms(started))
             deadline = time.monotonic() + self.settings.query_timeout
-            built = view.builder.build(request.q, match=request.match, filters=request.filters)
-            try:
-                built = self._expanded(searcher, built, deadline)
-            except ExpansionTimedOut:
-                return _timed_out(request, started)
+            with self._phase("parse"):
+                built = view.builder.build(request.q, match=request.match, filters=request.filters)
+                try:
+                    built = self._expanded(searcher, built, deadline)
+                except ExpansionTimedOut:
+                    return _timed_out(request, started)
             result = self._run(view, searcher, request, built, started, deadline)
         if not result.timed_out:
             self._cache.put(key, result)
@@ -659,17 +695,23 @@ class SearchService:
     ) -> SearchResult:
         if request.effective_sort == "relevance":
             if built.feedback:
-                built = _with_feedback(searcher, built, deadline)
+                with self._phase("feedback"):
+                    built = _with_feedback(searcher, built, deadline)
             matches = self._by_relevance(searcher, request, built, deadline)
         else:
             matches = self._by_date(view, searcher, request, built.query, deadline)
-        hits, hits_complete = self._hits(searcher, request, built, matches.ranked[request.offset :], deadline)
-        ids = docnums(matches.ids) if request.facets else ()
-        facets = {name: self._facet(view, name, ids, request.facet_size) for name in request.facets}
+        with self._phase("highlight"):
+            hits, hits_complete = self._hits(searcher, request, built, matches.ranked[request.offset :], deadline)
+        facets = {}
+        if request.facets:
+            with self._phase("facets"):
+                ids = docnums(matches.ids)
+                facets = {name: self._facet(view, name, ids, request.facet_size) for name in request.facets}
         suggestion = None
         suggested = True
         if matches.total < SUGGEST_BELOW and built.words:
-            suggestion, suggested = _suggest(searcher, request.q.strip(), built.words, deadline)
+            with self._phase("suggest"):
+                suggestion, suggested = _suggest(searcher, request.q.strip(), built.words, deadline)
         return SearchResult(
             query=request.q,
             total=matches.total,
@@ -691,21 +733,25 @@ class SearchService:
 
         def rank(count_bound: int, keep_ids: bool, query: wq.Query = q) -> _BoundedCollector:
             collector = _BoundedCollector(wanted, count_bound, deadline, keep_ids)
-            searcher.search_with_collector(query, collector)
+            with self._phase("rank"):
+                searcher.search_with_collector(query, collector)
             return collector
 
         if built.filters and built.scoring is not None:
             filtered = self._filtered(searcher, request, built, deadline)
             if filtered is not None:
                 return filtered
-        if not request.facets and docsets.lower_bound(searcher, q) >= bound:
+        with self._phase("count"):
+            enough = not request.facets and docsets.lower_bound(searcher, q) >= bound
+        if enough:
             collector = rank(0, False)
             return _Matches(collector.ranked(), bound, False, (), collector.timed_out)
         # The ranking of an AND visits most of its matches anyway (few blocks can be skipped in an intersection),
         # so it counts them too (up to count_bound): cheaper than finding them first by set algebra.
         counted_by_ranking = not request.facets and isinstance(q, wq.And)
         try:
-            docs = None if counted_by_ranking else docsets.matching_docs(searcher, q, deadline)
+            with self._phase("count"):
+                docs = None if counted_by_ranking else docsets.matching_docs(searcher, q, deadline)
         except docsets.TimedOut:  # counted by the collector below, which stops at its first clock check
             docs = None
         if docs is not None:
@@ -725,7 +771,8 @@ class SearchService:
         not its whole posting list. Filters do not score, as in Elasticsearch. None: use the general path."""
         assert built.scoring is not None
         try:
-            allowed = docsets.matching_docs(searcher, _and_all(built.filters), deadline)
+            with self._phase("count"):
+                allowed = docsets.matching_docs(searcher, _and_all(built.filters), deadline)
         except docsets.TimedOut:
             return None
         if allowed is None:
@@ -735,7 +782,8 @@ class SearchService:
         collector = _BoundedCollector(
             request.offset + request.limit, self.settings.count_bound, deadline, bool(request.facets)
         )
-        searcher.search_with_collector(wq.And([built.scoring, _KnownDocs(allowed, searcher)]), collector)
+        with self._phase("rank"):
+            searcher.search_with_collector(wq.And([built.scoring, _KnownDocs(allowed, searcher)]), collector)
         exact = not collector.skipping and not collector.timed_out
         return _Matches(collector.ranked(), collector.total, exact, collector.ids, collector.timed_out)
 
@@ -743,16 +791,18 @@ class SearchService:
         self, view: _View, searcher: Searcher, request: SearchRequest, q: wq.Query, deadline: float
     ) -> _Matches:
         """Every match, then the first offset+limit by publication date."""
-        try:
-            docs = docsets.matching_docs(searcher, q, deadline)
-        except docsets.TimedOut:  # listed by _all_ids, which stops at its first clock check
-            docs = None
-        timed_out = False
-        if docs is None:
-            found, timed_out = _all_ids(searcher, q, deadline)
-            docs = set(found)
+        with self._phase("count"):
+            try:
+                docs = docsets.matching_docs(searcher, q, deadline)
+            except docsets.TimedOut:  # listed by _all_ids, which stops at its first clock check
+                docs = None
+            timed_out = False
+            if docs is None:
+                found, timed_out = _all_ids(searcher, q, deadline)
+                docs = set(found)
         wanted = request.offset + request.limit
-        top = view.by_published(docs, wanted, newest_first=request.effective_sort == "-published")
+        with self._phase("rank"):
+            top = view.by_published(docs, wanted, newest_first=request.effective_sort == "-published")
         return _Matches([(None, d) for d in top], len(docs), not timed_out, docs, timed_out)
 
     def _hits(

@@ -341,6 +341,8 @@ class TaskQueue:
 
 
 Apply = Callable[[list[Task]], list[Outcome]]
+# Told after each batch: its tasks, their final status by id, and the seconds the batch took.
+BatchObserver = Callable[[list[Task], dict[int, str], float], None]
 
 
 class TaskWriter:
@@ -355,6 +357,7 @@ class TaskWriter:
         max_attempts: int = MAX_ATTEMPTS,
         handoff_delay: float = 0.5,
         max_hold: float = 10.0,
+        observe: BatchObserver | None = None,
     ) -> None:
         self.queue = queue
         self.lock_factory = lock_factory
@@ -366,6 +369,7 @@ class TaskWriter:
         # Seconds of back-to-back batches before the lock is let go for a while, so that `searchsvc index`
         # (which waits for the lock) is not kept out for as long as writes keep coming.
         self.max_hold = max_hold
+        self.observe = observe
         self._held_too_long = False
         self._warm = False
         self._stop = threading.Event()
@@ -422,7 +426,9 @@ class TaskWriter:
                 if not tasks:
                     break
                 started = time.monotonic()
-                self._apply(tasks)
+                outcomes = self._apply(tasks)
+                if self.observe is not None:
+                    self.observe(tasks, {o[0]: o[1] for o in outcomes}, time.monotonic() - started)
                 self._warm = True
                 applied += len(tasks)
                 log.info(
@@ -436,7 +442,7 @@ class TaskWriter:
         finally:
             lock.release()
 
-    def _apply(self, tasks: list[Task]) -> None:
+    def _apply(self, tasks: list[Task]) -> list[Outcome]:
         """Apply a batch; when it raises, apply its tasks one by one so that only a task that fails by itself
         (`max_attempts` times) is marked failed, and the others are applied."""
         try:
@@ -446,9 +452,7 @@ class TaskWriter:
                 raise  # not the tasks' fault: they stay pending and are retried
             if len(tasks) > 1:
                 log.warning("a batch of %d tasks failed (%s); applying them one by one", len(tasks), exc)
-                for task in tasks:
-                    self._apply([task])
-                return
+                return [outcome for task in tasks for outcome in self._apply([task])]
             task = tasks[0]
             if task.attempts < self.max_attempts:
                 raise
@@ -457,3 +461,4 @@ class TaskWriter:
             message = f"the task failed with an internal error ({type(exc).__name__}); the server log has the details"
             outcomes = [(task.id, "failed", None, message)]
         self.queue.finish(outcomes)
+        return outcomes
