@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from searchsvc.config import Settings
 from searchsvc.index.store import IndexStore, IndexStoreError
 from searchsvc.writes.lifecycle import TASKS_FILE
-from searchsvc.writes.tasks import STATUSES, Task, TaskQueue
+from searchsvc.writes.tasks import STATUSES, Task, counts_at
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -84,13 +84,10 @@ class StatusCollector(Collector):
             ):
                 yield GaugeMetricFamily(name, help_text, value=value)
         tasks = GaugeMetricFamily("searchsvc_tasks", "Write tasks in the queue by status.", labels=["status"])
-        counts = dict.fromkeys(STATUSES, 0)
-        path = self.store.root / TASKS_FILE
-        if path.exists():
-            try:
-                counts.update(TaskQueue(path).counts())
-            except (sqlite3.Error, OSError):
-                pass
+        try:
+            counts = counts_at(self.store.root / TASKS_FILE)
+        except (sqlite3.Error, OSError):
+            counts = dict.fromkeys(STATUSES, 0)
         for name in STATUSES:
             tasks.add_metric([name], counts[name])
         yield tasks

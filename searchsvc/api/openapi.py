@@ -80,15 +80,19 @@ def openapi_spec(settings: Settings, version: str) -> dict[str, Any]:
     read_errors = ("401",) if secured else ()
     security: dict[str, Any] = {"security": [{"bearer": []}]} if secured else {}
 
+    search_get = _responses("Hits, facets and a did-you-mean", "SearchResponse", ("400", *read_errors, "500", "503"))
+    search_post = _responses(
+        "Hits, facets and a did-you-mean", "SearchResponse", ("400", *read_errors, "413", "415", "500", "503")
+    )
+    for answers in (search_get, search_post):  # format=ndjson: every hit, one object a line
+        answers["200"]["content"]["application/x-ndjson"] = {"schema": {"type": "string"}}
     spec.path(
         path="/search",
         operations={
             "get": {
                 "summary": "Search documents",
                 "parameters": [{"in": "query", "schema": SearchRequestSchema(settings)}],
-                "responses": _responses(
-                    "Hits, facets and a did-you-mean", "SearchResponse", ("400", *read_errors, "500", "503")
-                ),
+                "responses": search_get,
                 **security,
             },
             "post": {
@@ -97,11 +101,7 @@ def openapi_spec(settings: Settings, version: str) -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": "SearchRequest"}},
                 },
-                "responses": _responses(
-                    "Hits, facets and a did-you-mean",
-                    "SearchResponse",
-                    ("400", *read_errors, "413", "415", "500", "503"),
-                ),
+                "responses": search_post,
                 **security,
             },
         },

@@ -5,7 +5,10 @@ No Whoosh here: requests go through schemas.py into search.py's plain types and 
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -28,13 +31,20 @@ from searchsvc.config import Settings
 from searchsvc.errors import (
     NotFoundError,
     ParameterError,
+    ServiceError,
     UnknownParameterError,
     UnsupportedMediaTypeError,
+    error_body,
 )
+from searchsvc.logs import current_request_id
 from searchsvc.monitoring import CONTENT_TYPE, Metrics
 from searchsvc.search.query import Filters
 from searchsvc.search.service import SearchRequest, SearchService
 from searchsvc.text_rules import first_control
+from searchsvc.writes.lifecycle import TASKS_FILE
+from searchsvc.writes.tasks import counts_at
+
+log = logging.getLogger("searchsvc")
 
 bp = Blueprint("api", __name__)
 
@@ -138,6 +148,10 @@ def search() -> Response:
         params = load_request(state.search_schema, data)
     else:
         params = _params(state.search_schema)
+    if params["format"] == "ndjson":
+        if params["offset"] or params["facets"]:
+            name = "offset" if params["offset"] else "facets"
+            raise ParameterError(f"{name} does not apply to format=ndjson, which streams every hit", name)
     search_request = SearchRequest(
         q=params["q"],
         match=params["match"],
@@ -156,11 +170,47 @@ def search() -> Response:
         facets=tuple(dict.fromkeys(params["facets"])),
         facet_size=params["facet_size"],
         highlight=params["highlight"],
+        cursor=params["cursor"],
     )
+    if params["format"] == "ndjson":
+        return _stream(state, search_request)
     result = state.service.search(search_request)
     if result.timed_out:
         state.metrics.timed_out.inc()
     return json_response(result.to_json())
+
+
+def _ndjson_hit(hit: Any) -> bytes:
+    line = {"id": hit.id, "title": hit.title, "published": hit.published, "entities": hit.entities, "dates": hit.dates}
+    return orjson.dumps(line) + b"\n"
+
+
+def _stream(state: _State, first: SearchRequest) -> Response:
+    """Every hit of a search as NDJSON, fetched page by page with cursors (max_limit hits a page, each page
+    within the time bound), so memory stays the same whatever the number of hits. The first page runs before
+    the answer starts (its errors are ordinary error answers); a page that timed out ends the stream with
+    {"timed_out": true, "next": cursor} to resume from; a later error ends it with an error body line."""
+    request = dataclasses.replace(first, limit=state.settings.max_limit, highlight=False, offset=0, facets=())
+    page = state.service.search(request, use_cache=False)
+
+    def lines(page: Any) -> Iterator[bytes]:
+        while True:
+            for hit in page.hits:
+                yield _ndjson_hit(hit)
+            if page.timed_out:
+                state.metrics.timed_out.inc()
+                yield orjson.dumps({"timed_out": True, "next": page.next}) + b"\n"
+                return
+            if page.next is None:
+                return
+            try:
+                page = state.service.search(dataclasses.replace(request, cursor=page.next), use_cache=False)
+            except ServiceError as exc:
+                log.warning("a format=ndjson stream stopped: %s", exc.message)
+                yield orjson.dumps(error_body(exc.code, exc.message, exc.field, current_request_id())) + b"\n"
+                return
+
+    return Response(lines(page), mimetype="application/x-ndjson")
 
 
 @bp.get("/documents/<path:doc_id>")
@@ -195,7 +245,11 @@ def entities() -> Response:
 def stats() -> Response:
     state = _state()
     _params(state.no_params)
-    return json_response(state.service.stats())
+    data = state.service.stats()
+    writes = current_app.extensions.get("searchsvc.writes")
+    tasks = counts_at(writes.store.root / TASKS_FILE) if writes is not None else {}
+    data["pending_tasks"] = tasks.get("enqueued", 0) + tasks.get("processing", 0)
+    return json_response(data)
 
 
 @bp.get("/health")

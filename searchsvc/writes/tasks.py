@@ -161,6 +161,30 @@ def _use_wal(db: sqlite3.Connection) -> None:
     _retrying(lambda: db.execute("PRAGMA journal_mode=WAL"))
 
 
+def counts_at(path: Path | str) -> dict[str, int]:
+    """Tasks by status in the queue at `path`, read without opening it as a queue (no schema transaction): what a
+    scrape or /stats reads, beside the writer. Every status is present; an absent database counts nothing."""
+    counts = dict.fromkeys(STATUSES, 0)
+    if not Path(path).exists():
+        return counts
+
+    def read() -> list[sqlite3.Row]:
+        db = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
+        try:
+            return db.execute("SELECT status, count(*) FROM tasks GROUP BY status").fetchall()
+        finally:
+            db.close()
+
+    try:
+        rows = _retrying(read)
+    except sqlite3.OperationalError as exc:  # "no such table": created but not yet set up
+        if "no such table" in str(exc):
+            return counts
+        raise
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
 class TaskQueue:
     """The task table in `<index_dir>/tasks.sqlite` (WAL, synchronous=FULL: a committed enqueue survives
     kill -9 and power loss). Each method opens its own connection, so one queue object serves all threads."""
