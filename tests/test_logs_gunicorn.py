@@ -4,6 +4,7 @@ carry them (good, wrong, in a header or where no key belongs)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,12 @@ WRONG_KEY = "wrong-5d3c2a1b-logkey"
 
 @pytest.fixture(scope="module")
 def logged(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
-    log = tmp_path_factory.mktemp("logs") / "gunicorn.log"
-    with run_gunicorn(index_dir, log, workers=2, search_key=SEARCH_KEY, admin_key=ADMIN_KEY, log_format="json") as srv:
+    tmp = tmp_path_factory.mktemp("logs")
+    log = tmp / "gunicorn.log"
+    shutil.copytree(index_dir, tmp / "index")  # with an admin key the server keeps a task database beside it
+    with run_gunicorn(
+        tmp / "index", log, workers=2, search_key=SEARCH_KEY, admin_key=ADMIN_KEY, log_format="json"
+    ) as srv:
         yield srv, log
 
 
