@@ -6,8 +6,6 @@ an index exists; /ready reports 503 until one can be read.
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +14,10 @@ from flask import Flask
 from searchsvc.api import pages
 from searchsvc.api import read_routes as api
 from searchsvc.api import write_routes as api_writes
+from searchsvc.api.request_ids import RequestIdMiddleware
 from searchsvc.config import load_settings
+from searchsvc.logs import configure_logging
+from searchsvc.monitoring import Metrics
 from searchsvc.search.service import SearchService
 
 
@@ -28,19 +29,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's, not the base's
-    _configure_logging(settings.log_level)
-    service = SearchService(settings)
-    api.register(app, settings, service)
-    api_writes.register(app, settings, service)  # also starts this process's task writer
+    configure_logging(settings.log_level, settings.log_format, (settings.admin_key, settings.search_key))
+    metrics = Metrics(settings)
+    service = SearchService(settings, recorder=metrics)
+    api.register(app, settings, service, metrics)
+    api_writes.register(app, settings, service, metrics)  # also starts this process's task writer
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app, settings.log_queries)  # type: ignore[method-assign]
     pages.register(app, settings, service)
     return app
-
-
-def _configure_logging(level: str) -> None:
-    """Log to stderr (gunicorn's error log) unless the host application already configured the logger."""
-    log = logging.getLogger("searchsvc")
-    log.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping() else logging.INFO)
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
-        log.addHandler(handler)

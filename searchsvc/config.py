@@ -82,8 +82,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("refresh_interval", 0.5, "Seconds between checks for a newer index generation.", float),
     Setting("admin_key", "", "Bearer key for write endpoints; empty disables them (403)."),
     Setting("search_key", "", "Bearer key for read endpoints; empty leaves them open."),
+    Setting(
+        "metrics_port",
+        0,
+        "Serve /metrics on this port (gunicorn's master, no key) instead of the API's port (0: on the API's"
+        " port, behind the search key like the other reads).",
+        int,
+    ),
     Setting("cors_origins", "", "Comma-separated origins allowed by CORS; empty disables CORS."),
     Setting("log_level", "info", "Log level of the service (debug, info, warning, error)."),
+    Setting("log_format", "text", "Log lines as `text` (one human line) or `json` (one object a line)."),
+    Setting(
+        "log_queries",
+        False,
+        "Log the query string's values (what people search for); false logs parameter names only.",
+        bool,
+    ),
 )
 
 ENV_PREFIX = "SEARCHSVC_"
@@ -117,9 +131,17 @@ class Settings:
         return Settings({**self.values, **_coerce_all(overrides)})
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
 def _coerce(setting: Setting, raw: Any) -> Any:
     if isinstance(raw, setting.type):
         return raw
+    if setting.type is bool and isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    if setting.type is bool:
+        raise SettingsError(f"{ENV_PREFIX}{setting.name.upper()} must be true or false, got {raw!r}")
     try:
         return setting.type(raw)
     except (TypeError, ValueError):
@@ -149,6 +171,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
         if key in env:
             values[s.name] = _coerce(s, env[key])
     values.update(_coerce_all(overrides or {}))
+    if values["log_format"] not in ("text", "json"):
+        raise SettingsError(f"{ENV_PREFIX}LOG_FORMAT must be text or json, got {values['log_format']!r}")
     return Settings(values)
 
 
@@ -159,5 +183,7 @@ def settings_table() -> str:
         default = "CPU count" if s.name == "index_workers" else s.default
         if s.name == "workers":
             default = "CPU count, at most 4"
+        if isinstance(default, bool):
+            default = str(default).lower()
         lines.append(f"| `{ENV_PREFIX}{s.name.upper()}` | `{default}` | {s.help} |")
     return "\n".join(lines)

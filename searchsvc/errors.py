@@ -1,6 +1,6 @@
 """Error types and the one JSON error body every endpoint answers with.
 
-    {"error": {"code": "invalid_query", "message": "...", "field": "q"}}
+    {"error": {"code": "invalid_query", "message": "...", "field": "q", "request_id": "..."}}
 
 The library raises `ServiceError` subclasses (nothing here knows HTTP or Flask); api/error_handlers.py turns
 them, Werkzeug's HTTP errors and anything unexpected into that body. Codes are stable: clients switch on `code`,
@@ -136,11 +136,12 @@ class InsufficientStorageError(ServiceError):
     code = "storage_full"
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    """The JSON error body; the only place its shape is written down."""
+def error_body(code: str, message: str, field: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+    """The JSON error body; the only place its shape is written down. `request_id` is the request's (the
+    X-Request-Id header of the answer), so a client can quote it and an operator find its log lines."""
     if code not in CODES:
         raise ValueError(f"unknown error code {code!r}")
-    return {"error": {"code": code, "message": message, "field": field}}
+    return {"error": {"code": code, "message": message, "field": field, "request_id": request_id}}
 
 
 def code_for_status(status: int) -> str:

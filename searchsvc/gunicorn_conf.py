@@ -7,13 +7,60 @@ Whoosh searcher (see search.py), so a slow client never blocks the others. The a
 worker opens the index itself after the fork.
 """
 
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Any
+
 import orjson
-from gunicorn import util
+from gunicorn import glogging, util
 
 from searchsvc.config import load_settings
 from searchsvc.errors import code_for_status, error_body
+from searchsvc.logs import REQUEST_ID_HEADER, log_path, make_formatter
 
 _settings = load_settings()
+_SECRETS = (_settings.admin_key, _settings.search_key)
+
+
+class SearchsvcLogger(glogging.Logger):
+    """gunicorn's logs in the service's format (SEARCHSVC_LOG_FORMAT): its own lines, and one access line per
+    request with the request id, method, path (query values only with SEARCHSVC_LOG_QUERIES), status,
+    duration and worker pid. No header is logged, so no Authorization header either."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        formatter = make_formatter(_settings.log_format, _SECRETS)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(formatter)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        request_id = environ.get("searchsvc.request_id") or next(
+            (v for k, v in getattr(resp, "headers", ()) if k.lower() == REQUEST_ID_HEADER.lower()), None
+        )
+        method = environ.get("REQUEST_METHOD", "-")
+        path = log_path(environ, _settings.log_queries)
+        duration_ms = round(request_time.total_seconds() * 1000, 2)
+        try:
+            status = int(status)
+        except (TypeError, ValueError):
+            pass
+        fields = {"request_id": request_id, "method": method, "path": path, "status": status}
+        try:
+            self.access_log.info(
+                "%s %s %s %.2f ms", method, path, status, duration_ms, extra={**fields, "duration_ms": duration_ms}
+            )
+        except Exception:
+            logging.getLogger("gunicorn.error").exception("could not write an access line")
+
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
@@ -33,12 +80,42 @@ preload_app = False
 # before the app sees it, with 414 in the JSON error shape (below). Long queries go in a POST /search body.
 limit_request_line = 8190
 accesslog = "-"  # stdout
+logger_class = SearchsvcLogger  # access and error lines in SEARCHSVC_LOG_FORMAT
 errorlog = "-"  # stderr
 loglevel = _settings.log_level
 proc_name = "searchsvc"
 # gunicorn >= 25.1 opens a control socket (worker counts, shutdown) in $XDG_RUNTIME_DIR or ~/.gunicorn:
 # off, so nothing is written to a home directory (read-only containers) and no management socket is exposed.
 control_socket_disable = True
+
+
+# -- Prometheus: one fresh directory of per-worker metric files per server start (monitoring.py) -----------------
+# Set in on_starting, in the master before any worker is forked (workers inherit the environment) and before
+# prometheus_client is imported anywhere in this process: it reads the variable when it is imported, so
+# monitoring is imported inside the hooks below, not at the top of this file (which tests import).
+def on_starting(server: object) -> None:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="searchsvc-metrics-")
+
+
+def when_ready(server: object) -> None:
+    """With SEARCHSVC_METRICS_PORT, /metrics is served by a thread of the master, adding up every worker."""
+    if _settings.metrics_port:
+        from searchsvc.monitoring import serve_metrics
+
+        serve_metrics(_settings)
+
+
+def child_exit(server: object, worker: Any) -> None:
+    """In the master, after a worker ended (even by kill -9): its live gauges go, its counts stay."""
+    from searchsvc.monitoring import mark_process_dead
+
+    mark_process_dead(worker.pid)
+
+
+def on_exit(server: object) -> None:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if os.path.basename(path).startswith("searchsvc-metrics-"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def worker_exit(server: object, worker: object) -> None:
@@ -57,10 +134,11 @@ def _json_write_error(sock: object, status_int: int, reason: str, mesg: str) -> 
         mesg = (
             f"the request line is longer than {limit_request_line} bytes; send a long query as JSON with POST /search"
         )
-    body = orjson.dumps(error_body(code_for_status(status_int), mesg or reason))
+    request_id = uuid.uuid4().hex  # the request was not parsed: no X-Request-Id of its own to keep
+    body = orjson.dumps(error_body(code_for_status(status_int), mesg or reason, request_id=request_id))
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"X-Request-Id: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 

@@ -113,8 +113,9 @@ def _private_tempdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
 
 
 def assert_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    """The one error contract: status, JSON body {"error": {"code", "message", "field"}}, nothing else. Takes a
-    Flask test response or a real HTTP one (requests)."""
+    """The one error contract: status, JSON body {"error": {"code", "message", "field", "request_id"}}, nothing
+    else, the request id the one of the X-Request-Id header. Takes a Flask test response or a real HTTP one
+    (requests)."""
     if hasattr(response, "get_json"):  # Flask's test client
         text, mimetype, body = response.get_data(as_text=True), response.mimetype, response.get_json()
     else:  # requests, against real gunicorn
@@ -124,7 +125,9 @@ def assert_error(response: Any, status: int, code: str, field: str | None = None
     assert mimetype == "application/json", (mimetype, text[:200])
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]
-    assert set(error) == {"code", "message", "field"}
+    assert set(error) == {"code", "message", "field", "request_id"}
+    assert_request_id(error["request_id"])
+    assert error["request_id"] == response.headers.get("X-Request-Id"), (error, dict(response.headers))
     assert error["code"] == code
     assert CODES[code] == status
     assert isinstance(error["message"], str) and error["message"]
@@ -155,6 +158,12 @@ def cap_database(monkeypatch: pytest.MonkeyPatch, path: Path, pages: int) -> Non
         return db
 
     monkeypatch.setattr(sqlite3, "connect", connect)
+
+
+def assert_request_id(value: Any) -> None:
+    """A request id: 1 to 64 printable ASCII characters."""
+    assert isinstance(value, str) and 1 <= len(value) <= 64, value
+    assert all(" " <= c <= "~" for c in value), value
 
 
 def write_corpus(folder: Path, extra: list[dict[str, Any]] | None = None) -> Path:

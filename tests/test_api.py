@@ -20,6 +20,7 @@ from searchsvc.api.read_schemas import (
     SimilarResponseSchema,
     StatsResponseSchema,
 )
+from searchsvc.writes.tasks import TaskQueue
 
 
 def ok(response: Any, schema: Any) -> dict[str, Any]:
@@ -150,6 +151,18 @@ def test_document_lists_mentions_with_offsets(client: FlaskClient) -> None:
 def test_stats(client: FlaskClient) -> None:
     data = ok(client.get("/stats"), StatsResponseSchema)
     assert data["documents"] == 8
+    assert data["segments"] >= 1 and data["size_bytes"] > 0
+    assert data["last_commit_at"] and data["built_at"] and data["generation"].startswith("gen-")
+    assert data["pending_tasks"] == 0
+    assert data["cache"] == {"entries": 0, "capacity": 64}
+    client.get("/search?q=harbour")
+    assert client.get("/stats").get_json()["cache"]["entries"] == 1
+
+
+def test_stats_count_pending_tasks(make_app: Any, own_index_dir: Path) -> None:
+    client = make_app(own_index_dir).test_client()  # no admin key and no task database: no writer
+    TaskQueue(own_index_dir / "tasks.sqlite").enqueue("delete", {"ids": ["nothing"]})
+    assert ok(client.get("/stats"), StatsResponseSchema)["pending_tasks"] == 1
 
 
 def test_health_and_ready(client: FlaskClient) -> None:
@@ -186,6 +199,7 @@ def test_openapi_document_is_valid_and_complete(client: FlaskClient) -> None:
         "/documents/{doc_id}/similar",
         "/entities",
         "/stats",
+        "/metrics",
         "/health",
         "/ready",
         "/openapi.json",

@@ -27,9 +27,11 @@ from searchsvc.search import service as search_service
 
 def test_error_body_shape() -> None:
     assert error_body("invalid_query", "bad", "q") == {
-        "error": {"code": "invalid_query", "message": "bad", "field": "q"}
+        "error": {"code": "invalid_query", "message": "bad", "field": "q", "request_id": None}
     }
-    assert error_body("not_found", "gone") == {"error": {"code": "not_found", "message": "gone", "field": None}}
+    assert error_body("not_found", "gone", request_id="r1") == {
+        "error": {"code": "not_found", "message": "gone", "field": None, "request_id": "r1"}
+    }
     with pytest.raises(ValueError):
         error_body("oops", "unknown codes are a programming error")
 

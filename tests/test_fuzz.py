@@ -60,7 +60,7 @@ def check(response: Any, ok_schema: Schema) -> int:
         return 200
     assert set(body) == {"error"}, body
     error = body["error"]
-    assert set(error) == {"code", "message", "field"}
+    assert set(error) == {"code", "message", "field", "request_id"}
     assert error["code"] in CODES and CODES[error["code"]] == response.status_code, body
     assert isinstance(error["message"], str) and error["message"] and "Traceback" not in error["message"]
     assert error["field"] is None or isinstance(error["field"], str)

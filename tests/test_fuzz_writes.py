@@ -115,7 +115,7 @@ def error_of(response: Any) -> tuple[str, str | None]:
     body = response.get_json()
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]
-    assert set(error) == {"code", "message", "field"}, error
+    assert set(error) == {"code", "message", "field", "request_id"}, error
     assert error["code"] in CODES and CODES[error["code"]] == response.status_code, error
     assert isinstance(error["message"], str) and error["message"] and "Traceback" not in error["message"]
     assert error["field"] is None or isinstance(error["field"], str), error

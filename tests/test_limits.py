@@ -340,8 +340,14 @@ def test_a_long_get_query_is_refused_in_json_by_flask_then_by_gunicorn(server: S
     # Past gunicorn's request line: refused before the app sees it, in the same JSON shape.
     huge = server.get("/search", params={"q": "harbour " * 1200})
     assert huge.status_code == 414 and huge.headers["Content-Type"] == "application/json"
+    request_id = huge.headers["X-Request-Id"]
     assert huge.json() == {
-        "error": {"code": "payload_too_large", "field": None, "message": huge.json()["error"]["message"]}
+        "error": {
+            "code": "payload_too_large",
+            "field": None,
+            "message": huge.json()["error"]["message"],
+            "request_id": request_id,
+        }
     }
     assert "POST /search" in huge.json()["error"]["message"]
     # The same query as a POST body reaches the app, which answers with its own limit.

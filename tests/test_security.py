@@ -226,6 +226,7 @@ READ_URLS = [
     "/documents/storm-lisbon/similar",
     "/entities?type=place",
     "/stats",
+    "/metrics",
     "/openapi.json",
 ]
 
@@ -257,8 +258,8 @@ def test_search_key_guards_every_read_endpoint(make_app: Any) -> None:
 
 def test_the_admin_key_opens_every_read_the_search_key_opens(make_app: Any, own_index_dir: Path) -> None:
     """One policy for both blueprints: with both keys set, the admin key reads everything (issue: /search
-    answered 401 to the admin key while /tasks answered 200). On a private copy of the index: an app with an
-    admin key creates its task database there, which the tests of test_writes.py expect absent."""
+    answered 401 to the admin key while /tasks answered 200). On a copy of the index: an app with an admin key
+    starts a task writer, whose task database must not land in the session's index."""
     client = make_app(own_index_dir, search_key="search-key", admin_key="admin-key").test_client()
     admin = {"Authorization": "Bearer admin-key"}
     for url in [*READ_URLS, "/tasks"]:

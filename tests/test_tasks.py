@@ -54,6 +54,7 @@ def test_enqueue_get_and_list_newest_first(queue: TaskQueue) -> None:
         "details",
         "result",
         "error",
+        "request_id",
     }
     assert summary["enqueued_at"].endswith("Z") and summary["started_at"] is None
     with pytest.raises(ValueError):

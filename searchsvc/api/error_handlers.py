@@ -11,18 +11,22 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from searchsvc.errors import ServiceError, UnauthorizedError, code_for_status, error_body
+from searchsvc.logs import current_request_id
 
 log = logging.getLogger("searchsvc")
 
 Responder = Callable[[Any, int], Response]
 
 
-def register_error_handlers(app: Flask, respond: Responder) -> None:
+def register_error_handlers(app: Flask, respond: Responder, on_error: Callable[[str], None] | None = None) -> None:
     """Make every failure, expected or not, answer with `error_body` as JSON (never HTML, never a traceback).
-    `respond(data, status)` serialises, so the API's one JSON encoder is used for errors too."""
+    `respond(data, status)` serialises, so the API's one JSON encoder is used for errors too; `on_error(code)`
+    is told of each (the refusals metric)."""
 
     def _respond(code: str, message: str, field: str | None, status: int) -> Response:
-        return respond(error_body(code, message, field), status)
+        if on_error is not None:
+            on_error(code)
+        return respond(error_body(code, message, field, current_request_id()), status)
 
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:

@@ -75,12 +75,16 @@ class Operation:
     of the settings giving it."""
 
     summary: str
-    ok: Mapping[str, tuple[str, str | dict[str, Any]]]
+    ok: Mapping[str, tuple[str, str | dict[str, Any]]]  # status -> (description, JSON schema)
     errors: tuple[str, ...] = ()
     query: type | None = None
     body: Mapping[str, Any] | Callable[[Settings], Mapping[str, Any]] | None = None
     description: str | Callable[[Settings], str] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Other media types of the 2xx answers: {"application/x-ndjson": {...}}; "json": False drops the JSON one.
+    media: Mapping[str, Any] = field(default_factory=dict)
+    json: bool = True
+    shown: Callable[[Settings], bool] | None = None  # None: always in the document
 
 
 def documented(**operations: Operation) -> Callable[[View], View]:
@@ -124,10 +128,10 @@ def _operation(
     op: Operation, endpoint: str, path_parameters: list[dict[str, Any]], settings: Settings
 ) -> dict[str, Any]:
     security, refusals = _access(endpoint, settings)
-    responses: dict[str, Any] = {
-        status: {"description": description, "content": _json(schema)}
-        for status, (description, schema) in op.ok.items()
-    }
+    responses: dict[str, Any] = {}
+    for status, (description, schema) in op.ok.items():
+        content = {**(_json(schema) if op.json else {}), **op.media}
+        responses[status] = {"description": description, "content": content}
     for status in sorted({*op.errors, *refusals, *ALWAYS}):
         responses[status] = {"$ref": f"#/components/responses/Error{status}"}
     parameters = [dict(p) for p in path_parameters]
@@ -137,8 +141,8 @@ def _operation(
     if parameters:
         out["parameters"] = parameters
     if op.body is not None:
-        content = op.body(settings) if callable(op.body) else op.body
-        out["requestBody"] = {"required": True, "content": dict(content)}
+        body = op.body(settings) if callable(op.body) else op.body
+        out["requestBody"] = {"required": True, "content": dict(body)}
     if op.description is not None:
         out["description"] = op.description(settings) if callable(op.description) else op.description
     return out
@@ -173,7 +177,8 @@ def openapi_spec(app: Flask, settings: Settings, version: str) -> dict[str, Any]
             continue
         path, parameters = _path(rule.rule)
         for method, op in operations.items():
-            paths.setdefault(path, {})[method] = _operation(op, rule.endpoint, parameters, settings)
+            if op.shown is None or op.shown(settings):
+                paths.setdefault(path, {})[method] = _operation(op, rule.endpoint, parameters, settings)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

@@ -5,10 +5,14 @@ No Whoosh here: requests go through schemas.py into search.py's plain types and 
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from searchsvc import __version__
 from searchsvc.api.auth import authorize
@@ -28,12 +32,20 @@ from searchsvc.config import Settings
 from searchsvc.errors import (
     NotFoundError,
     ParameterError,
+    ServiceError,
     UnknownParameterError,
     UnsupportedMediaTypeError,
+    error_body,
 )
+from searchsvc.logs import current_request_id
+from searchsvc.monitoring import CONTENT_TYPE, Metrics
 from searchsvc.search.requests import Filters, SearchRequest
 from searchsvc.search.service import SearchService
 from searchsvc.text_rules import first_control
+from searchsvc.writes.lifecycle import TASKS_FILE
+from searchsvc.writes.tasks import counts_at
+
+log = logging.getLogger("searchsvc")
 
 bp = Blueprint("api", __name__)
 
@@ -58,9 +70,10 @@ def json_response(data: Any, status: int = 200) -> Response:
 class _State:
     """What the blueprint needs per app: settings, the search service, prepared schemas, the OpenAPI doc."""
 
-    def __init__(self, settings: Settings, service: SearchService) -> None:
+    def __init__(self, settings: Settings, service: SearchService, metrics: Metrics) -> None:
         self.settings = settings
         self.service = service
+        self.metrics = metrics
         # Marshmallow schemas are costly to build and safe to reuse for loading: one of each per app.
         self.search_schema = SearchRequestSchema(settings)
         self.similar_schema = SimilarRequestSchema(settings)
@@ -131,17 +144,19 @@ def _finish(response: Response) -> Response:
 
 
 _HITS = ("Hits, facets and a did-you-mean", "SearchResponse")
+_NDJSON = {"application/x-ndjson": {"schema": {"type": "string"}}}  # format=ndjson: every hit, one object a line
 
 
 # -- endpoints -----------------------------------------------------------------------------------------------
 @bp.route("/search", methods=["GET", "POST"])
 @documented(
-    get=Operation("Search documents", {"200": _HITS}, ("400", "503"), query=SearchRequestSchema),
+    get=Operation("Search documents", {"200": _HITS}, ("400", "503"), query=SearchRequestSchema, media=_NDJSON),
     post=Operation(
         "Search documents (parameters as a JSON body; lists may be arrays)",
         {"200": _HITS},
         ("400", "413", "415", "503"),
         body={"application/json": {"schema": "SearchRequest"}},
+        media=_NDJSON,
     ),
 )
 def search() -> Response:
@@ -155,6 +170,10 @@ def search() -> Response:
         params = load_request(state.search_schema, data)
     else:
         params = _params(state.search_schema)
+    if params["format"] == "ndjson":
+        if params["offset"] or params["facets"]:
+            name = "offset" if params["offset"] else "facets"
+            raise ParameterError(f"{name} does not apply to format=ndjson, which streams every hit", name)
     search_request = SearchRequest(
         q=params["q"],
         match=params["match"],
@@ -173,8 +192,47 @@ def search() -> Response:
         facets=tuple(dict.fromkeys(params["facets"])),
         facet_size=params["facet_size"],
         highlight=params["highlight"],
+        cursor=params["cursor"],
     )
-    return json_response(state.service.search(search_request).to_json())
+    if params["format"] == "ndjson":
+        return _stream(state, search_request)
+    result = state.service.search(search_request)
+    if result.timed_out:
+        state.metrics.timed_out.inc()
+    return json_response(result.to_json())
+
+
+def _ndjson_hit(hit: Any) -> bytes:
+    line = {"id": hit.id, "title": hit.title, "published": hit.published, "entities": hit.entities, "dates": hit.dates}
+    return orjson.dumps(line) + b"\n"
+
+
+def _stream(state: _State, first: SearchRequest) -> Response:
+    """Every hit of a search as NDJSON, fetched page by page with cursors (max_limit hits a page, each page
+    within the time bound), so memory stays the same whatever the number of hits. The first page runs before
+    the answer starts (its errors are ordinary error answers); a page that timed out ends the stream with
+    {"timed_out": true, "next": cursor} to resume from; a later error ends it with an error body line."""
+    request = dataclasses.replace(first, limit=state.settings.max_limit, highlight=False, offset=0, facets=())
+    page = state.service.search(request, use_cache=False)
+
+    def lines(page: Any) -> Iterator[bytes]:
+        while True:
+            for hit in page.hits:
+                yield _ndjson_hit(hit)
+            if page.timed_out:
+                state.metrics.timed_out.inc()
+                yield orjson.dumps({"timed_out": True, "next": page.next}) + b"\n"
+                return
+            if page.next is None:
+                return
+            try:
+                page = state.service.search(dataclasses.replace(request, cursor=page.next), use_cache=False)
+            except ServiceError as exc:
+                log.warning("a format=ndjson stream stopped: %s", exc.message)
+                yield orjson.dumps(error_body(exc.code, exc.message, exc.field, current_request_id())) + b"\n"
+                return
+
+    return Response(lines(page), mimetype="application/x-ndjson")
 
 
 @bp.get("/documents/<path:doc_id>")
@@ -227,7 +285,11 @@ def entities() -> Response:
 def stats() -> Response:
     state = _state()
     _params(state.no_params)
-    return json_response(state.service.stats())
+    data = state.service.stats()
+    writes = current_app.extensions.get("searchsvc.writes")
+    tasks = counts_at(writes.store.root / TASKS_FILE) if writes is not None else {}
+    data["pending_tasks"] = tasks.get("enqueued", 0) + tasks.get("processing", 0)
+    return json_response(data)
 
 
 @bp.get("/health")
@@ -244,15 +306,51 @@ def ready() -> Response:
     return json_response(_state().service.ready())
 
 
+@bp.get("/metrics")
+@documented(
+    get=Operation(
+        "Prometheus metrics (text exposition format; README, Monitoring)",
+        {"200": ("Every worker's counters and histograms, added up", {"type": "string"})},
+        ("400",),
+        json=False,
+        media={"text/plain": {"schema": {"type": "string"}}},
+        shown=lambda settings: not settings.metrics_port,  # on its own port instead: 404 here
+    )
+)
+def metrics() -> Response:
+    """Prometheus's text format (monitoring.py); on SEARCHSVC_METRICS_PORT instead when that is set."""
+    state = _state()
+    _params(state.no_params)
+    if state.settings.metrics_port:
+        raise NotFoundError(f"metrics are served on port {state.settings.metrics_port}, not here")
+    return Response(state.metrics.exposition(), content_type=CONTENT_TYPE)
+
+
 @bp.get("/openapi.json")
 @documented(get=Operation("This document", {"200": ("OpenAPI 3 document", {"type": "object"})}))
 def openapi() -> Response:
     return Response(_state().openapi(), mimetype="application/json")
 
 
-def register(app: Flask, settings: Settings, service: SearchService) -> None:
-    """Install the API on `app`: endpoints, the JSON error contract, security headers and CORS."""
-    app.extensions["searchsvc"] = _State(settings, service)
+def _start_clock() -> None:
+    g.searchsvc_started = time.perf_counter()
+
+
+def _count(response: Response) -> Response:
+    state = current_app.extensions.get("searchsvc")
+    started = g.get("searchsvc_started")
+    if state is not None and started is not None:
+        endpoint = request.endpoint or "none"  # no route matched: one label, whatever the path
+        state.metrics.request(endpoint, request.method, response.status_code, time.perf_counter() - started)
+    return response
+
+
+def register(app: Flask, settings: Settings, service: SearchService, metrics: Metrics | None = None) -> None:
+    """Install the API on `app`: endpoints, the JSON error contract, security headers, CORS and metrics."""
+    metrics = metrics or Metrics(settings)
+    app.extensions["searchsvc"] = _State(settings, service, metrics)
     app.register_blueprint(bp)
-    register_error_handlers(app, json_response)
+    register_error_handlers(app, json_response, metrics.refused)
+    app.before_request(_start_clock)
     app.after_request(_finish)
+    app.after_request(_count)

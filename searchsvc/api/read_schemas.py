@@ -17,7 +17,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 from searchsvc.config import Settings
 from searchsvc.errors import CODES, ParameterError, UnknownParameterError
 from searchsvc.extract.types import ENTITY_TYPES
+from searchsvc.search.cursors import MAX_TOKEN
 from searchsvc.search.requests import FACETS, MATCH_MODES, SORTS
+
+FORMATS = ("json", "ndjson")
 
 # Up to 19 digits: every 64-bit integer (task ids and `before` go up to 2**63 - 1); ranges bound the rest.
 _INT = re.compile(r"[+-]?\d{1,19}", re.ASCII)
@@ -152,6 +155,22 @@ class SearchRequestSchema(RequestSchema):
         load_default=10, validate=validate.Range(1, 100), metadata={"description": "Values per facet."}
     )
     highlight = fields.Boolean(load_default=True, metadata={"description": "Return marked snippets."})
+    cursor = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_TOKEN),
+        metadata={
+            "description": "The `next` of the previous page: the page after it, for any sort and beyond the offset "
+            "limit, unchanged while documents are written (with the same q, match, filters and sort; offset 0)."
+        },
+    )
+    format = fields.String(
+        load_default="json",
+        validate=validate.OneOf(FORMATS),
+        metadata={
+            "description": "json (a page), or ndjson: every hit, one JSON object a line (id, title, published, "
+            "entities, dates), streamed page by page, each page within the time bound."
+        },
+    )
 
     @validates("q")
     def _check_q(self, value: str, **kwargs: Any) -> None:
@@ -246,6 +265,11 @@ class ErrorDetailSchema(Schema):
     )
     message = fields.String(required=True)
     field = fields.String(allow_none=True, required=True, metadata={"description": "The offending parameter."})
+    request_id = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The request's id, as in the X-Request-Id response header and the server's logs."},
+    )
 
 
 class ErrorSchema(Schema):
@@ -301,6 +325,11 @@ class SearchResponseSchema(Schema):
     hits = fields.List(fields.Nested(HitSchema), required=True)
     facets = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FacetValueSchema)), required=True)
     suggestion = fields.String(allow_none=True, required=True, metadata={"description": "Did you mean."})
+    next = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as `cursor` for the following page; null when this page is the last."},
+    )
 
 
 class SpanSchema(Schema):
@@ -378,10 +407,26 @@ class EntityTotalsSchema(Schema):
     place = fields.Integer(required=True)
 
 
+class CacheStatsSchema(Schema):
+    entries = fields.Integer(required=True, metadata={"description": "Search responses held (this worker's)."})
+    capacity = fields.Integer(required=True, metadata={"description": "SEARCHSVC_CACHE_SIZE."})
+
+
 class StatsResponseSchema(Schema):
     documents = fields.Integer(required=True)
     generation = fields.String(required=True)
-    built_at = fields.String(required=True)
+    built_at = fields.String(
+        required=True, metadata={"description": "When the generation was built or last written to (UTC)."}
+    )
+    last_commit_at = fields.String(
+        allow_none=True, required=True, metadata={"description": "When the index was last committed to (UTC)."}
+    )
+    segments = fields.Integer(required=True, metadata={"description": "Whoosh segments of the live index."})
+    size_bytes = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "The live generation's files on disk."}
+    )
+    pending_tasks = fields.Integer(required=True, metadata={"description": "Write tasks enqueued or processing."})
+    cache = fields.Nested(CacheStatsSchema, required=True)
     entities = fields.Nested(EntityTotalsSchema, required=True, metadata={"description": "Distinct names by type."})
 
 

@@ -36,6 +36,8 @@ from searchsvc.errors import (
     UnsupportedMediaTypeError,
     owned_by_file_message,
 )
+from searchsvc.logs import current_request_id
+from searchsvc.monitoring import Metrics
 from searchsvc.search.service import SearchService
 from searchsvc.writes.applier import dump_document
 from searchsvc.writes.lifecycle import WriterLifecycle
@@ -52,8 +54,8 @@ _MAX_TASK_ID = 2**63 - 1  # SQLite's largest integer
 class WriteState(WriterLifecycle):
     """Per app: the writer's lifecycle (writes/lifecycle.py), the search service, and prepared schemas."""
 
-    def __init__(self, settings: Settings, service: SearchService) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: Settings, service: SearchService, metrics: Metrics | None = None) -> None:
+        super().__init__(settings, observe=metrics.tasks_applied if metrics is not None else None)
         self.service = service
         self.write_params = WriteRequestSchema(settings)
         self.list_params = TaskListRequestSchema(settings)
@@ -164,14 +166,14 @@ def _enqueue(kind: str, payload: dict[str, Any], details: dict[str, Any]) -> Res
     params = _params(state.write_params)
     queue = state.writable_queue()
     try:
-        task = queue.enqueue(kind, payload, details)  # committed to disk when this returns
+        task = queue.enqueue(kind, payload, details, current_request_id())  # committed to disk when this returns
     except StorageFullError as exc:
         log.error("a write was refused: %s", exc.strerror)
         raise InsufficientStorageError(f"{exc.strerror}; the write was not accepted") from None
     except sqlite3.OperationalError as exc:  # locked past the timeout, or a lock protocol error after a crash
         log.warning("a write was refused: task database: %s", exc)
         raise IndexUnavailableError("the task database is busy; the write was not accepted: try again") from None
-    log.debug("task %d accepted: %s %s", task.id, kind, details)
+    log.info("task %d accepted: %s %s", task.id, kind, details)
     if params["wait"]:
         timeout = DEFAULT_WAIT if params["timeout"] is None else params["timeout"]
         current = queue.wait(task.id, timeout) or task
@@ -322,10 +324,10 @@ def tasks() -> Response:
     return json_response({"tasks": [t.summary() for t in found], "next": next_page})
 
 
-def register(app: Flask, settings: Settings, service: SearchService) -> WriteState:
+def register(app: Flask, settings: Settings, service: SearchService, metrics: Metrics | None = None) -> WriteState:
     """Install the write API on `app` and start this process's task writer (when writes are enabled or tasks
     are stored). gunicorn must not preload the app: the writer thread belongs in the workers."""
-    state = WriteState(settings, service)
+    state = WriteState(settings, service, metrics)
     app.extensions["searchsvc.writes"] = state
     app.register_blueprint(bp)
     state.ensure_writer()

@@ -109,6 +109,11 @@ class TaskSchema(Schema):
         },
     )
     error = fields.String(allow_none=True, required=True, metadata={"description": "Why it failed."})
+    request_id = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The id of the request that was accepted as this task (its X-Request-Id)."},
+    )
 
 
 class TaskResponseSchema(Schema):

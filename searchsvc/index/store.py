@@ -75,6 +75,18 @@ def sync_folder(path: Path) -> None:
 
 
 @dataclass(frozen=True)
+class IndexStatus:
+    """What an operator asks of the live index: read from its files, without opening a searcher."""
+
+    generation: str
+    built_at: float  # when the generation was published (a rebuild) or last touched (an update)
+    last_commit_at: float  # when Whoosh last committed to it (its table of contents was written)
+    documents: int
+    segments: int
+    size_bytes: int  # the generation's files on disk
+
+
+@dataclass(frozen=True)
 class Marker:
     generation: str
     built_at: float
@@ -144,6 +156,35 @@ class IndexStore:
             return open_whoosh(self.root / marker.generation), marker
         except Exception as exc:  # Whoosh raises many kinds on a damaged directory.
             raise IndexStoreError(f"cannot open the index in {self.root}: {type(exc).__name__}: {exc}") from None
+
+    def status(self) -> IndexStatus | None:
+        """The live generation's status, or None when no index was built yet (raises IndexStoreError)."""
+        ix, marker = self.open()
+        try:
+            toc = ix._read_toc()  # Whoosh-Reloaded's TOC (pinned): segments with their deletions
+        except Exception as exc:
+            raise IndexStoreError(f"cannot read the index in {self.root}: {type(exc).__name__}: {exc}") from None
+        finally:
+            ix.close()
+        path = self.root / marker.generation
+        size = 0
+        for entry in os.scandir(path):
+            try:
+                size += entry.stat().st_size if entry.is_file() else 0
+            except FileNotFoundError:  # a merge removed it meanwhile
+                continue
+        try:
+            committed = (path / f"_MAIN_{toc.generation}.toc").stat().st_mtime
+        except OSError:
+            committed = marker.built_at
+        return IndexStatus(
+            generation=marker.generation,
+            built_at=marker.built_at,
+            last_commit_at=committed,
+            documents=sum(segment.doc_count() for segment in toc.segments),
+            segments=len(toc.segments),
+            size_bytes=size,
+        )
 
     # -- writing -----------------------------------------------------------------------------------
     def write_lock(self, timeout: float = -1) -> FileLock:

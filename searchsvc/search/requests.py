@@ -100,6 +100,7 @@ class SearchRequest:
     facets: tuple[str, ...] = ()
     facet_size: int = 10
     highlight: bool = True
+    cursor: str | None = None  # the `next` of the previous page: the page after it (offset must be 0)
 
     def __post_init__(self) -> None:
         if self.match not in MATCH_MODES:

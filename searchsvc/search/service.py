@@ -41,6 +41,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import heapq
+import itertools
 import logging
 import math
 import threading
@@ -50,7 +51,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from whoosh import classify, scoring
 from whoosh import query as wq
@@ -62,12 +63,13 @@ from whoosh.matching import ListMatcher, NullMatcher
 from whoosh.searching import Searcher
 
 from searchsvc.config import Settings
-from searchsvc.errors import IndexUnavailableError
+from searchsvc.errors import IndexUnavailableError, ParameterError
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored
-from searchsvc.index.store import IndexStore, IndexStoreError, Marker
+from searchsvc.index.store import IndexStatus, IndexStore, IndexStoreError, Marker
 from searchsvc.search import docsets
 from searchsvc.search.aliases import canonical_terms, completions
+from searchsvc.search.cursors import MAX_STATS_TERMS, Cursor, Stats, decode, fingerprint
 from searchsvc.search.expansion import Expander, ExpansionTimedOut, expanding_queries
 from searchsvc.search.facets import FacetColumn, docnums
 from searchsvc.search.highlight import (
@@ -113,8 +115,82 @@ class BM25(scoring.BM25F):
 
 
 WEIGHTING = BM25(K1=1.5, B=0.75)
+# Scores are rounded to this many decimals before they are compared: a cursor's page must order exactly as the
+# page before it did, and the last bits of a float sum can differ between two runs of one query.
+SCORE_DIGITS = 6
+UNDATED = "~"  # the date key of an undated document: after every ISO date, in either direction
+
+
+def _below(score: float) -> float:
+    """A minimum score for Whoosh's block skipping that cannot drop a document rounding to `score`."""
+    return score - 10.0**-SCORE_DIGITS
+
+
+class _FrozenScorer(scoring.BM25FScorer):
+    def __init__(
+        self, searcher: Searcher, fieldname: str, text: Any, B: float, K1: float, qf: float, idf: float, avgfl: float
+    ) -> None:  # noqa: E501
+        self.idf = idf
+        self.avgfl = avgfl
+        self.B = B
+        self.K1 = K1
+        self.qf = qf
+        self.setup(searcher, fieldname, text)
+
+
+class _FrozenBM25(BM25):
+    """BM25 with the collection statistics a cursor's first page scored with (cursors.Stats); terms it does
+    not know (only documents written since can hold them) are read live."""
+
+    def __init__(self, stats: Stats) -> None:
+        super().__init__(K1=WEIGHTING.K1, B=WEIGHTING.B)
+        self.stats = stats
+
+    def scorer(self, searcher, fieldname, text, qf=1):
+        if not searcher.schema[fieldname].scorable:
+            return scoring.WeightScorer.for_(searcher, fieldname, text)
+        parent = searcher.get_parent()
+        key = (fieldname, text.decode("utf-8") if isinstance(text, bytes) else text)
+        n = self.stats.frequencies.get(key)
+        if n is None:
+            n = parent.doc_frequency(fieldname, text)
+        total = self.stats.documents
+        idf = math.log(1 + (total - n + 0.5) / (n + 0.5))
+        avgfl = self.stats.avg_lengths.get(fieldname) or parent.avg_field_length(fieldname) or 1
+        return _FrozenScorer(searcher, fieldname, text, self.B, self.K1, qf, idf, avgfl)
+
+
+def _collection_stats(searcher: Searcher, queries: list[wq.Query]) -> Stats:
+    """The statistics BM25 reads for the terms of `queries`, as WEIGHTING reads them now."""
+    parent = searcher.get_parent()
+    frequencies: dict[tuple[str, str], int] = {}
+    lengths: dict[str, float] = {}
+    for q in queries:
+        for fieldname, text in q.iter_all_terms():
+            if fieldname not in searcher.schema or not searcher.schema[fieldname].scorable:
+                continue
+            key = (fieldname, text.decode("utf-8") if isinstance(text, bytes) else text)
+            if key not in frequencies and len(frequencies) < MAX_STATS_TERMS:
+                frequencies[key] = parent.doc_frequency(fieldname, text)
+            if fieldname not in lengths:
+                lengths[fieldname] = parent.avg_field_length(fieldname) or 1
+    return Stats(parent.doc_count_all(), lengths, frequencies)
+
+
 # STOPWORDS as the text analyzer indexes them: feedback never adds them.
 _STOPWORD_STEMS = frozenset(stem(normalise(w)) for w in STOPWORDS)
+
+
+class SearchRecorder(Protocol):
+    """Told how long each phase of a search took and whether the result cache answered (the metrics; the
+    service does not know what records them)."""
+
+    def phase(self, name: str, seconds: float) -> None: ...
+
+    def cache(self, hit: bool) -> None: ...
+
+
+PHASES = ("parse", "feedback", "count", "rank", "facets", "highlight", "suggest")
 
 
 # -- requests and results ------------------------------------------------------------------------------------
@@ -156,6 +232,7 @@ class SearchResult:
     facets: dict[str, list[dict[str, Any]]]
     suggestion: str | None
     timed_out: bool = False
+    next: str | None = None  # a cursor to the following page; None when this page is the last
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,6 +246,7 @@ class SearchResult:
             "hits": [h.to_json() for h in self.hits],
             "facets": self.facets,
             "suggestion": self.suggestion,
+            "next": self.next,
         }
 
 
@@ -191,9 +269,21 @@ class _BoundedCollector(Collector):
     With `count_bound=0` (the count comes from docsets.py) it skips as early as Whoosh's own collector.
     """
 
-    def __init__(self, limit: int, count_bound: int, deadline: float, keep_ids: bool) -> None:
-        """`count_bound` 0: the count is not needed (it was computed elsewhere), skip as soon as possible."""
+    def __init__(
+        self,
+        limit: int,
+        count_bound: int,
+        deadline: float,
+        keep_ids: bool,
+        ranks: Any = None,
+        after: tuple[float, int] | None = None,
+    ) -> None:
+        """`count_bound` 0: the count is not needed (it was computed elsewhere), skip as soon as possible.
+        `ranks[docnum]`: the document's place in id order, the tiebreak of equal (rounded) scores; `after`:
+        (rounded score, id rank) of a cursor, only documents after which are kept (all are counted)."""
         super().__init__()
+        self.ranks = ranks
+        self.after = after
         self.limit = limit
         self.count_bound = count_bound
         self.deadline = deadline
@@ -206,31 +296,40 @@ class _BoundedCollector(Collector):
 
     def prepare(self, top_searcher, q, context):
         super().prepare(top_searcher, q, context)
-        self.items: list[tuple[float, int]] = []
+        self.items: list[tuple[float, int, int]] = []
         self.minscore = 0.0
+        # Whoosh wraps a boosted query's matcher in one that multiplies its scores but not its quality bounds,
+        # so skipping by quality drops documents that score above the minimum ("report harbour" in auto mode,
+        # whose all-words clause is boosted: its best hits were skipped). Only unboosted queries skip.
+        self.can_skip = _unboosted(q)
 
     def _use_block_quality(self) -> bool:
-        return self.skipping and self.matcher.supports_block_quality()
+        return self.skipping and self.can_skip and self.matcher.supports_block_quality()
 
     def sort_key(self, sub_docnum):
         return 0 - self.matcher.score()
 
     def collect(self, sub_docnum: int) -> None:
         docnum = self.offset + sub_docnum
-        score = self.matcher.score()
+        score = round(self.matcher.score(), SCORE_DIGITS)
         self.total += 1
         if self.keep_ids:
             self.ids.append(docnum)
+        rank = self.ranks[docnum] if self.ranks is not None else docnum
+        if self.after is not None and (score > self.after[0] or (score == self.after[0] and rank < self.after[1])):
+            return  # at or before the cursor: on an earlier page
         items = self.items
+        item = (score, -rank, docnum)
         if len(items) < self.limit:
-            heapq.heappush(items, (score, -docnum))
-        elif score > items[0][0]:
-            heapq.heapreplace(items, (score, -docnum))
-            if self.skipping:
-                self.minscore = items[0][0]
+            heapq.heappush(items, item)
+        elif item > items[0]:
+            heapq.heapreplace(items, item)
+            if self.skipping and self.can_skip:
+                self.minscore = _below(items[0][0])
         if not self.skipping and not self.keep_ids and self.total >= self.count_bound and len(items) >= self.limit:
             self.skipping = True
-            self.minscore = items[0][0]
+            if self.can_skip:
+                self.minscore = _below(items[0][0])
 
     def matches(self) -> Iterator[int]:
         # ScoredCollector.matches without its class: replace the matcher with a cheaper one now and then, and
@@ -271,8 +370,12 @@ class _BoundedCollector(Collector):
         raise NotImplementedError("read .items, .total and .ids")
 
     def ranked(self) -> list[tuple[float | None, int]]:
-        """(score, docnum), best first; equal scores in index order."""
-        return [(score, -neg) for score, neg in sorted(self.items, reverse=True)]
+        """(rounded score, docnum), best first; equal scores in id order."""
+        return [(score, docnum) for score, _, docnum in sorted(self.items, reverse=True)]
+
+
+def _unboosted(q: wq.Query) -> bool:
+    return getattr(q, "boost", 1.0) == 1.0 and all(_unboosted(child) for child in q.children())
 
 
 def _all_ids(searcher: Searcher, q: wq.Query, deadline: float) -> tuple[list[int], bool]:
@@ -384,6 +487,7 @@ class _View:
         self._lock = threading.Lock()
         self._facet_columns: dict[str, FacetColumn] = {}
         self._published: tuple[list[str], list[int], list[int]] | None = None
+        self._ids: tuple[list[str], list[int]] | None = None
         self._stats: dict[str, Any] | None = None
         try:
             self.searcher()  # fail now, in the thread that opened the view, if the files are unreadable
@@ -418,21 +522,54 @@ class _View:
     def close(self) -> None:
         _close_searchers(self._searchers)
 
-    def by_published(self, docs: set[int], wanted: int, newest_first: bool) -> list[int]:
+    def id_order(self) -> tuple[list[str], list[int]]:
+        """(every id in sorted order, each docnum's place in it): ties are broken by id, which, unlike a
+        document number, survives merges and rebuilds. Read once per view from the id column."""
+        with self._lock:
+            if self._ids is not None:
+                return self._ids
+        ids = [
+            v.decode("utf-8") if isinstance(v, bytes) else (v or "")
+            for v in self.searcher().reader().column_reader("id")
+        ]
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        ranks = [0] * len(ids)
+        for place, d in enumerate(order):
+            ranks[d] = place
+        with self._lock:
+            self._ids = ([ids[d] for d in order], ranks)
+        return self._ids
+
+    def after_rank(self, doc_id: str) -> int:
+        """The id rank from which documents come after `doc_id` in id order."""
+        return bisect.bisect_right(self.id_order()[0], doc_id)
+
+    def date_key(self, docnum: int, newest_first: bool) -> str:
+        """The document's sort value by date: its date (or digit-wise complement), UNDATED when it has none."""
+        value = self._published_order()[0][docnum]
+        if not value:
+            return UNDATED
+        return _inverted(value) if newest_first else value
+
+    def by_published(
+        self, docs: set[int], wanted: int, newest_first: bool, after: tuple[str, int] | None = None
+    ) -> list[int]:
         """The first `wanted` of `docs` by publication date (newest or oldest first), undated ones last, ties
-        in index order. Uses the index's date order, sorted once per view."""
+        by id; with `after` (date key, id rank), only those after it. Uses the index's date order, sorted once
+        per view."""
         values, newest, oldest = self._published_order()
+        ranks = self.id_order()[1]
+
+        def key(d: int) -> tuple[str, int]:
+            return (self.date_key(d, newest_first), ranks[d])
+
         if len(docs) * 8 < len(values):  # few matches: sort just them
-            dated = [d for d in docs if values[d]]
-            undated = sorted(d for d in docs if not values[d])
-            if newest_first:
-                top = heapq.nsmallest(wanted, dated, key=lambda d: (_inverted(values[d]), d))
-            else:
-                top = heapq.nsmallest(wanted, dated, key=lambda d: (values[d], d))
-            return (top + undated)[:wanted]
+            candidates = docs if after is None else [d for d in docs if key(d) >= after]
+            return heapq.nsmallest(wanted, candidates, key=key)
         order = newest if newest_first else oldest
+        start = 0 if after is None else bisect.bisect_left(order, after, key=key)
         out = []
-        for d in order:
+        for d in itertools.islice(order, start, None):
             if d in docs:
                 out.append(d)
                 if len(out) == wanted:
@@ -444,10 +581,11 @@ class _View:
             if self._published is not None:
                 return self._published
         values = [v or "" for v in self.searcher().reader().column_reader("published")]
+        ranks = self.id_order()[1]
         dated = [d for d, v in enumerate(values) if v]
-        undated = [d for d, v in enumerate(values) if not v]
-        newest = sorted(dated, key=lambda d: (_inverted(values[d]), d)) + undated
-        oldest = sorted(dated, key=lambda d: (values[d], d)) + undated
+        undated = sorted((d for d, v in enumerate(values) if not v), key=ranks.__getitem__)
+        newest = sorted(dated, key=lambda d: (_inverted(values[d]), ranks[d])) + undated
+        oldest = sorted(dated, key=lambda d: (values[d], ranks[d])) + undated
         with self._lock:
             self._published = (values, newest, oldest)
         return self._published
@@ -501,8 +639,11 @@ NEVER = float("-inf")  # a monotonic time older than any: `now - NEVER` exceeds 
 class SearchService:
     """Searches, documents, similar documents, entity names and statistics over one index directory."""
 
-    def __init__(self, settings: Settings, store: IndexStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: IndexStore | None = None, recorder: SearchRecorder | None = None
+    ) -> None:
         self.settings = settings
+        self.recorder = recorder
         self.store = store or IndexStore(settings.index_path)
         self._view: _View | None = None
         # When the marker was last read; -inf means "check at the next request". Not 0.0: the monotonic clock
@@ -573,6 +714,24 @@ class SearchService:
         if close:
             view.close()
 
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """Time one phase of a search for the recorder (PHASES)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.recorder is not None:
+                self.recorder.phase(name, time.perf_counter() - started)
+
+    def cache_size(self) -> int:
+        """Search responses held by this process's result cache."""
+        return len(self.cache_entries())
+
+    def cache_entries(self) -> list[Any]:
+        with self._cache._lock:
+            return list(self._cache._data)
+
     def refresh(self) -> None:
         """Check for a new index now instead of at the next interval."""
         self._checked = NEVER
@@ -585,31 +744,44 @@ class SearchService:
             self._retire(view)
 
     # -- searching -------------------------------------------------------------------------------------------
-    def search(self, request: SearchRequest) -> SearchResult:
+    def search(self, request: SearchRequest, use_cache: bool = True) -> SearchResult:
         """Run one search. Raises QueryError / ParameterError for bad input, IndexUnavailableError.
 
         One deadline (`query_timeout`) covers every phase: expanding patterns, feedback, counting, ranking,
-        highlighting and did-you-mean."""
+        highlighting and did-you-mean. `use_cache` false: neither read nor fill the result cache (a stream of
+        pages would only push out what others repeat)."""
         started = time.perf_counter()
+        cursor = None
+        if request.cursor is not None:
+            if request.offset:
+                raise ParameterError("offset cannot be combined with cursor: the cursor says where to go on", "offset")
+            cursor = decode(request.cursor)
+            if cursor.fingerprint != _fingerprint(request):
+                raise ParameterError(
+                    "cursor: it belongs to another search (q, match, filters and sort must stay the same)", "cursor"
+                )
         with self._use() as (view, searcher):
             key = (view.key, request)
-            cached = self._cache.get(key)
+            cached = self._cache.get(key) if use_cache else None
+            if self.recorder is not None and self._cache.size > 0 and use_cache:
+                self.recorder.cache(cached is not None)
             if cached is not None:
                 return dataclasses.replace(cached, took_ms=_ms(started))
             deadline = time.monotonic() + self.settings.query_timeout
             reader = searcher.reader()
-            built = view.builder.build(
-                request.q,
-                match=request.match,
-                filters=request.filters,
-                resolve=lambda kind, name: canonical_terms(reader, kind, name),
-            )
-            try:
-                built = self._expanded(searcher, built, deadline)
-            except ExpansionTimedOut:
-                return _timed_out(request, started)
-            result = self._run(view, searcher, request, built, started, deadline)
-        if not result.timed_out:
+            with self._phase("parse"):
+                built = view.builder.build(
+                    request.q,
+                    match=request.match,
+                    filters=request.filters,
+                    resolve=lambda kind, name: canonical_terms(reader, kind, name),
+                )
+                try:
+                    built = self._expanded(searcher, built, deadline)
+                except ExpansionTimedOut:
+                    return _timed_out(request, started)
+            result = self._run(view, searcher, request, built, started, deadline, cursor)
+        if not result.timed_out and use_cache:
             self._cache.put(key, result)
         return result
 
@@ -638,20 +810,49 @@ class SearchService:
         built: BuiltQuery,
         started: float,
         deadline: float,
+        cursor: Cursor | None = None,
     ) -> SearchResult:
+        stats: Stats | None = None
+        feedback: tuple[tuple[str, float], ...] | None = None
         if request.effective_sort == "relevance":
-            if built.feedback:
-                built = _with_feedback(searcher, built, deadline)
-            matches = self._by_relevance(searcher, request, built, deadline)
+            if cursor is not None and cursor.feedback is not None:
+                feedback = cursor.feedback  # the first page's: the index it read them from has changed since
+            elif built.feedback and cursor is None:
+                with self._phase("feedback"):
+                    feedback = _feedback_terms(searcher, built, deadline)
+            if feedback:
+                built = _with_terms(built, feedback)
+            stats = cursor.stats if cursor is not None and cursor.stats is not None else None
+            if stats is None:
+                stats = _collection_stats(searcher, [built.query, *([built.scoring] if built.scoring else [])])
+            matches = self._by_relevance(view, searcher, request, built, deadline, cursor, stats)
         else:
-            matches = self._by_date(view, searcher, request, built.query, deadline)
-        hits, hits_complete = self._hits(searcher, request, built, matches.ranked[request.offset :], deadline)
-        ids = docnums(matches.ids) if request.facets else ()
-        facets = {name: self._facet(view, name, ids, request.facet_size) for name in request.facets}
+            matches = self._by_date(view, searcher, request, built.query, deadline, cursor)
+        page = matches.ranked[request.offset :]
+        with self._phase("highlight"):
+            hits, hits_complete = self._hits(searcher, request, built, page, deadline)
+        facets = {}
+        if request.facets:
+            with self._phase("facets"):
+                ids = docnums(matches.ids)
+                facets = {name: self._facet(view, name, ids, request.facet_size) for name in request.facets}
         suggestion = None
         suggested = True
-        if matches.total < SUGGEST_BELOW and built.words:
-            suggestion, suggested = _suggest(searcher, request.q.strip(), built.words, deadline)
+        if matches.total < SUGGEST_BELOW and built.words and cursor is None:
+            with self._phase("suggest"):
+                suggestion, suggested = _suggest(searcher, request.q.strip(), built.words, deadline)
+        next_cursor = None
+        if hits and len(hits) == request.limit:
+            score, docnum = page[-1]
+            sort = request.effective_sort
+            next_cursor = Cursor(
+                fingerprint=_fingerprint(request),
+                generation=view.marker.generation,
+                key=score if sort == "relevance" and score is not None else view.date_key(docnum, sort == "-published"),
+                id=hits[-1].id,
+                stats=stats,
+                feedback=feedback,
+            ).encode()
         return SearchResult(
             query=request.q,
             total=matches.total,
@@ -663,78 +864,124 @@ class SearchService:
             facets=facets,
             suggestion=suggestion,
             timed_out=matches.timed_out or not hits_complete or not suggested,
+            next=next_cursor,
         )
 
-    def _by_relevance(self, searcher: Searcher, request: SearchRequest, built: BuiltQuery, deadline: float) -> _Matches:
-        """The best offset+limit by score, and the count (the module docstring says how it stays cheap)."""
+    def _by_relevance(
+        self,
+        view: _View,
+        searcher: Searcher,
+        request: SearchRequest,
+        built: BuiltQuery,
+        deadline: float,
+        cursor: Cursor | None,
+        stats: Stats,
+    ) -> _Matches:
+        """The best offset+limit by score (after the cursor, if any), and the count (the module docstring says how
+        it stays cheap). Scored with `stats`, the collection statistics of the walk's first page."""
         wanted = request.offset + request.limit
         bound = self.settings.count_bound
         q = built.query
+        ranks = view.id_order()[1]
+        after = None
+        if cursor is not None:
+            if isinstance(cursor.key, str):
+                raise ParameterError("cursor: it belongs to another sort", "cursor")
+            after = (cursor.key, view.after_rank(cursor.id))
+        context = searcher.context(weighting=_FrozenBM25(stats))
+
+        def collector(count_bound: int, keep_ids: bool) -> _BoundedCollector:
+            return _BoundedCollector(wanted, count_bound, deadline, keep_ids, ranks, after)
 
         def rank(count_bound: int, keep_ids: bool, query: wq.Query = q) -> _BoundedCollector:
-            collector = _BoundedCollector(wanted, count_bound, deadline, keep_ids)
-            searcher.search_with_collector(query, collector)
-            return collector
+            found = collector(count_bound, keep_ids)
+            with self._phase("rank"):
+                searcher.search_with_collector(query, found, context=context)
+            return found
 
         if built.filters and built.scoring is not None:
-            filtered = self._filtered(searcher, request, built, deadline)
+            filtered = self._filtered(searcher, request, built, deadline, collector, context)
             if filtered is not None:
                 return filtered
-        if not request.facets and docsets.lower_bound(searcher, q) >= bound:
-            collector = rank(0, False)
-            return _Matches(collector.ranked(), bound, False, (), collector.timed_out)
+        with self._phase("count"):
+            enough = not request.facets and docsets.lower_bound(searcher, q) >= bound
+        if enough:
+            found = rank(0, False)
+            return _Matches(found.ranked(), bound, False, (), found.timed_out)
         # The ranking of an AND visits most of its matches anyway (few blocks can be skipped in an intersection),
         # so it counts them too (up to count_bound): cheaper than finding them first by set algebra.
         counted_by_ranking = not request.facets and isinstance(q, wq.And)
         try:
-            docs = None if counted_by_ranking else docsets.matching_docs(searcher, q, deadline)
+            with self._phase("count"):
+                docs = None if counted_by_ranking else docsets.matching_docs(searcher, q, deadline)
         except docsets.TimedOut:  # counted by the collector below, which stops at its first clock check
             docs = None
         if docs is not None:
             if not docs:
                 return _Matches([], 0, True, ())
-            collector = rank(0, False)
-            return _Matches(collector.ranked(), len(docs), True, docs, collector.timed_out)
-        collector = rank(bound, bool(request.facets))
-        exact = not collector.skipping and not collector.timed_out
-        return _Matches(collector.ranked(), collector.total, exact, collector.ids, collector.timed_out)
+            found = rank(0, False)
+            return _Matches(found.ranked(), len(docs), True, docs, found.timed_out)
+        found = rank(bound, bool(request.facets))
+        exact = not found.skipping and not found.timed_out
+        return _Matches(found.ranked(), found.total, exact, found.ids, found.timed_out)
 
     def _filtered(
-        self, searcher: Searcher, request: SearchRequest, built: BuiltQuery, deadline: float
+        self,
+        searcher: Searcher,
+        request: SearchRequest,
+        built: BuiltQuery,
+        deadline: float,
+        collector: Any,
+        context: Any,
     ) -> _Matches | None:
         """Filters first: their documents by set algebra (a date range is a union of one posting list a day),
         then the text ranked and counted among them only, so a common word costs what the filters let through,
         not its whole posting list. Filters do not score, as in Elasticsearch. None: use the general path."""
         assert built.scoring is not None
         try:
-            allowed = docsets.matching_docs(searcher, _and_all(built.filters), deadline)
+            with self._phase("count"):
+                allowed = docsets.matching_docs(searcher, _and_all(built.filters), deadline)
         except docsets.TimedOut:
             return None
         if allowed is None:
             return None
         if not allowed:
             return _Matches([], 0, True, ())
-        collector = _BoundedCollector(
-            request.offset + request.limit, self.settings.count_bound, deadline, bool(request.facets)
-        )
-        searcher.search_with_collector(wq.And([built.scoring, _KnownDocs(allowed, searcher)]), collector)
-        exact = not collector.skipping and not collector.timed_out
-        return _Matches(collector.ranked(), collector.total, exact, collector.ids, collector.timed_out)
+        found = collector(self.settings.count_bound, bool(request.facets))
+        with self._phase("rank"):
+            searcher.search_with_collector(
+                wq.And([built.scoring, _KnownDocs(allowed, searcher)]), found, context=context
+            )
+        exact = not found.skipping and not found.timed_out
+        return _Matches(found.ranked(), found.total, exact, found.ids, found.timed_out)
 
     def _by_date(
-        self, view: _View, searcher: Searcher, request: SearchRequest, q: wq.Query, deadline: float
+        self,
+        view: _View,
+        searcher: Searcher,
+        request: SearchRequest,
+        q: wq.Query,
+        deadline: float,
+        cursor: Cursor | None = None,
     ) -> _Matches:
-        """Every match, then the first offset+limit by publication date."""
-        try:
-            docs = docsets.matching_docs(searcher, q, deadline)
-        except docsets.TimedOut:  # listed by _all_ids, which stops at its first clock check
-            docs = None
-        timed_out = False
-        if docs is None:
-            found, timed_out = _all_ids(searcher, q, deadline)
-            docs = set(found)
+        """Every match, then the first offset+limit by publication date (after the cursor, if any)."""
+        with self._phase("count"):
+            try:
+                docs = docsets.matching_docs(searcher, q, deadline)
+            except docsets.TimedOut:  # listed by _all_ids, which stops at its first clock check
+                docs = None
+            timed_out = False
+            if docs is None:
+                found, timed_out = _all_ids(searcher, q, deadline)
+                docs = set(found)
         wanted = request.offset + request.limit
-        top = view.by_published(docs, wanted, newest_first=request.effective_sort == "-published")
+        after = None
+        if cursor is not None:
+            if not isinstance(cursor.key, str):
+                raise ParameterError("cursor: it belongs to another sort", "cursor")
+            after = (cursor.key, view.after_rank(cursor.id))
+        with self._phase("rank"):
+            top = view.by_published(docs, wanted, request.effective_sort == "-published", after)
         return _Matches([(None, d) for d in top], len(docs), not timed_out, docs, timed_out)
 
     def _hits(
@@ -864,20 +1111,36 @@ class SearchService:
             return out
 
     def stats(self) -> dict[str, Any]:
-        """Document count, the live generation, when it was built, distinct entity names by type."""
+        """Document count, the live generation, when it was built and last committed to, its segments and size on
+        disk, distinct entity names by type, and this process's result cache."""
         with self._use() as (view, searcher):
+            status = self._status(view)
             if view._stats is None:
                 reader = searcher.reader()
                 view._stats = {
                     "documents": searcher.doc_count(),
                     "generation": view.marker.generation,
-                    "built_at": dt.datetime.fromtimestamp(view.marker.built_at, dt.UTC).isoformat(),
+                    "built_at": _iso(view.marker.built_at),
                     "entities": {
                         kind: _distinct_names(view, reader, kind) if kind in reader.schema else 0
                         for kind in ENTITY_TYPES
                     },
                 }
-            return dict(view._stats)
+            return {
+                **view._stats,
+                "segments": len(view._toc.segments),
+                "size_bytes": status.size_bytes if status else None,
+                "last_commit_at": _iso(status.last_commit_at) if status else None,
+                "cache": {"entries": self.cache_size(), "capacity": self.settings.cache_size},
+            }
+
+    def _status(self, view: _View) -> IndexStatus | None:
+        """The store's status when it still describes `view` (else a rebuild is being swapped in: None)."""
+        try:
+            status = self.store.status()
+        except (IndexStoreError, OSError):
+            return None
+        return status if status is not None and status.generation == view.marker.generation else None
 
     def ready(self) -> dict[str, Any]:
         """Raises IndexUnavailableError unless the index is open and readable. Says nothing else: /ready is open
@@ -925,6 +1188,10 @@ def _timed_out(request: SearchRequest, started: float) -> SearchResult:
     )
 
 
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat()
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
@@ -942,14 +1209,14 @@ def _display_name(reader: Any, creader: Any, kind: str, term: str) -> str:
     return term
 
 
-def _with_feedback(searcher: Searcher, built: BuiltQuery, deadline: float) -> BuiltQuery:
-    """`built` with pseudo-relevance feedback terms from its first FEEDBACK_DOCS hits (Bo1 weights, stopwords
-    left out), scaled to hold FEEDBACK_WEIGHT of the expanded query's weight."""
+def _feedback_terms(searcher: Searcher, built: BuiltQuery, deadline: float) -> tuple[tuple[str, float], ...]:
+    """Pseudo-relevance feedback terms for `built` from its first FEEDBACK_DOCS hits (Bo1 weights, stopwords
+    left out), with boosts scaled to hold FEEDBACK_WEIGHT of the expanded query's weight; () when there are none."""
     collector = _BoundedCollector(FEEDBACK_DOCS, 0, deadline, False)
     searcher.search_with_collector(built.query, collector)
     top = [docnum for _, docnum in collector.ranked()]
     if not top or collector.timed_out:
-        return built
+        return ()
     reader = searcher.reader()
     expander = classify.Expander(reader, COMBINED_FIELD, model=classify.Bo1Model)
     for docnum in top:
@@ -964,10 +1231,19 @@ def _with_feedback(searcher: Searcher, built: BuiltQuery, deadline: float) -> Bu
     )
     terms_weight = sum(w for _, w in terms)
     if not terms or not query_weight or not terms_weight:
-        return built
+        return ()
     scale = FEEDBACK_WEIGHT / (1 - FEEDBACK_WEIGHT) * query_weight / terms_weight
-    extra = wq.Or([wq.Term(COMBINED_FIELD, t, boost=scale * w) for t, w in terms])
-    return built.expanded(extra)
+    return tuple((t, scale * w) for t, w in terms)
+
+
+def _with_terms(built: BuiltQuery, terms: tuple[tuple[str, float], ...]) -> BuiltQuery:
+    """`built` with feedback terms (term, boost) OR-ed to its text."""
+    return built.expanded(wq.Or([wq.Term(COMBINED_FIELD, t, boost=w) for t, w in terms]))
+
+
+def _fingerprint(request: SearchRequest) -> str:
+    """What a cursor must be used with: the same query, match mode, filters and sort."""
+    return fingerprint(request.q, request.match, request.filters, request.effective_sort)
 
 
 def _suggest(searcher: Searcher, q: str, words: list[tuple[int, str]], deadline: float) -> tuple[str | None, bool]:

@@ -13,7 +13,7 @@ from searchsvc.config import Settings
 from searchsvc.errors import IndexUnavailableError, InsufficientStorageError
 from searchsvc.index.store import IndexStore, IndexStoreError
 from searchsvc.writes.applier import make_applier
-from searchsvc.writes.tasks import StorageFullError, TaskQueue, TaskWriter
+from searchsvc.writes.tasks import BatchObserver, StorageFullError, TaskQueue, TaskWriter
 
 log = logging.getLogger("searchsvc")
 
@@ -23,8 +23,9 @@ TASKS_FILE = "tasks.sqlite"
 class WriterLifecycle:
     """Settings, the index store, its task queue and this process's writer thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, observe: BatchObserver | None = None) -> None:
         self.settings = settings
+        self.observe = observe
         self.store = IndexStore(settings.index_path)
         self._queue: TaskQueue | None = None
         self._writer: TaskWriter | None = None
@@ -83,7 +84,7 @@ class WriterLifecycle:
             self._pid = None
             return
         assert queue is not None
-        writer = TaskWriter(queue, self.store.write_lock, make_applier(self.store, self.settings))
+        writer = TaskWriter(queue, self.store.write_lock, make_applier(self.store, self.settings), observe=self.observe)
         writer.start()
         self._writer = writer
         atexit.register(writer.stop)

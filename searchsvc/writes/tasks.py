@@ -50,12 +50,13 @@ _SCHEMA = (
         started_at REAL,
         finished_at REAL,
         attempts INTEGER NOT NULL DEFAULT 0,
-        details TEXT
+        details TEXT,
+        request_id TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, id)",
 )
 # Everything but the payload (which may be megabytes of documents): what get/list/wait read.
-_COLUMNS = "id, kind, status, details, result, error, enqueued_at, started_at, finished_at, attempts"
+_COLUMNS = "id, kind, status, details, result, error, enqueued_at, started_at, finished_at, attempts, request_id"
 
 Outcome = tuple[int, str, "dict[str, Any] | None", "str | None"]  # task id, status, result, error
 
@@ -88,6 +89,7 @@ class Task:
     attempts: int
     # The documents or ids to apply: loaded only by `claim` (get/list/wait leave it empty).
     payload: dict[str, Any] = field(default_factory=dict, repr=False)
+    request_id: str | None = None  # of the request that was accepted as this task (its X-Request-Id)
 
     @property
     def finished(self) -> bool:
@@ -106,6 +108,7 @@ class Task:
             "details": self.details,
             "result": self.result,
             "error": self.error,
+            "request_id": self.request_id,
         }
 
 
@@ -150,6 +153,7 @@ def _row_to_task(row: sqlite3.Row) -> Task:
         finished_at=row["finished_at"],
         attempts=row["attempts"],
         payload=payload,
+        request_id=row["request_id"],
     )
 
 
@@ -189,6 +193,30 @@ def _use_wal(db: sqlite3.Connection) -> None:
     _retrying(lambda: db.execute("PRAGMA journal_mode=WAL"))
 
 
+def counts_at(path: Path | str) -> dict[str, int]:
+    """Tasks by status in the queue at `path`, read without opening it as a queue (no schema transaction): what a
+    scrape or /stats reads, beside the writer. Every status is present; an absent database counts nothing."""
+    counts = dict.fromkeys(STATUSES, 0)
+    if not Path(path).exists():
+        return counts
+
+    def read() -> list[sqlite3.Row]:
+        db = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
+        try:
+            return db.execute("SELECT status, count(*) FROM tasks GROUP BY status").fetchall()
+        finally:
+            db.close()
+
+    try:
+        rows = _retrying(read)
+    except sqlite3.OperationalError as exc:  # "no such table": created but not yet set up
+        if "no such table" in str(exc):
+            return counts
+        raise
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
 class TaskQueue:
     """The task table in `<index_dir>/tasks.sqlite` (WAL, synchronous=FULL: a committed enqueue survives
     kill -9 and power loss). Each method opens its own connection, so one queue object serves all threads."""
@@ -205,6 +233,8 @@ class TaskQueue:
             columns = {r["name"] for r in db.execute("PRAGMA table_info(tasks)")}
             if "details" not in columns:  # databases from before the column existed
                 db.execute("ALTER TABLE tasks ADD COLUMN details TEXT")
+            if "request_id" not in columns:
+                db.execute("ALTER TABLE tasks ADD COLUMN request_id TEXT")
             db.execute("COMMIT")
 
     @contextmanager
@@ -233,7 +263,9 @@ class TaskQueue:
 
         return _retrying(run)
 
-    def enqueue(self, kind: str, payload: dict[str, Any], details: dict[str, Any] | None = None) -> Task:
+    def enqueue(
+        self, kind: str, payload: dict[str, Any], details: dict[str, Any] | None = None, request_id: str | None = None
+    ) -> Task:
         """Store a task durably (committed and synced when this returns) and return it."""
         if kind not in KINDS:
             raise ValueError(f"unknown task kind {kind!r}")
@@ -243,13 +275,20 @@ class TaskQueue:
         def insert() -> int:
             with self._connect() as db:
                 cur = db.execute(
-                    "INSERT INTO tasks (kind, status, payload, details, enqueued_at) VALUES (?, 'enqueued', ?, ?, ?)",
-                    (kind, json.dumps(payload, ensure_ascii=False), json.dumps(details, ensure_ascii=False), now),
+                    "INSERT INTO tasks (kind, status, payload, details, enqueued_at, request_id)"
+                    " VALUES (?, 'enqueued', ?, ?, ?, ?)",
+                    (
+                        kind,
+                        json.dumps(payload, ensure_ascii=False),
+                        json.dumps(details, ensure_ascii=False),
+                        now,
+                        request_id,
+                    ),
                 )
                 return int(cur.lastrowid or 0)
 
         task_id = _retrying(insert)
-        return Task(task_id, kind, "enqueued", details, None, None, now, None, None, 0, payload)
+        return Task(task_id, kind, "enqueued", details, None, None, now, None, None, 0, payload, request_id)
 
     def get(self, task_id: int) -> Task | None:
         rows = self._read(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
@@ -344,6 +383,7 @@ class TaskQueue:
                 None,
                 t.attempts + 1,
                 t.payload,
+                t.request_id,
             )
             for t in claimed
         ]
@@ -391,6 +431,8 @@ class TaskQueue:
 
 
 Apply = Callable[[list[Task]], list[Outcome]]
+# Told after each batch: its tasks, their final status by id, and the seconds the batch took.
+BatchObserver = Callable[[list[Task], dict[int, str], float], None]
 
 
 class TaskWriter:
@@ -405,6 +447,7 @@ class TaskWriter:
         max_attempts: int = MAX_ATTEMPTS,
         handoff_delay: float = 0.5,
         max_hold: float = 10.0,
+        observe: BatchObserver | None = None,
     ) -> None:
         self.queue = queue
         self.lock_factory = lock_factory
@@ -416,6 +459,7 @@ class TaskWriter:
         # Seconds of back-to-back batches before the lock is let go for a while, so that `searchsvc index`
         # (which waits for the lock) is not kept out for as long as writes keep coming.
         self.max_hold = max_hold
+        self.observe = observe
         self._held_too_long = False
         self._warm = False
         self._stop = threading.Event()
@@ -472,7 +516,9 @@ class TaskWriter:
                 if not tasks:
                     break
                 started = time.monotonic()
-                self._apply(tasks)
+                outcomes = self._apply(tasks)
+                if self.observe is not None:
+                    self.observe(tasks, {o[0]: o[1] for o in outcomes}, time.monotonic() - started)
                 self._warm = True
                 applied += len(tasks)
                 log.info(
@@ -486,7 +532,7 @@ class TaskWriter:
         finally:
             lock.release()
 
-    def _apply(self, tasks: list[Task]) -> None:
+    def _apply(self, tasks: list[Task]) -> list[Outcome]:
         """Apply a batch; when it raises, apply its tasks one by one so that only a task that fails by itself
         (`max_attempts` times) is marked failed, and the others are applied."""
         try:
@@ -500,9 +546,7 @@ class TaskWriter:
                 raise
             if len(tasks) > 1:
                 log.warning("a batch of %d tasks failed (%s); applying them one by one", len(tasks), exc)
-                for task in tasks:
-                    self._apply([task])
-                return
+                return [outcome for task in tasks for outcome in self._apply([task])]
             task = tasks[0]
             if task.attempts < self.max_attempts:
                 raise
@@ -511,3 +555,4 @@ class TaskWriter:
             message = f"the task failed with an internal error ({type(exc).__name__}); the server log has the details"
             outcomes = [(task.id, "failed", None, message)]
         self.queue.finish(outcomes)
+        return outcomes
