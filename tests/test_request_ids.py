@@ -59,7 +59,7 @@ def test_every_answer_carries_the_id(client: FlaskClient) -> None:
 def test_a_task_records_the_request_that_made_it(make_app: Any, own_index_dir: Path) -> None:
     client = make_app(own_index_dir, admin_key=KEY).test_client()
     auth = {"Authorization": f"Bearer {KEY}", "X-Request-Id": "write-7"}
-    accepted = client.delete("/documents/storm-lisbon", headers=auth)
+    accepted = client.delete("/documents/api/not-from-a-file", headers=auth)  # (file-owned ids answer 409)
     assert accepted.status_code == 202, accepted.get_data(as_text=True)
     task = accepted.get_json()["task"]
     assert task["request_id"] == "write-7"
@@ -84,13 +84,13 @@ def json_log() -> Iterator[io.StringIO]:
 def test_log_lines_of_a_request_carry_its_id(make_app: Any, own_index_dir: Path, json_log: io.StringIO) -> None:
     client = make_app(own_index_dir, admin_key=KEY).test_client()
     headers = {"Authorization": f"Bearer {KEY}", "X-Request-Id": "logged-9"}
-    assert client.delete("/documents/harbour-a?wait=true", headers=headers).status_code in (200, 202)
+    assert client.delete("/documents/api/not-from-a-file?wait=true", headers=headers).status_code in (200, 202)
     lines = [orjson.loads(line) for line in json_log.getvalue().splitlines()]
     accepted = [line for line in lines if line["message"].startswith("task ")]
     assert accepted, lines
     line = accepted[0]
     assert line["request_id"] == "logged-9"
-    assert line["method"] == "DELETE" and line["path"] == "/documents/harbour-a?wait="
+    assert line["method"] == "DELETE" and line["path"] == "/documents/api/not-from-a-file?wait="
     assert line["level"] == "info" and isinstance(line["pid"], int) and line["time"].endswith("Z")
     assert KEY not in json_log.getvalue()
 
