@@ -33,7 +33,7 @@ Collections (formats from ../shared/data/README.md):
   (QN, QU, RD "docRN scores" with one digit 0-2 per judge): the gain is the sum of the 4 judges' digits (1..8).
 
 cranfield, cisi and med are where the ranking was developed; time and cystic_fibrosis were added later as
-held-out collections (issue 21).
+held-out collections (issue 21); `python -m eval.levers` chooses query-time settings leaving one out.
 """
 
 from __future__ import annotations
@@ -476,7 +476,7 @@ def evaluate(
 
 def format_table(evaluations: Sequence[Evaluation]) -> str:
     header = (
-        f"{'collection':<11}{'docs':>6}{'queries':>9}{'nDCG@10':>9}{'AP@100':>8}{'R@100':>8}"
+        f"{'collection':<16}{'docs':>6}{'queries':>9}{'nDCG@10':>9}{'AP@100':>8}{'R@100':>8}"
         f"   {'reference nDCG@10 (best plain BM25)':<36}"
     )
     lines = [header, "-" * len(header)]
@@ -486,7 +486,7 @@ def format_table(evaluations: Sequence[Evaluation]) -> str:
         delta = means["nDCG@10"] - reference
         verdict = "above" if delta > 0 else "BELOW"
         lines.append(
-            f"{e.collection:<11}{e.documents:>6}{e.scores['queries']:>9}{means['nDCG@10']:>9.3f}"
+            f"{e.collection:<16}{e.documents:>6}{e.scores['queries']:>9}{means['nDCG@10']:>9.3f}"
             f"{means['AP@100']:>8.3f}{means['R@100']:>8.3f}   "
             f"{reference:.3f} {label:<18} {delta:+.3f} {verdict}"
         )
