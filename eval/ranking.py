@@ -1,6 +1,7 @@
-"""Ranking quality on the classic test collections in ../shared/data (cranfield, cisi, med).
+"""Ranking quality on the classic test collections in ../shared/data (cranfield, cisi, med, time,
+cystic_fibrosis).
 
-    python -m eval.ranking                        # all three: a table per collection and a summary
+    python -m eval.ranking                        # all five: a table per collection and a summary
     python -m eval.ranking --collections med      # one of them
     python -m eval.ranking --rebuild --json out.json
 
@@ -24,6 +25,15 @@ Collections (formats from ../shared/data/README.md):
 - cisi: CISI.ALL / CISI.QRY (SMART), CISI.REL "qid docid 0 0.0": every listed pair is relevant (gain 1).
   A query's text is its .W; the 55 that also have a .T (a title) are searched as title + text.
 - med: MED.ALL / MED.QRY (.W only), MED.REL "qid 0 docid 1".
+- time: TIME.ALL (`*TEXT nnn date PAGE p` headers, upper case: read as lower case, with the punctuation that the
+  file spaces off its word joined back), TIME.QUE (`*FIND n`), TIME.REL "qid d1 d2 ..." where a doc id is the
+  article's 1-based position in TIME.ALL; binary. The 3 pairs past the last article are dropped, which leaves
+  82 of the 83 queries judged. No titles.
+- cystic_fibrosis: cf74..cf79 (two-letter fields; RN is the doc id; title TI, body AB or else EX), cfquery
+  (QN, QU, RD "docRN scores" with one digit 0-2 per judge): the gain is the sum of the 4 judges' digits (1..8).
+
+cranfield, cisi and med are where the ranking was developed; time and cystic_fibrosis were added later as
+held-out collections (issue 21); `python -m eval.levers` chooses query-time settings leaving one out.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT.parent / "shared" / "data"
 WORK_DIR = ROOT / "eval" / "work"
-COLLECTIONS = ("cranfield", "cisi", "med")
+COLLECTIONS = ("cranfield", "cisi", "med", "time", "cystic_fibrosis")
 WORKERS = 2
 DEPTH = 100  # hits asked for per query: the API's largest page
 MEASURES = ("nDCG@10", "AP@100", "R@100")
@@ -51,6 +61,8 @@ REFERENCE = {
     "cranfield": ("Whoosh 2.7 BM25F", 0.381),
     "cisi": ("bm25s, stopwords", 0.386),
     "med": ("Whoosh 2.7 BM25F", 0.705),
+    "time": ("SQLite FTS5 bm25", 0.685),
+    "cystic_fibrosis": ("bm25s, stopwords", 0.464),
 }
 
 Qrels = dict[str, dict[str, int]]
@@ -148,10 +160,100 @@ def load_med(folder: Path) -> Collection:
     return Collection("med", docs, queries, qrels)
 
 
+_TIME_HEADER = re.compile(r"^\*TEXT\s+\d+")
+_TIME_QUERY = re.compile(r"^\*FIND\s+(\d+)")
+# TIME prints punctuation spaced off its word ("THE U.S . FIRST"): rejoined before indexing.
+_SPACED_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
+
+
+def _time_text(lines: list[str]) -> str:
+    return _SPACED_PUNCTUATION.sub(r"\1", " ".join(" ".join(lines).split())).lower()
+
+
+def load_time(folder: Path) -> Collection:
+    docs: list[dict[str, str]] = []
+    current: list[str] | None = None
+    for line in (folder / "TIME.ALL").read_text("latin-1").splitlines():
+        if _TIME_HEADER.match(line) or line.startswith("*STOP"):
+            if current is not None:
+                # The doc id is the article's 1-based position in TIME.ALL, as TIME.REL counts (not *TEXT nnn).
+                docs.append({"id": str(len(docs) + 1), "title": "", "body": _time_text(current) or "(empty)"})
+            current = None if line.startswith("*STOP") else []
+        elif current is not None:
+            current.append(line)
+    queries: dict[str, str] = {}
+    qid = None
+    for line in (folder / "TIME.QUE").read_text("latin-1").splitlines():
+        if m := _TIME_QUERY.match(line):
+            qid = m.group(1)
+            queries[qid] = ""
+        elif line.startswith("*STOP"):
+            break
+        elif qid is not None:
+            queries[qid] = f"{queries[qid]} {line}".strip()
+    queries = {q: _time_text([t]) for q, t in queries.items()}
+    ids = {d["id"] for d in docs}
+    qrels: Qrels = {}
+    for line in (folder / "TIME.REL").read_text("latin-1").splitlines():
+        parts = line.split()
+        # Binary; 3 pairs point past the last article (the original held 425): dropped.
+        for docid in parts[1:]:
+            if docid in ids:
+                qrels.setdefault(parts[0], {})[docid] = 1
+    return Collection("time", docs, queries, qrels)
+
+
+_CF_FIELD = re.compile(r"^([A-Z]{2}) ")
+_CF_FIELDS = frozenset("PN RN AN AU TI SO MJ MN AB EX RF CT".split())
+
+
+def _cf_records(text: str, fields: frozenset[str], start: str) -> list[dict[str, str]]:
+    """Two-letter fields at the start of a line, continuation lines indented (a few in cf79 are not: a line
+    that does not open with a known field continues the one before)."""
+    records: list[dict[str, list[str]]] = []
+    key = ""
+    for line in text.replace("\x1a", "").splitlines():
+        m = _CF_FIELD.match(line)
+        if m and m.group(1) in fields:
+            key = m.group(1)
+            if key == start:
+                records.append({})
+            if records:
+                records[-1].setdefault(key, []).append(line[3:])
+        elif records and key and line.strip():
+            records[-1][key].append(line)
+    return [{k: " ".join(" ".join(v).split()) for k, v in r.items()} for r in records]
+
+
+def load_cystic_fibrosis(folder: Path) -> Collection:
+    docs = []
+    for year in range(74, 80):
+        for r in _cf_records((folder / f"cf{year}").read_text("latin-1"), _CF_FIELDS, "PN"):
+            title = r.get("TI", "")
+            body = r.get("AB") or r.get("EX") or ""
+            if r.get("RN", "").strip().isdigit():
+                # Record 00124's EX is garbled bytes (it has neither AB nor EX): it searches by its title.
+                docs.append({"id": str(int(r["RN"])), "title": title, "body": body or title or "(empty)"})
+    queries: dict[str, str] = {}
+    qrels: Qrels = {}
+    for r in _cf_records((folder / "cfquery").read_text("latin-1"), frozenset({"QN", "QU", "NR", "RD"}), "QN"):
+        qid = str(int(r["QN"]))
+        queries[qid] = r.get("QU", "")
+        tokens = r.get("RD", "").split()
+        for docid, scores in zip(tokens[::2], tokens[1::2], strict=True):
+            # Graded: the sum of the 4 judges' scores (each 0, 1 or 2), so 1..8.
+            gain = sum(int(c) for c in scores)
+            if gain > 0:
+                qrels.setdefault(qid, {})[str(int(docid))] = gain
+    return Collection("cystic_fibrosis", docs, queries, qrels)
+
+
 LOADERS: dict[str, Callable[[Path], Collection]] = {
     "cranfield": load_cranfield,
     "cisi": load_cisi,
     "med": load_med,
+    "time": load_time,
+    "cystic_fibrosis": load_cystic_fibrosis,
 }
 
 
@@ -266,10 +368,11 @@ def run_queries(
     raw: bool = False,
     depth: int = DEPTH,
     configure: Callable[[Any], None] | None = None,
+    match: str | None = None,
 ) -> RunResult:
     """Search every query as GET /search?q=<text>&limit=<depth>&highlight=false would: the parameters go
     through the API's request schema, then `SearchService.search`. `configure` (experiments only) receives
-    the service before the first search."""
+    the service before the first search; `match` (experiments only) adds `&match=<match>`."""
     from searchsvc.api.read_schemas import SearchRequestSchema, load_request
     from searchsvc.errors import ParameterError, QueryError
     from searchsvc.search.requests import Filters, SearchRequest
@@ -291,7 +394,8 @@ def run_queries(
                 q = _shorten(q, settings.max_query_length)
                 shortened.append(qid)
             try:
-                params = load_request(schema, {"q": q, "limit": str(depth), "highlight": "false"})
+                args = {"q": q, "limit": str(depth), "highlight": "false"} | ({"match": match} if match else {})
+                params = load_request(schema, args)
                 request = SearchRequest(
                     q=params["q"],
                     match=params["match"],
@@ -372,7 +476,7 @@ def evaluate(
 
 def format_table(evaluations: Sequence[Evaluation]) -> str:
     header = (
-        f"{'collection':<11}{'docs':>6}{'queries':>9}{'nDCG@10':>9}{'AP@100':>8}{'R@100':>8}"
+        f"{'collection':<16}{'docs':>6}{'queries':>9}{'nDCG@10':>9}{'AP@100':>8}{'R@100':>8}"
         f"   {'reference nDCG@10 (best plain BM25)':<36}"
     )
     lines = [header, "-" * len(header)]
@@ -382,7 +486,7 @@ def format_table(evaluations: Sequence[Evaluation]) -> str:
         delta = means["nDCG@10"] - reference
         verdict = "above" if delta > 0 else "BELOW"
         lines.append(
-            f"{e.collection:<11}{e.documents:>6}{e.scores['queries']:>9}{means['nDCG@10']:>9.3f}"
+            f"{e.collection:<16}{e.documents:>6}{e.scores['queries']:>9}{means['nDCG@10']:>9.3f}"
             f"{means['AP@100']:>8.3f}{means['R@100']:>8.3f}   "
             f"{reference:.3f} {label:<18} {delta:+.3f} {verdict}"
         )
