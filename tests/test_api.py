@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 from searchsvc.api.read_schemas import (
     DocumentSchema,
     EntitiesResponseSchema,
+    EntityPageSchema,
     HealthResponseSchema,
     ReadyResponseSchema,
     SearchResponseSchema,
@@ -140,6 +141,29 @@ def test_entities_autocomplete_and_filters_know_aliases(client: FlaskClient) -> 
     assert ok(client.get("/search?person=nicolas%20maduro"), SearchResponseSchema)["total"] == 1
 
 
+def test_entity_page(client: FlaskClient) -> None:
+    """GET /entities/<type>/<name>: what the archive says of one entity, under any name a document wrote it as."""
+    data = ok(client.get("/entities/person/Wang%20Yi"), EntityPageSchema)
+    assert (data["type"], data["name"], data["documents"], data["documents_relation"]) == ("person", "Wang Yi", 2, "eq")
+    assert [d["id"] for d in data["newest"]] == hit_ids(
+        client.get("/search?person=Wang%20Yi&sort=-published").get_json()
+    )
+    assert data["first_published"] <= data["last_published"]
+    assert sum(m["count"] for m in data["months"]) == 2
+    assert "Wang Yi" in data["aliases"]
+    assert {"name": "China", "count": 2} in data["seen_with"]["place"]
+    written = ok(client.get("/entities/place/U.S."), EntityPageSchema)
+    assert written["name"] == "United States" and written["documents"] >= 1
+    assert ok(client.get("/entities/person/Wang%20Yi?limit=1"), EntityPageSchema)["newest"][:1] == data["newest"][:1]
+
+
+def test_entity_page_refusals(client: FlaskClient) -> None:
+    missing = assert_error(client.get("/entities/person/Wang%20Yu"), 404, "not_found", "name")
+    assert "did you mean 'Wang Yi'" in missing["message"]
+    assert_error(client.get("/entities/animal/Wang%20Yi"), 400, "invalid_parameter", "type")
+    assert_error(client.get("/entities/person/Wang%20Yi?limt=1"), 400, "unknown_parameter", "limt")
+
+
 def test_document_lists_mentions_with_offsets(client: FlaskClient) -> None:
     data = ok(client.get("/documents/reports/2021/03/nato"), DocumentSchema)
     brussels = data["entities"]["place"][0]
@@ -198,6 +222,7 @@ def test_openapi_document_is_valid_and_complete(client: FlaskClient) -> None:
         "/documents/{doc_id}",
         "/documents/{doc_id}/similar",
         "/entities",
+        "/entities/{kind}/{name}",
         "/stats",
         "/metrics",
         "/health",

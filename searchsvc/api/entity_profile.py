@@ -31,7 +31,7 @@ class EntityProfile:
     seen_with: dict[str, list[dict[str, Any]]]  # entity type -> [{"value": name, "count": documents}]
     published_months: list[dict[str, Any]]
     mentioned_months: list[dict[str, Any]]
-    aliases: tuple[str, ...] = field(default=())  # not recorded by the index yet
+    aliases: tuple[str, ...] = field(default=())  # how its newest documents wrote it
 
 
 def entity_profile(service: SearchService, kind: str, name: str, documents: int = 20) -> EntityProfile:
@@ -48,16 +48,11 @@ def entity_profile(service: SearchService, kind: str, name: str, documents: int 
             highlight=False,
         )
     )
-    key = normalise_name(name)
-    display = name
+    display = _canonical(name, service.canonical_terms(kind, name), newest.facets.get(kind, []))
+    shown = normalise_name(display)
     seen_with: dict[str, list[dict[str, Any]]] = {}
     for other in ENTITY_TYPES:
-        values = []
-        for item in newest.facets.get(other, []):
-            if other == kind and normalise_name(item["value"]) == key:
-                display = item["value"]
-                continue
-            values.append(item)
+        values = [v for v in newest.facets.get(other, []) if other != kind or normalise_name(v["value"]) != shown]
         seen_with[other] = values[:SEEN_WITH]
     published = sorted(newest.facets.get("published", []), key=lambda v: v["value"])
     first = last = None
@@ -80,4 +75,25 @@ def entity_profile(service: SearchService, kind: str, name: str, documents: int 
         seen_with=seen_with,
         published_months=published,
         mentioned_months=newest.facets.get("mentioned", []),
+        aliases=_aliases(service, kind, shown, newest.hits),
     )
+
+
+def _canonical(name: str, terms: list[str], values: list[dict[str, Any]]) -> str:
+    """The name the index holds for the entity asked as `name` (what "U.S." resolves to), as its facet writes
+    it: the most frequent value among the canonical names `terms`; else `name` as written."""
+    for value in values:  # most documents first
+        if normalise_name(value["value"]) in terms:
+            return str(value["value"])
+    return name
+
+
+def _aliases(service: SearchService, kind: str, key: str, hits: list[Hit]) -> tuple[str, ...]:
+    """The surface forms the documents listed wrote the entity as (each document keeps its own, with spans)."""
+    seen: dict[str, None] = {}
+    for hit in hits:
+        record = service.get_document(hit.id)
+        for entity in (record or {}).get("entities", {}).get(kind, []):
+            if normalise_name(entity["name"]) == key:
+                seen.update(dict.fromkeys([entity["name"], *entity.get("aliases", [])]))
+    return tuple(seen)

@@ -17,6 +17,7 @@ from searchsvc.api.auth import OPEN_ENDPOINTS, WRITE_ENDPOINTS
 from searchsvc.api.read_schemas import (
     DocumentSchema,
     EntitiesResponseSchema,
+    EntityPageSchema,
     ErrorSchema,
     HealthResponseSchema,
     ReadyResponseSchema,
@@ -27,6 +28,7 @@ from searchsvc.api.read_schemas import (
 )
 from searchsvc.api.write_schemas import DocumentInputSchema, TaskListResponseSchema, TaskResponseSchema, TaskSchema
 from searchsvc.config import Settings
+from searchsvc.extract.types import ENTITY_TYPES
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -53,6 +55,7 @@ COMPONENTS = {
     "Document": DocumentSchema,
     "SimilarResponse": SimilarResponseSchema,
     "EntitiesResponse": EntitiesResponseSchema,
+    "EntityPage": EntityPageSchema,
     "StatsResponse": StatsResponseSchema,
     "HealthResponse": HealthResponseSchema,
     "ReadyResponse": ReadyResponseSchema,
@@ -61,7 +64,12 @@ COMPONENTS = {
     "TaskListResponse": TaskListResponseSchema,
     "DocumentInput": DocumentInputSchema,
 }
-PATH_PARAMETERS = {"doc_id": "Document id (may contain '/').", "task_id": "Task id."}
+PATH_PARAMETERS = {
+    "doc_id": "Document id (may contain '/').",
+    "task_id": "Task id.",
+    "kind": "Entity type: person, org or place.",
+    "name": "The entity's name, canonical or as a document wrote it (may contain '/').",
+}
 TASK_ANSWERS = {
     "200": ("wait=true: the finished task (succeeded or failed)", "TaskResponse"),
     "202": ("The task, stored durably: enqueued (or not finished at the timeout)", "TaskResponse"),
@@ -106,7 +114,10 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     parameters = []
     for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", rule):
         kind = "integer" if converter == "int" else "string"
-        parameter = {"in": "path", "name": name, "required": True, "schema": {"type": kind}}
+        schema: dict[str, Any] = {"type": kind}
+        if name == "kind":
+            schema["enum"] = list(ENTITY_TYPES)
+        parameter = {"in": "path", "name": name, "required": True, "schema": schema}
         if name in PATH_PARAMETERS:
             parameter["description"] = PATH_PARAMETERS[name]
         parameters.append(parameter)

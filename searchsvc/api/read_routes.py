@@ -17,10 +17,12 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from searchsvc import __version__
 from searchsvc.api.auth import authorize
 from searchsvc.api.bodies import read_body
+from searchsvc.api.entity_profile import entity_profile
 from searchsvc.api.error_handlers import register_error_handlers
 from searchsvc.api.openapi import Operation, documented, openapi_spec
 from searchsvc.api.read_schemas import (
     EntitiesRequestSchema,
+    EntityPageRequestSchema,
     NoParametersSchema,
     RequestSchema,
     SearchRequestSchema,
@@ -37,6 +39,7 @@ from searchsvc.errors import (
     UnsupportedMediaTypeError,
     error_body,
 )
+from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.logs import current_request_id
 from searchsvc.monitoring import CONTENT_TYPE, Metrics
 from searchsvc.search.requests import Filters, SearchRequest
@@ -78,6 +81,7 @@ class _State:
         self.search_schema = SearchRequestSchema(settings)
         self.similar_schema = SimilarRequestSchema(settings)
         self.entities_schema = EntitiesRequestSchema(settings)
+        self.entity_page_schema = EntityPageRequestSchema(settings)
         self.no_params = NoParametersSchema(settings)
         self.cors_origins = {o.strip() for o in str(settings.cors_origins).split(",") if o.strip()}
         self._openapi: bytes | None = None
@@ -278,6 +282,44 @@ def entities() -> Response:
     params = _params(state.entities_schema)
     names = state.service.entities(params["type"], params["prefix"], params["limit"])
     return json_response({"type": params["type"], "prefix": params["prefix"], "entities": names})
+
+
+@bp.get("/entities/<kind>/<path:name>")
+@documented(
+    get=Operation(
+        "One entity: its documents, dates, aliases, the names seen with it and its monthly timeline",
+        {"200": ("The entity", "EntityPage")},
+        ("400", "404", "503"),
+        query=EntityPageRequestSchema,
+    )
+)
+def entity_page(kind: str, name: str) -> Response:
+    state = _state()
+    params = _params(state.entity_page_schema)
+    if kind not in ENTITY_TYPES:
+        raise ParameterError(f"the type must be one of {', '.join(ENTITY_TYPES)}, not {kind!r}", "type")
+    profile = entity_profile(state.service, kind, name, params["limit"])
+    if profile.total == 0:
+        near = [e["name"] for e in state.service.entities(kind, name[:3], 3) if e["name"].lower() != name.lower()]
+        hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+        raise NotFoundError(f"no document names the {kind} {name!r}{hint}", "name")
+    return json_response(
+        {
+            "type": kind,
+            "name": profile.name,
+            "documents": profile.total,
+            "documents_relation": profile.total_relation,
+            "first_published": profile.first_published,
+            "last_published": profile.last_published,
+            "aliases": list(profile.aliases),
+            "seen_with": {
+                other: [{"name": v["value"], "count": v["count"]} for v in values]
+                for other, values in profile.seen_with.items()
+            },
+            "months": [{"month": v["value"], "count": v["count"]} for v in profile.published_months],
+            "newest": [{"id": h.id, "title": h.title, "published": h.published} for h in profile.documents],
+        }
+    )
 
 
 @bp.get("/stats")

@@ -195,6 +195,12 @@ class SimilarRequestSchema(RequestSchema):
     )
 
 
+class EntityPageRequestSchema(RequestSchema):
+    limit = StrictInteger(
+        load_default=10, validate=validate.Range(1, 100), metadata={"description": "Newest documents to list."}
+    )
+
+
 class EntitiesRequestSchema(RequestSchema):
     type = fields.String(required=True, validate=validate.OneOf(ENTITY_TYPES), metadata={"description": "Entity type."})
     prefix = fields.String(
@@ -399,6 +405,39 @@ class EntitiesResponseSchema(Schema):
     type = fields.String(required=True)
     prefix = fields.String(required=True)
     entities = fields.List(fields.Nested(EntityCountSchema), required=True)
+
+
+class EntityDocumentSchema(Schema):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    published = fields.String(allow_none=True, required=True)
+
+
+class MonthCountSchema(Schema):
+    month = fields.String(required=True, metadata={"description": "YYYY-MM"})
+    count = fields.Integer(required=True)
+
+
+class EntityPageSchema(Schema):
+    type = fields.String(required=True)
+    name = fields.String(required=True, metadata={"description": "The canonical name."})
+    documents = fields.Integer(required=True, metadata={"description": "Documents naming it."})
+    documents_relation = fields.String(required=True, metadata={"description": "eq, or gte for a lower bound."})
+    first_published = fields.String(allow_none=True, required=True)
+    last_published = fields.String(allow_none=True, required=True)
+    aliases = fields.List(
+        fields.String(), required=True, metadata={"description": "How its newest documents wrote it."}
+    )
+    seen_with = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Nested(EntityCountSchema)),
+        required=True,
+        metadata={"description": "Per entity type, the names most often in the same documents."},
+    )
+    months = fields.List(
+        fields.Nested(MonthCountSchema), required=True, metadata={"description": "Documents by month published."}
+    )
+    newest = fields.List(fields.Nested(EntityDocumentSchema), required=True)
 
 
 class EntityTotalsSchema(Schema):

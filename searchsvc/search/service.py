@@ -1032,6 +1032,11 @@ class SearchService:
         return [{"value": value, "count": count} for value, count in view.facet_column(name).top(ids, size)]
 
     # -- documents and entities ------------------------------------------------------------------------------
+    def canonical_terms(self, kind: str, name: str) -> list[str]:
+        """The keyword terms of the canonical names `name` may mean for `kind` (the index's alias table)."""
+        with self._use() as (_, searcher):
+            return canonical_terms(searcher.reader(), kind, name)
+
     def get_document(self, doc_id: str) -> dict[str, Any] | None:
         """The stored document as a plain record, or None."""
         with self._use() as (_, searcher):
