@@ -289,3 +289,31 @@ def whoosh_names_from_os_entropy() -> Iterator[None]:
         for module in (whoosh.codec.base, whoosh.filedb.filestore, whoosh.filedb.compound):
             patch.setattr(module, "random_name", random_name)
         yield
+
+
+# The two documents issue 23 was reproduced with (test_mentioned_periods.py, test_phrase_gaps.py), indexed once.
+ISSUE_DOCS = [
+    {
+        "id": "e1",
+        "title": "Talks in Russia",
+        "body": "China announced new tariffs on Monday.",
+        "published": "2021-03-19",
+    },
+    {
+        "id": "e2",
+        "title": "Spring plans",
+        "body": "The ministry will publish its plan in March 2021, officials said.",
+        "published": "2021-01-10",
+    },
+]  # e1 mentions Monday 2021-03-15, e2 the month 2021-03
+
+
+@pytest.fixture(scope="session")
+def issue_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchService]:
+    root = tmp_path_factory.mktemp("issue23")
+    (root / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in ISSUE_DOCS), encoding="utf-8")
+    report = index_paths([root / "docs.jsonl"], IndexStore(root / "index"), IndexOptions(model=MODEL, workers=1))
+    assert report.failures == [], report.failures
+    service = SearchService(load_settings({**TEST_SETTINGS, "index_dir": str(root / "index")}, env={}))
+    yield service
+    service.close()

@@ -5,52 +5,21 @@ it covers (issue 23)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterator
 
 import pytest
-from conftest import MODEL, TEST_SETTINGS, fuzz
+from conftest import fuzz
 from hypothesis import given
 from hypothesis import strategies as st
 from whoosh.filedb.filestore import RamStorage
 
-from searchsvc.config import load_settings
 from searchsvc.documents import Document
 from searchsvc.extract.dates import day, month, week, year
 from searchsvc.extract.types import Extraction, MentionedDate
-from searchsvc.index.indexer import IndexOptions, index_paths
 from searchsvc.index.schema import build_schema, document_fields
-from searchsvc.index.store import IndexStore
 from searchsvc.search import docsets
 from searchsvc.search.query import filter_queries
 from searchsvc.search.requests import Filters, SearchRequest, date_bounds
 from searchsvc.search.service import SearchService
-
-ISSUE_DOCS = [
-    {
-        "id": "e1",
-        "title": "Talks in Russia",
-        "body": "China announced new tariffs on Monday.",
-        "published": "2021-03-19",
-    },
-    {
-        "id": "e2",
-        "title": "Spring plans",
-        "body": "The ministry will publish its plan in March 2021, officials said.",
-        "published": "2021-01-10",
-    },
-]  # e1 mentions Monday 2021-03-15, e2 the month 2021-03
-
-
-@pytest.fixture(scope="module")
-def issue_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchService]:
-    root = tmp_path_factory.mktemp("issue23")
-    (root / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in ISSUE_DOCS), encoding="utf-8")
-    report = index_paths([root / "docs.jsonl"], IndexStore(root / "index"), IndexOptions(model=MODEL, workers=1))
-    assert report.failures == [], report.failures
-    service = SearchService(load_settings({**TEST_SETTINGS, "index_dir": str(root / "index")}, env={}))
-    yield service
-    service.close()
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from searchsvc.api.page_views import (
     timelines,
     total_text,
 )
-from searchsvc.api.read_schemas import SearchRequestSchema, load_request
+from searchsvc.api.read_schemas import SearchRequestSchema, filters_from, load_request
 from searchsvc.config import Settings
 from searchsvc.errors import (
     ForbiddenError,
@@ -43,7 +43,7 @@ from searchsvc.errors import (
     UnauthorizedError,
 )
 from searchsvc.extract.types import ENTITY_TYPES
-from searchsvc.search.requests import FACETS, Filters, SearchRequest
+from searchsvc.search.requests import FACETS, SearchRequest
 from searchsvc.search.service import SearchResult, SearchService
 from searchsvc.text_rules import first_control
 
@@ -141,15 +141,7 @@ def _search_request(state: _PageState, query: PageQuery) -> SearchRequest:
         raise ParameterError(f"results can be paged up to the {state.settings.max_offset:,}th only")
     return SearchRequest(
         q=params["q"],
-        filters=Filters(
-            person=tuple(params["person"]),
-            org=tuple(params["org"]),
-            place=tuple(params["place"]),
-            published_from=params["published_from"],
-            published_to=params["published_to"],
-            mentioned_from=params["mentioned_from"],
-            mentioned_to=params["mentioned_to"],
-        ),
+        filters=filters_from(params),
         sort=params["sort"],
         limit=PAGE_SIZE,
         offset=query.offset,

@@ -28,6 +28,7 @@ from searchsvc.api.read_schemas import (
     SearchRequestSchema,
     SimilarRequestSchema,
     args_to_data,
+    filters_from,
     load_request,
 )
 from searchsvc.config import Settings
@@ -42,7 +43,7 @@ from searchsvc.errors import (
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.logs import current_request_id
 from searchsvc.monitoring import CONTENT_TYPE, Metrics
-from searchsvc.search.requests import Filters, SearchRequest
+from searchsvc.search.requests import SearchRequest
 from searchsvc.search.service import SearchService
 from searchsvc.text_rules import first_control
 from searchsvc.writes.lifecycle import TASKS_FILE
@@ -181,15 +182,7 @@ def search() -> Response:
     search_request = SearchRequest(
         q=params["q"],
         match=params["match"],
-        filters=Filters(
-            person=tuple(params["person"]),
-            org=tuple(params["org"]),
-            place=tuple(params["place"]),
-            published_from=params["published_from"],
-            published_to=params["published_to"],
-            mentioned_from=params["mentioned_from"],
-            mentioned_to=params["mentioned_to"],
-        ),
+        filters=filters_from(params),
         sort=params["sort"],
         limit=params["limit"],
         offset=params["offset"],

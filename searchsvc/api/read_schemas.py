@@ -18,7 +18,7 @@ from searchsvc.config import Settings
 from searchsvc.errors import CODES, ParameterError, UnknownParameterError
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.search.cursors import MAX_TOKEN
-from searchsvc.search.requests import FACETS, MATCH_MODES, SORTS
+from searchsvc.search.requests import FACETS, MATCH_MODES, SORTS, Filters
 
 FORMATS = ("json", "ndjson")
 
@@ -229,6 +229,19 @@ def load_request(schema: RequestSchema, data: Mapping[str, Any]) -> dict[str, An
     except ValidationError as exc:
         name, message = _first_error(exc.messages)
         raise ParameterError(f"{name}: {message}", name) from None
+
+
+def filters_from(params: Mapping[str, Any]) -> Filters:
+    """The filters of search parameters loaded by SearchRequestSchema (the API's and the pages' alike)."""
+    return Filters(
+        person=tuple(params["person"]),
+        org=tuple(params["org"]),
+        place=tuple(params["place"]),
+        published_from=params["published_from"],
+        published_to=params["published_to"],
+        mentioned_from=params["mentioned_from"],
+        mentioned_to=params["mentioned_to"],
+    )
 
 
 def _first_error(messages: Any) -> tuple[str, str]:
