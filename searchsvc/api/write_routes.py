@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -133,7 +134,7 @@ def _batch_items() -> list[tuple[int, Any, str | None]]:
         items: list[tuple[int, Any, str | None]] = [(i, item, None) for i, item in enumerate(data)]
     elif request.mimetype in NDJSON_TYPES:
         items = []
-        for number, line in enumerate(_body().split(b"\n"), 1):
+        for number, line in enumerate(_lines(_body()), 1):
             if not line.strip():
                 continue
             try:
@@ -152,6 +153,18 @@ def _batch_items() -> list[tuple[int, Any, str | None]]:
     if len(items) > limit:
         raise PayloadTooLargeError(f"at most {limit} documents are accepted in one request; split the batch")
     return items
+
+
+def _lines(body: bytes) -> Iterator[bytes]:
+    """The body's lines one at a time: a batch over the limit stops at its first extra line instead of the whole
+    body being split into a list first."""
+    start = 0
+    while start <= len(body):
+        end = body.find(b"\n", start)
+        if end < 0:
+            end = len(body)
+        yield body[start:end]
+        start = end + 1
 
 
 def _item_id(item: Any) -> str | None:
