@@ -308,6 +308,28 @@ def test_symlinked_files_are_followed_only_inside_the_folder(tmp_path: Path) -> 
     assert "outside the source folder" in warnings[0].reason
 
 
+def test_a_symlinked_sidecar_is_read_only_inside_the_folder(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "elsewhere/secret.json": '{"title": "Secret", "author": "not for the index"}',
+            "docs/leak.txt": "Leak\n\nbody",
+            "docs/ok.txt": "Ok\n\nbody",
+            "docs/shared/ok.meta.json": '{"author": "Ann"}',
+        },
+    )
+    (tmp_path / "docs" / "leak.meta.json").symlink_to(tmp_path / "elsewhere" / "secret.json")
+    (tmp_path / "docs" / "ok.meta.json").symlink_to(tmp_path / "docs" / "shared" / "ok.meta.json")
+    items = load_all(tmp_path / "docs")
+    loaded = {item.id: item for item in items if not isinstance(item, LoadError | LoadWarning)}
+    assert "Secret" not in {d.title for d in loaded.values()}
+    assert "leak" not in loaded  # loaded without the metadata meant for it would index wrong ids or dates
+    errors = problems(items, LoadError)
+    assert [e.name for e in errors] == [str(tmp_path / "docs" / "leak.meta.json")]
+    assert "outside the document's folder" in errors[0].reason
+    assert loaded["ok"].author == "Ann"  # a link inside the folder is read
+
+
 def test_symlinked_folders_are_not_followed(tmp_path: Path) -> None:
     write(tmp_path, {"a/x.txt": "X\n\nbody"})
     (tmp_path / "a" / "loop").symlink_to(tmp_path / "a", target_is_directory=True)

@@ -102,6 +102,9 @@ def load_sidecar(path: Path, max_bytes: int) -> tuple[dict[str, Any] | None, lis
     if not sidecar.is_file():
         return None, []
     name = str(sidecar)
+    if sidecar.is_symlink() and not sidecar.resolve().is_relative_to(path.parent.resolve()):
+        # the same rule as for documents: a link must not publish a file from elsewhere (its keys are indexed)
+        return None, [LoadError(name, "symbolic link to a file outside the document's folder: not followed")]
     data = read_bytes(sidecar, name, max_bytes)
     if isinstance(data, LoadError):
         return None, [data]
