@@ -9,8 +9,8 @@
 # this project is developed on; add it where a registry is reachable, and bump tag and digest together. There,
 # `make docker-test` builds a stand-in under this tag with debootstrap (docker/test-setup.sh): Debian's python3.
 
-# ---- build: a virtualenv at /opt/venv holding the hashed lock and the package -------------------------
-FROM python:3.11.14-slim-bookworm AS build
+# ---- deps: a virtualenv at /opt/venv holding exactly the hashed lock ------------------------------------
+FROM python:3.11.14-slim-bookworm AS deps
 
 # No bytecode suppression here: pip compiles the installed modules so that the read-only runtime starts fast.
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -24,18 +24,18 @@ WORKDIR /src
 # Installed as the Makefile installs (its venv recipe): the interpreter's bundled pip only installs the pinned,
 # hashed pip of requirements-pip.lock; that pip installs exactly the files requirements.lock names (--no-deps:
 # nothing is resolved, so no later release can be picked; only wheels: this stage has no compiler, and needs
-# none), and `pip check` proves the set complete. Dependencies come first, so the layer is reused while only
-# the code changes.
+# none), and `pip check` proves the set complete. This stage sees only the locks, so its result (and the
+# runtime's copy of it) is reused from the cache while only the code changes.
 COPY requirements-pip.lock requirements.lock ./
 RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements-pip.lock \
     && pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: -r requirements.lock \
     && pip check
 
-# The package itself, built with the setuptools pinned in the lock (no build isolation, no downloads).
+# ---- build: the package as a wheel, built with the setuptools pinned in the lock (no isolation, no downloads)
+FROM deps AS build
 COPY pyproject.toml README.md ./
 COPY searchsvc ./searchsvc
-RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
-    && pip check
+RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
 
 # ---- runtime: the virtualenv, the seeds and the entry point; no pip cache, no sources, no build tools -----
 FROM python:3.11.14-slim-bookworm AS runtime
@@ -60,7 +60,13 @@ RUN groupadd --system --gid 10001 searchsvc \
         --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin searchsvc \
     && install -d -o searchsvc -g searchsvc -m 0755 /data /data/index
 
-COPY --from=build /opt/venv /opt/venv
+# The dependencies' layer first (unchanged by a code change: a cached copy of the deps stage), then the package's
+# own small wheel on top of it, installed offline by the venv's pinned pip.
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=build /wheels /tmp/wheels
+RUN PIP_DISABLE_PIP_VERSION_CHECK=1 pip install --no-cache-dir --no-deps --no-index /tmp/wheels/*.whl \
+    && pip check \
+    && rm -rf /tmp/wheels
 
 WORKDIR /app
 COPY seeds ./seeds

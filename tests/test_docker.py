@@ -232,24 +232,29 @@ def test_no_secrets_in_arg_or_env(stages: list[Stage]) -> None:
 
 
 def test_build_stage_uses_the_hashed_lock_and_no_pip_cache(stages: list[Stage], final: Stage) -> None:
-    pip_runs = [i.args for s in stages for i in s.all("RUN") if "pip install" in i.args]
+    pip_runs = [i.args for s in stages for i in s.all("RUN") if re.search(r"\bpip (install|wheel)\b", i.args)]
     assert pip_runs and all("--no-cache-dir" in r for r in pip_runs), pip_runs
     # As the Makefile installs: the pinned, hashed pip first, then the lock with it (nothing resolved, wheels
-    # only), then the package; `pip check` after each.
-    installs = [c.strip() for r in pip_runs for c in r.split("&&") if "pip install" in c]
-    pip_lock = next(n for n, c in enumerate(installs) if "-r requirements-pip.lock" in c)
-    lock = next(n for n, c in enumerate(installs) if "-r requirements.lock" in c)
-    assert pip_lock < lock, installs
-    for command in installs[pip_lock], installs[lock]:
+    # only), then the package; `pip check` after each install.
+    commands = [c.strip() for r in pip_runs for c in r.split("&&") if re.search(r"\bpip (install|wheel)\b", c)]
+    pip_lock = next(n for n, c in enumerate(commands) if "-r requirements-pip.lock" in c)
+    lock = next(n for n, c in enumerate(commands) if "-r requirements.lock" in c)
+    assert pip_lock < lock, commands
+    for command in commands[pip_lock], commands[lock]:
         assert "--require-hashes" in command and "--no-deps" in command, command
-    assert "--only-binary=:all:" in installs[lock], installs[lock]
-    assert any("--no-deps" in c and "--no-build-isolation" in c for c in installs[lock + 1 :]), installs
-    assert all("pip check" in r for r in pip_runs if "-r requirements-pip.lock" not in r), pip_runs
-    # The final stage installs nothing: it receives the virtualenv, and nothing else, from the build stage.
-    final_runs = " ".join(i.args for i in final.all("RUN"))
-    assert "pip " not in final_runs and "apt-get" not in final_runs and "apk " not in final_runs
-    from_build = [i.args for i in final.all("COPY") if "--from=" in i.args]
-    assert [a.split()[1:] for a in from_build] == [["/opt/venv", "/opt/venv"]], from_build
+    assert "--only-binary=:all:" in commands[lock], commands[lock]
+    # The package is built with the locked setuptools: no build isolation, no dependency resolved.
+    assert any("--no-deps" in c and "--no-build-isolation" in c for c in commands[lock + 1 :]), commands
+    assert all("pip check" in r for r in pip_runs if "-r requirements-pip.lock" not in r and "pip wheel" not in r)
+    # The final stage receives the dependencies' virtualenv whole (a layer a code change leaves cached), then
+    # installs only the package's own wheel, offline; it fetches nothing.
+    final_runs = [i.args for i in final.all("RUN")]
+    assert not any("apt-get" in r or "apk " in r for r in final_runs), final_runs
+    for run in final_runs:
+        for command in (c.strip() for c in run.split("&&") if "pip install" in c):
+            assert "--no-index" in command and "--no-deps" in command and "/tmp/wheels/" in command, command
+    from_stages = [i.args.split() for i in final.all("COPY") if "--from=" in i.args]
+    assert [a[1:] for a in from_stages] == [["/opt/venv", "/opt/venv"], ["/wheels", "/tmp/wheels"]], from_stages
     assert "/opt/venv/bin" in env_of(final)["PATH"].split(":")
 
 
