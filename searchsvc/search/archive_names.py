@@ -1,0 +1,175 @@
+"""One canonical name per entity across the archive, decided at read time from what the index holds.
+
+Extraction names an entity by what one document says ("Reagan" in a story that never gives his first name).
+Across the archive, the index itself says more, and this module reads it (no reindex):
+
+- the alias table (the `alias` field, index/schema.py): every document that resolved a written form to a
+  fuller name ("Reagan" -> "Ronald Reagan", "Treasury" -> "U.S. Treasury", "Fed" defined as "Federal Reserve")
+  is one vote that documents writing only that form mean the fuller name;
+- a one-word person name is a vote, per document, for each multi-word person name ending with it ("Reagan" ->
+  "Ronald Reagan"): a surname on its own means the full name that the archive gives it;
+- an organisation name ending in a generic word ("Federal Reserve Board", "Texaco Inc") is the same body as
+  the name without it, when the archive writes that name too ("Federal Reserve", "Texaco").
+
+A name follows the votes only when one fuller name holds at least DOMINANCE of them: a surname shared by two
+people the archive mentions alike ("Baker": James Baker, Howard Baker) stays as written. Chains are followed
+("Fed" -> "Federal Reserve Board" -> "Federal Reserve").
+
+Properties: stable (a pure function of the index's terms and their document counts, ties broken by name, so
+re-indexing the same files gives the same names); incremental (a new document that links two names adds the
+alias term that merges them, and every existing document follows on the next index generation); explainable
+(each document keeps its own names and surface forms in its stored record; `members` lists what was merged).
+The mapping is computed once per index reader (one per index generation and thread) and cached with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from searchsvc.extract.canonical import name_key
+from searchsvc.index.schema import KEY_SEP
+
+DOMINANCE = 0.9  # share of the votes one fuller name needs to take a shorter one
+# Last words of an organisation's name that do not change which body it is, when the archive writes the rest too.
+GENERIC_ORG_WORDS = frozenset(
+    "board system inc inc. corp corp. corporation co co. cos ltd ltd. plc llc group company holdings".split()
+)
+
+
+@dataclass(frozen=True)
+class ArchiveNames:
+    """Keyword terms of one entity type -> the term of their archive-wide canonical name (merged ones only)."""
+
+    canonical: dict[str, str] = field(default_factory=dict)
+    members: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical term -> every term merged in it
+
+    def of(self, term: str) -> str:
+        """The canonical term of `term` (itself when nothing merges it)."""
+        return self.canonical.get(term, term)
+
+    def group(self, term: str) -> tuple[str, ...]:
+        """Every term that names the same entity as `term`, its canonical term first."""
+        root = self.of(term)
+        return self.members.get(root, (root,))
+
+
+def _text(term: Any) -> str:
+    return term.decode("utf-8") if isinstance(term, bytes) else str(term)
+
+
+def _lexicon(reader: Any, fieldname: str, prefix: str = "") -> Iterable[tuple[str, int]]:
+    if fieldname not in reader.schema:
+        return []
+    return ((_text(t), info.doc_frequency()) for t, info in reader.iter_prefix(fieldname, prefix))
+
+
+def compute(terms: dict[str, int], links: Iterable[tuple[str, str, int]], kind: str) -> ArchiveNames:
+    """The mapping for one entity type from its terms (term -> documents) and the alias table's links
+    (name key of a written form, canonical term it resolved to, documents): a pure function."""
+    votes: dict[str, dict[str, int]] = defaultdict(dict)
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for term in terms:
+        by_key[name_key(term)].append(term)
+    for key, target, count in links:
+        if target not in terms:
+            continue
+        for term in by_key.get(key, ()):
+            if term != target:
+                votes[term][target] = votes[term].get(target, 0) + count
+    if kind == "person":
+        by_surname: dict[str, list[str]] = defaultdict(list)
+        for term in terms:
+            words = term.split()
+            if len(words) > 1:
+                by_surname[words[-1]].append(term)
+        for term in terms:
+            if " " not in term:
+                for full in by_surname.get(term, ()):
+                    votes[term][full] = votes[term].get(full, 0) + terms[full]
+    edges: dict[str, str] = {}
+    for term, candidates in votes.items():
+        total = sum(candidates.values())
+        best = min(candidates, key=lambda c: (-candidates[c], c))
+        if candidates[best] >= DOMINANCE * total:
+            edges[term] = best
+    if kind == "org":
+        for term in terms:
+            words = term.split()
+            while len(words) > 1 and words[-1] in GENERIC_ORG_WORDS:
+                words = words[:-1]
+                shorter = " ".join(words)
+                if shorter in terms and term not in edges:
+                    edges[term] = shorter
+                    break
+    canonical: dict[str, str] = {}
+    for term in sorted(edges):
+        path = [term]
+        seen = {term}
+        while path[-1] in edges and edges[path[-1]] not in seen:
+            path.append(edges[path[-1]])
+            seen.add(path[-1])
+        root = path[-1]
+        if root in edges:  # a cycle: its best-attested name is the root, for everyone on it
+            cycle = path[path.index(edges[root]) :]
+            root = min(cycle, key=lambda t: (-terms.get(t, 0), -len(t.split()), t))
+        if root != term:
+            canonical[term] = root
+    members: dict[str, list[str]] = defaultdict(list)
+    for term, root in sorted(canonical.items()):
+        members[root].append(term)
+    return ArchiveNames(canonical, {root: (root, *names) for root, names in members.items()})
+
+
+_cache: weakref.WeakKeyDictionary[Any, dict[str, ArchiveNames]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def archive_names(reader: Any, kind: str) -> ArchiveNames:
+    """The archive-wide names of entity type `kind` for this index reader (computed once per reader)."""
+    with _lock:
+        known = _cache.get(reader, {}).get(kind)
+    if known is not None:
+        return known
+    terms = dict(_lexicon(reader, kind))
+    prefix = f"{kind}{KEY_SEP}"
+    links = []
+    for text, count in _lexicon(reader, "alias", prefix):
+        key, _, target = text[len(prefix) :].partition(KEY_SEP)
+        links.append((key, target, count))
+    names = compute(terms, links, kind)
+    with _lock:
+        _cache.setdefault(reader, {})[kind] = names
+    return names
+
+
+def _live_docs(reader: Any, kind: str, term: str) -> set[int]:
+    if (kind, term) not in reader:
+        return set()
+    return {d for d in reader.postings(kind, term).all_ids() if not reader.is_deleted(d)}
+
+
+def merged_top(reader: Any, kind: str, scan: Iterable[tuple[int, Any]], limit: int) -> list[tuple[int, str]]:
+    """The `limit` entities with most documents among `scan`'s (documents, term), each under its archive-wide
+    name with the documents of every name merged in it (autocomplete: "reag" offers Ronald Reagan once)."""
+    names = archive_names(reader, kind)
+    bound: dict[str, int] = {}  # canonical term -> documents (an upper bound when several names merged)
+    for count, term in scan:
+        root = names.of(_text(term))
+        if root in bound:
+            continue
+        group = names.group(root)
+        bound[root] = count if len(group) == 1 else sum(reader.doc_frequency(kind, t) for t in group)
+    ranked = sorted(bound.items(), key=lambda rc: (-rc[1], rc[0]))[: max(0, limit) * 2]
+    exact = []
+    for root, count in ranked:
+        if len(names.group(root)) > 1:
+            count = len(set().union(*(_live_docs(reader, kind, t) for t in names.group(root))))
+        if count:
+            exact.append((count, root))
+    exact.sort(key=lambda cr: (-cr[0], cr[1]))
+    return exact[:limit]
