@@ -39,6 +39,19 @@ def test_the_alias_table_links_short_forms_and_chains_are_followed() -> None:
     assert again == names
 
 
+def test_government_bodies_and_acronyms_are_one_organisation() -> None:
+    terms = {
+        "usda": 50,
+        "u.s. agriculture department": 80,
+        "u.s. department of agriculture": 20,
+        "justice department": 9,
+    }
+    names = compute(terms, [], "org")
+    assert names.of("usda") == names.of("u.s. department of agriculture") == "u.s. agriculture department"
+    assert names.of("justice department") == "justice department"
+    assert compute({"ec": 9, "european community": 10, "export council": 10}, [], "org").of("ec") == "ec"
+
+
 def _write(folder: Path, docs: list[dict[str, str]]) -> None:
     for doc in docs:
         (folder / f"{doc['id']}.json").write_text(json.dumps(doc), encoding="utf-8")

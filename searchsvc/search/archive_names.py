@@ -9,7 +9,12 @@ Across the archive, the index itself says more, and this module reads it (no rei
 - a one-word person name is a vote, per document, for each multi-word person name ending with it ("Reagan" ->
   "Ronald Reagan"): a surname on its own means the full name that the archive gives it;
 - an organisation name ending in a generic word ("Federal Reserve Board", "Texaco Inc") is the same body as
-  the name without it, when the archive writes that name too ("Federal Reserve", "Texaco").
+  the name without it, when the archive writes that name too ("Federal Reserve", "Texaco");
+- "Department of Agriculture" and "Agriculture Department" (or Ministry) are one body, named as the archive
+  writes it more often;
+- a one-word organisation name of two to five letters ("USDA") is the one organisation of the archive whose
+  initials spell it ("U.S. Department of Agriculture", "U.S." giving "US"), when one holds DOMINANCE of the
+  documents of those that do.
 
 A name follows the votes only when one fuller name holds at least DOMINANCE of them: a surname shared by two
 people the archive mentions alike ("Baker": James Baker, Howard Baker) stays as written. Chains are followed
@@ -106,6 +111,8 @@ def compute(terms: dict[str, int], links: Iterable[tuple[str, str, int]], kind: 
                 if shorter in terms and term not in edges:
                     edges[term] = shorter
                     break
+    if kind == "org":
+        _org_forms(terms, edges)
     canonical: dict[str, str] = {}
     for term in sorted(edges):
         path = [term]
@@ -123,6 +130,60 @@ def compute(terms: dict[str, int], links: Iterable[tuple[str, str, int]], kind: 
     for term, root in sorted(canonical.items()):
         members[root].append(term)
     return ArchiveNames(canonical, {root: (root, *names) for root, names in members.items()})
+
+
+_SMALL_WORDS = frozenset("of the and for & de".split())
+_BODIES = ("department", "ministry")
+
+
+def _inverted(term: str) -> str | None:
+    """ "u.s. department of agriculture" <-> "u.s. agriculture department", else None."""
+    words = term.split()
+    for body in _BODIES:
+        if body in words[:-1] and words[words.index(body) + 1 : words.index(body) + 2] == ["of"]:
+            at = words.index(body)
+            rest = [w for w in words[at + 2 :] if w != "the"]
+            return " ".join([*words[:at], *rest, body]) if rest else None
+        if len(words) >= 2 and words[-1] == body and words[-2] not in _SMALL_WORDS:
+            head = [w for w in words[:-1] if w[:1].isalpha()]
+            if not head:
+                return None
+            lead = [w for w in head if "." in w]  # "u.s." stays in front
+            middle = [w for w in head if "." not in w]
+            return " ".join([*lead, body, "of", *middle]) if middle else None
+    return None
+
+
+def _initials(term: str) -> str:
+    letters = []
+    for word in term.split():
+        if word in _SMALL_WORDS:
+            continue
+        letters.append(word.replace(".", "") if "." in word else word[:1])
+    return "".join(letters)
+
+
+def _org_forms(terms: dict[str, int], edges: dict[str, str]) -> None:
+    """The org rules of the module docstring: "X Department" / "Department of X", and acronyms in capitals."""
+    for term in terms:
+        other = _inverted(term)
+        if other is not None and other in terms and term not in edges:
+            if (terms[other], other) > (terms[term], term):
+                edges[term] = other
+    by_initials: dict[str, list[str]] = defaultdict(list)
+    for term in terms:
+        if len(term.split()) > 1:
+            by_initials[_initials(term)].append(term)
+    for term in terms:
+        if " " in term or term in edges or not 2 <= len(term.replace(".", "")) <= 5:
+            continue
+        candidates = by_initials.get(term.replace(".", ""), [])
+        if not candidates:
+            continue
+        total = sum(terms[c] for c in candidates)
+        best = min(candidates, key=lambda c: (-terms[c], c))
+        if terms[best] >= DOMINANCE * total:
+            edges[term] = best
 
 
 _cache: weakref.WeakKeyDictionary[Any, dict[str, ArchiveNames]] = weakref.WeakKeyDictionary()
