@@ -91,3 +91,10 @@ def test_a_name_cut_at_a_comma_is_completed_or_dropped() -> None:
 def test_a_name_cut_at_an_ampersand_takes_back_its_first_word() -> None:
     text = "Standard & Poor's Corp lowered the rating."
     assert names(text, ("Poor's Corp", "ORG")) == {("org", "Standard & Poor's Corp")}
+
+
+def test_an_institution_named_by_its_field_before_a_role_is_a_cut_name() -> None:
+    text = "Retired China Foreign Affairs professor Yang Chuang spoke."
+    assert names(text, ("China Foreign Affairs", "ORG")) == set()
+    text = "A London School of Economics professor spoke."
+    assert names(text, ("London School of Economics", "ORG")) == {("org", "London School of Economics")}

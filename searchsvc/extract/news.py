@@ -10,7 +10,8 @@
   labels are abbreviations, not names.
 - A name is kept whole or not at all: "Institute of Russian" cut at the comma of "Institute of Russian,
   Eastern European and Central Asian Studies" is extended to the full name when the text continues it, else
-  dropped; "Poor's Corp" cut from "Standard & Poor's Corp" takes back its first word.
+  dropped; "Poor's Corp" cut from "Standard & Poor's Corp" takes back its first word; "China Foreign Affairs"
+  before "professor" (a university named by its field) is dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from .canonical import name_key
+from .names import ORG_HEADS
 from .types import Extraction
 from .types import RawMention as Mention
 
@@ -38,6 +40,10 @@ CAPITALS_MIN_WORDS = 2
 _CUT_AT_COMMA = re.compile(r"\bof [A-Z][a-z]+(?:an|ese|ish|ian|ic|i|ch)$")  # "Institute of Russian"
 _CONTINUATION = re.compile(r",((?: (?:[A-Z][\w'\-]*|and|of|for|&),?)+)")
 _AMPERSAND_BEFORE = re.compile(r"([A-Z][\w.'\-]*) ?& ?$")
+# "China Foreign Affairs professor": an institution named by its field alone before an academic role is a name
+# cut short (China Foreign Affairs University); it is dropped, as no one can tell how it goes on.
+_FIELDS = frozenset("affairs studies relations economics sciences science law medicine engineering politics".split())
+_ACADEMIC_ROLE = re.compile(r"\s+(?:professor|lecturer|researcher|scholar|student|dean|fellow)s?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,11 @@ def _whole_name(m: Mention, text: str) -> Mention | None:
             return None
         continuation = text[m.end : m.end + c.group(0).find(words[-1]) + len(words[-1])]
         return replace(m, text=m.text + continuation, end=m.end + len(continuation))
+    words = stripped.split()
+    lowered = [w.lower() for w in words]
+    cut_institution = len(words) > 1 and lowered[-1] in _FIELDS and not set(lowered) & (ORG_HEADS | {"of"})
+    if cut_institution and _ACADEMIC_ROLE.match(text, m.end):
+        return None  # "London School of Economics professor" names its school: kept
     before = _AMPERSAND_BEFORE.search(text, max(0, m.start - 30), m.start)
     if before is not None and m.label == "ORG" and m.text[:1].isupper():
         start = before.start()
