@@ -563,3 +563,10 @@ def test_a_lone_word_the_document_calls_a_place_stays_a_place() -> None:
     text = "Electric Avenue in Brixton gets its name from Brixton Market, the pride of Brixton."
     spans = (("Brixton", "GPE"), ("Brixton Market", "PERSON"), ("Brixton", "GPE"))
     assert by_name(resolve_entities(mentions_in(text, *spans), text))["Brixton"].type == "place"
+
+
+def test_a_place_noun_of_a_name_is_a_place_whatever_the_tag() -> None:
+    text = "The Island of Divar lies in the Mandovi river."
+    assert by_name(resolve_entities(mentions_in(text, ("Island of Divar", "ORG")), text))["Island of Divar"].type == (
+        "place"
+    )

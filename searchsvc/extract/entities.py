@@ -178,8 +178,11 @@ def _classify(
     name: str, label: str, m: RawMention, short_alias: dict[str, str], long_alias: dict[str, str]
 ) -> _Working:
     mtype = LABEL_TYPES[label]
-    if mtype == "place" and name.split()[-1].lower() in ORG_HEADS:
+    words = name.split()
+    if mtype == "place" and words[-1].lower() in ORG_HEADS:
         mtype = "org"
+    elif mtype == "org" and len(words) > 2 and words[0].lower() in _PLACE_NOUNS and words[1] == "of":
+        mtype = "place" if words[-1].lower() not in ORG_HEADS else mtype  # "the Island of Divar" tagged ORG
     if mtype == "person" and is_acronym(name):
         # "BRI" tagged PERSON: people are not written in capitals; "H5N1" (a strain, a model) is no name at all
         mtype = "org" if sum(c.isdigit() for c in name) < 2 else mtype
