@@ -28,12 +28,18 @@ def test_a_surname_takes_the_one_full_name_the_archive_gives_it() -> None:
 
 
 def test_the_alias_table_links_short_forms_and_chains_are_followed() -> None:
-    terms = {"fed": 50, "federal reserve board": 139, "federal reserve": 195, "treasury": 80, "u.s. treasury": 30}
-    links = [("fed", "federal reserve board", 3), ("treasury", "u.s. treasury", 12)]
+    terms = {"fed": 50, "federal reserve board": 139, "federal reserve": 195, "treasury": 80, "u.s. treasury": 60}
+    terms |= {"chrysler": 100, "chrysler financial": 10}
+    links = [
+        ("fed", "federal reserve board", 3),
+        ("treasury", "u.s. treasury", 12),
+        ("chrysler", "chrysler financial", 4),
+    ]
     links.append(("us treasury", "u.s. treasury", 30))  # the canonical name's own key: no vote
     names = compute(terms, links, "org")
     assert names.of("fed") == names.of("federal reserve board") == "federal reserve"
     assert names.of("treasury") == "u.s. treasury"
+    assert names.of("chrysler") == "chrysler"  # a far rarer name is no canonical name for a common one
     # Stable: the same terms in another order give the same names.
     again = compute(dict(reversed(list(terms.items()))), list(reversed(links)), "org")
     assert again == names
@@ -64,7 +70,10 @@ DOCS = [
     {"id": "howard", "title": "Staff", "body": "White House chief of staff Howard Baker met reporters in Washington."},
     {"id": "baker", "title": "Comment", "body": "Mr Baker declined to comment on the talks in Paris."},
 ]
-LINK = {"id": "link", "title": "Profile", "body": "Ronald Reagan spoke in Chicago. Reagan said trade must be fair."}
+LINKS = [
+    {"id": f"link{n}", "title": "Profile", "body": f"Ronald Reagan spoke in {city}. Reagan said trade must be fair."}
+    for n, city in enumerate(("Chicago", "Boston", "Denver"))
+]  # MIN_DOCUMENTS documents that give the full name
 
 
 @pytest.fixture
@@ -94,13 +103,14 @@ def test_a_later_document_linking_two_names_merges_them_everywhere(
 ) -> None:
     folder, store, service = archive
     assert _people(service)["Reagan"] == 2
-    _write(folder, [LINK])
+    _write(folder, LINKS)
     index_paths([folder], store, IndexOptions(model=MODEL, workers=1))  # incremental: only the new file
     people = _people(service)
-    assert people["Ronald Reagan"] == 3 and "Reagan" not in people  # the older documents followed
-    assert _found(service, "Reagan") == _found(service, "ronald reagan") == {"bare1", "bare2", "link"}
+    assert people["Ronald Reagan"] == 5 and "Reagan" not in people  # the older documents followed
+    everyone = {"bare1", "bare2", "link0", "link1", "link2"}
+    assert _found(service, "Reagan") == _found(service, "ronald reagan") == everyone
     assert [e["name"] for e in service.entities("person", "reag")] == ["Ronald Reagan"]
-    assert service.entities("person", "reag")[0]["count"] == 3
+    assert service.entities("person", "reag")[0]["count"] == 5
     # An ambiguous surname stays itself: "Baker" is neither James nor Howard Baker.
     assert people["Baker"] == 1 and people["James Baker"] == 1 and people["Howard Baker"] == 1
     assert _found(service, "Baker") == {"baker"}
