@@ -58,6 +58,15 @@ def test_government_bodies_and_acronyms_are_one_organisation() -> None:
     assert compute({"ec": 9, "european community": 10, "export council": 10}, [], "org").of("ec") == "ec"
 
 
+def test_a_clipped_name_is_the_organisation_it_shares_its_documents_with() -> None:
+    terms = {"fed": 40, "federal reserve": 50, "federal deposit insurance corp": 30}
+    shared = {("fed", "federal reserve"): 30, ("fed", "federal deposit insurance corp"): 1}
+    names = compute(terms, [], "org", lambda a, b: shared.get((a, b), 0))
+    assert names.of("fed") == "federal reserve"
+    shared[("fed", "federal deposit insurance corp")] = 20  # shared alike: no merge
+    assert compute(terms, [], "org", lambda a, b: shared.get((a, b), 0)).of("fed") == "fed"
+
+
 def _write(folder: Path, docs: list[dict[str, str]]) -> None:
     for doc in docs:
         (folder / f"{doc['id']}.json").write_text(json.dumps(doc), encoding="utf-8")

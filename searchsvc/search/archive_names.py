@@ -12,6 +12,9 @@ Across the archive, the index itself says more, and this module reads it (no rei
   the name without it, when the archive writes that name too ("Federal Reserve", "Texaco");
 - "Department of Agriculture" and "Agriculture Department" (or Ministry) are one body, named as the archive
   writes it more often;
+- a one-word organisation name that clips the first word of longer ones ("Fed") is the one of them it shares
+  documents with (DOMINANCE of the documents it shares with any: "Federal Reserve", not "Federal Deposit
+  Insurance Corp");
 - a one-word organisation name of two to five letters ("USDA") is the one organisation of the archive whose
   initials spell it ("U.S. Department of Agriculture", "U.S." giving "US"), when one holds DOMINANCE of the
   documents of those that do.
@@ -29,10 +32,11 @@ The mapping is computed once per index reader (one per index generation and thre
 
 from __future__ import annotations
 
+import bisect
 import threading
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +51,7 @@ MIN_DOCUMENTS = 3
 # often as the short one: "Fed" (196 documents) is not the "New York Fed" (10) a few documents resolved it to,
 # nor "Chrysler" (110 with "Chrysler Corp") its "Chrysler Financial" (10).
 MIN_ATTESTED = 0.5
+MAX_CLIPPED = 50  # longer names a clipped one ("Fed") is compared with, by the documents they share
 # Last words of an organisation's name that do not change which body it is, when the archive writes the rest too.
 GENERIC_ORG_WORDS = frozenset(
     "board system inc inc. corp corp. corporation co co. cos ltd ltd. plc llc group company holdings".split()
@@ -80,9 +85,15 @@ def _lexicon(reader: Any, fieldname: str, prefix: str = "") -> Iterable[tuple[st
     return ((_text(t), info.doc_frequency()) for t, info in reader.iter_prefix(fieldname, prefix))
 
 
-def compute(terms: dict[str, int], links: Iterable[tuple[str, str, int]], kind: str) -> ArchiveNames:
-    """The mapping for one entity type from its terms (term -> documents) and the alias table's links
-    (name key of a written form, canonical term it resolved to, documents): a pure function."""
+def compute(
+    terms: dict[str, int],
+    links: Iterable[tuple[str, str, int]],
+    kind: str,
+    together: Callable[[str, str], int] | None = None,
+) -> ArchiveNames:
+    """The mapping for one entity type from its terms (term -> documents), the alias table's links (name key
+    of a written form, canonical term it resolved to, documents) and, for clipped organisation names, how many
+    documents hold two terms (`together`): a pure function of them."""
     # First the forms that are one name by their shape alone ("Federal Reserve Board", "Department of X"), so
     # that the votes below count for a body however it is written.
     edges: dict[str, str] = _org_shapes(terms) if kind == "org" else {}
@@ -121,13 +132,34 @@ def compute(terms: dict[str, int], links: Iterable[tuple[str, str, int]], kind: 
             if " " not in term and 2 <= len(term.replace(".", "")) <= 5 and term not in votes:
                 for long in by_initials.get(term.replace(".", ""), ()):
                     vote(term, long, terms[long])
-    for term, candidates in sorted(votes.items()):
-        if term in edges:
-            continue
-        best = min(candidates, key=lambda c: (-candidates[c], c))
-        attested = kind == "person" or group_docs[best] >= MIN_ATTESTED * group_docs[group_of[term]]
-        if candidates[best] >= max(MIN_DOCUMENTS, DOMINANCE * sum(candidates.values())) and attested:
-            edges[term] = best
+
+    def elect() -> None:
+        for term, candidates in sorted(votes.items()):
+            if term in edges:
+                continue
+            best = min(candidates, key=lambda c: (-candidates[c], c))
+            attested = kind == "person" or group_docs[best] >= MIN_ATTESTED * group_docs[group_of[term]]
+            if candidates[best] >= max(MIN_DOCUMENTS, DOMINANCE * sum(candidates.values())) and attested:
+                edges[term] = best
+
+    elect()
+    # Then, on their own evidence, the clipped names that nothing above resolved.
+    votes.clear()
+    if kind == "org" and together is not None:  # "Fed": the organisations whose first word it clips
+        firsts = sorted((term.split()[0], term) for term in terms if " " in term and terms[term] >= MIN_DOCUMENTS)
+        for term in terms:
+            if term in edges or " " in term or not term.isalpha() or len(term) < 3 or terms[term] < MIN_DOCUMENTS:
+                continue
+            at = bisect.bisect_left(firsts, (term, ""))
+            clipped: list[str] = []
+            while at < len(firsts) and firsts[at][0].startswith(term):
+                if firsts[at][0] != term:
+                    clipped.append(firsts[at][1])
+                at += 1
+            clipped.sort(key=lambda long: (-terms[long], long))  # the best-attested first
+            for long in clipped[:MAX_CLIPPED]:
+                vote(term, long, together(term, long))
+    elect()
     canonical: dict[str, str] = {}
     for term in sorted(edges):
         path = [term]
@@ -222,7 +254,16 @@ def archive_names(reader: Any, kind: str) -> ArchiveNames:
     for text, count in _lexicon(reader, "alias", prefix):
         key, _, target = text[len(prefix) :].partition(KEY_SEP)
         links.append((key, target, count))
-    names = compute(terms, links, kind)
+
+    held: dict[str, set[int]] = {}
+
+    def together(a: str, b: str) -> int:
+        for term in (a, b):
+            if term not in held:
+                held[term] = _live_docs(reader, kind, term)
+        return len(held[a] & held[b])
+
+    names = compute(terms, links, kind, together)
     with _lock:
         _cache.setdefault(reader, {})[kind] = names
     return names
