@@ -15,6 +15,7 @@ from eval.ner_datasets import (  # noqa: E402
     detokenise,
     document_items,
     item_key,
+    names_match,
     read_wikigold,
     score,
 )
@@ -64,3 +65,20 @@ def test_wikigold_reads_as_articles(tmp_path):
     path.write_text("John I-PER\nSmith I-PER\nvisited O\nParis I-LOC\n\n-DOCSTART- O\n\nACME I-ORG\n-DOCSTART- O\n")
     docs = read_wikigold(path)
     assert [d.mentions for d in docs] == [[("person", "John Smith"), ("place", "Paris")], [("org", "ACME")]]
+
+
+def test_short_forms_fold_into_their_one_long_name_on_both_sides() -> None:
+    # A short form that is a run of words or an acronym of one longer name of its type counts once.
+    assert document_items([("org", "U.S. Senate"), ("org", "Senate")]) == {("org", "us senate")}
+    iaea = [("org", "International Atomic Energy Agency"), ("org", "IAEA")]
+    assert document_items(iaea) == {("org", "international atomic energy agency")}
+    # Two longer names it could be: kept apart.
+    assert len(document_items([("person", "Yang Jin"), ("person", "Yang Chuang"), ("person", "Yang")])) == 3
+
+
+def test_matching_names_pair_one_to_one() -> None:
+    docs = [NerDocument("a", "t", [("org", "IAEA"), ("org", "Senate"), ("org", "State Department")])]
+    result = score(docs, lambda texts: [[("org", "International Atomic Energy Agency"), ("org", "U.S. Senate")]])
+    org = result["scores"]["org"]
+    assert (org["tp"], org["fp"], org["fn"]) == (2, 0, 1)
+    assert not names_match("army", "navy") and names_match("army", "national liberation army")

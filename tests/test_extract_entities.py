@@ -530,3 +530,43 @@ def test_resolution_invariants(spans: list[tuple[str, str]]) -> None:
 def test_strip_edges_is_idempotent(text: str) -> None:
     once = strip_edges(text)
     assert strip_edges(once) == once
+
+
+# -- rules judged on the public NER sets (GMB, WikiGold) as well as the gold set ----------------------------
+
+
+def test_a_qualifying_word_before_a_name_introduces_no_person() -> None:
+    text = "Kazakhstan is the largest of the former Soviet Union republics; he was auditor of former King County."
+    found = by_name(resolve_entities(mentions_in(text, ("Soviet Union", "GPE"), ("King County", "GPE")), text))
+    assert found["Soviet Union"].type == "place"
+    assert found["King County"].type == "place"
+
+
+def test_a_person_span_ending_in_an_institution_word_is_that_institution() -> None:
+    text = "Bishop Garrigan High School is a private school in Algona."
+    found = by_name(resolve_entities(mentions_in(text, ("Bishop Garrigan High School", "PERSON")), text))
+    assert found["Bishop Garrigan High School"].type == "org"
+
+
+def test_a_strain_code_tagged_person_is_no_name() -> None:
+    text = "Officials do not know if the birds had the H5N1 strain, said Dr Ann Lee."
+    found = by_name(resolve_entities(mentions_in(text, ("H5N1", "PERSON"), ("Ann Lee", "PERSON")), text))
+    assert set(found) == {"Ann Lee"}
+
+
+def test_a_lone_word_the_document_calls_a_place_stays_a_place() -> None:
+    # Tagged PERSON twice and GPE once, with no full name or title to vouch for a person.
+    text = "Lines run east to Bedhampton. The nearest station is Bedhampton, near Bedhampton and Havant."
+    spans = (("Bedhampton", "GPE"), ("Bedhampton", "PERSON"), ("Bedhampton", "PERSON"))
+    assert by_name(resolve_entities(mentions_in(text, *spans), text))["Bedhampton"].type == "place"
+    # ...and is not swallowed by a multi-word "person" that starts with it, when it is more often a place.
+    text = "Electric Avenue in Brixton gets its name from Brixton Market, the pride of Brixton."
+    spans = (("Brixton", "GPE"), ("Brixton Market", "PERSON"), ("Brixton", "GPE"))
+    assert by_name(resolve_entities(mentions_in(text, *spans), text))["Brixton"].type == "place"
+
+
+def test_a_place_noun_of_a_name_is_a_place_whatever_the_tag() -> None:
+    text = "The Island of Divar lies in the Mandovi river."
+    assert by_name(resolve_entities(mentions_in(text, ("Island of Divar", "ORG")), text))["Island of Divar"].type == (
+        "place"
+    )

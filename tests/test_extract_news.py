@@ -91,3 +91,23 @@ def test_a_name_cut_at_a_comma_is_completed_or_dropped() -> None:
 def test_a_name_cut_at_an_ampersand_takes_back_its_first_word() -> None:
     text = "Standard & Poor's Corp lowered the rating."
     assert names(text, ("Poor's Corp", "ORG")) == {("org", "Standard & Poor's Corp")}
+
+
+def test_an_institution_named_by_its_field_before_a_role_is_a_cut_name() -> None:
+    text = "Retired China Foreign Affairs professor Yang Chuang spoke."
+    assert names(text, ("China Foreign Affairs", "ORG")) == set()
+    text = "A London School of Economics professor spoke."
+    assert names(text, ("London School of Economics", "ORG")) == {("org", "London School of Economics")}
+
+
+def test_standard_and_poors_is_one_name_but_two_companies_joined_by_and_stay_two() -> None:
+    text = "Standard and Poor's Corp lowered the rating."
+    assert names(text, ("Poor's Corp", "ORG")) == {("org", "Standard and Poor's Corp")}
+    text = "Ford and General Motors raised prices."
+    assert names(text, ("Ford", "ORG"), ("General Motors", "ORG")) == {("org", "Ford"), ("org", "General Motors")}
+
+
+def test_a_dateline_inside_a_digest_is_a_place_and_not_part_of_the_name() -> None:
+    text = "Bond traders said. (NRAL 2258)\n    WASHINGTON - Federal Reserve Board Chairman Alan Greenspan spoke."
+    found = names(text, ("WASHINGTON - Federal Reserve Board", "ORG"), ("Alan Greenspan", "PERSON"))
+    assert found == {("place", "Washington"), ("org", "Federal Reserve Board"), ("person", "Alan Greenspan")}

@@ -16,8 +16,9 @@ a model. The rules, in the order they apply:
    is a person whatever spaCy labelled it; a lone unresolved person right after "in"/"near" is a place.
    A one-word mention that is a word of exactly one multi-word PERSON name of the document is that
    person, whatever spaCy labelled it ("Lavrov" as ORG -> Sergey Lavrov; "Wang" -> Wang Yi: any word, not
-   just the last, since Chinese names put the family name first). A one-word person that is a word of two
-   people of the document ("Yang" beside "Yang Jin" and "Yang Chuang") is dropped: it cannot be told apart.
+   just the last, since Chinese names put the family name first), unless the document tags the word a place
+   more often than it writes that name ("Brixton" beside "Brixton Market"). A one-word person that is a
+   word of two people of the document ("Yang" beside "Yang Jin" and "Yang Chuang") is dropped: it cannot be told apart.
 5. Junk goes: weekdays, months, numbers, single letters; a one-word mention whose capital only comes from
    opening a sentence, when the text also has the word in lower case ("Freezing"), or from starting a
    hyphenated adjective ("State-owned"); a one-word PERSON that no full name vouches for when it is a word
@@ -26,7 +27,8 @@ a model. The rules, in the order they apply:
 6. Organisations: a mention that is the tail of exactly one longer organisation name of the document is that
    organisation ("Foreign Ministry" -> "Chinese Foreign Ministry"); so is a lone word that starts exactly one
    ("Kuroda's" -> "Kuroda Motors", whatever spaCy labelled it, unless a title makes it a person).
-7. One type per name, by majority of its mentions (ties: place, then org, then person).
+7. One type per name, by majority of its mentions (ties: place, then org, then person); a lone word that
+   spaCy also tagged a place, with no full name or title making it a person, is a place ("Bedhampton").
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 
 from .acronyms import AcronymDefinition, acronym_key, find_definitions, known_long_form, match_initials
 from .names import (
+    ORG_HEADS,
     PERSONAL_TITLES,
     clean_name,
     has_personal_title,
@@ -52,17 +55,6 @@ from .places import canonical_country
 from .types import Entity, EntityType, RawMention
 
 LABEL_TYPES: dict[str, EntityType] = {"PERSON": "person", "ORG": "org", "GPE": "place", "LOC": "place"}
-
-# Last words that make a GPE/LOC span an organisation ("the South China Morning Post" is tagged LOC).
-ORG_HEADS = frozenset(
-    """
-    post times journal news herald tribune gazette telegraph review daily weekly magazine press agency
-    ministry department organization organisation institute institution university college school bank
-    company corporation corp corp. inc inc. ltd ltd. plc llc group party council committee commission
-    association fund foundation academy society bureau authority administration exchange airlines airways
-    reserve board federation league club network television radio broadcasting
-    """.split()
-)
 
 # Words spaCy labels PERSON that are never a person on their own (kept small: rule 5 does the general work).
 PERSON_STOPLIST = frozenset("brexit covid coronavirus christmas easter ramadan internet web god".split())
@@ -186,10 +178,16 @@ def _classify(
     name: str, label: str, m: RawMention, short_alias: dict[str, str], long_alias: dict[str, str]
 ) -> _Working:
     mtype = LABEL_TYPES[label]
-    if mtype == "place" and name.split()[-1].lower() in ORG_HEADS:
+    words = name.split()
+    if mtype == "place" and words[-1].lower() in ORG_HEADS:
         mtype = "org"
+    elif mtype == "org" and len(words) > 2 and words[0].lower() in _PLACE_NOUNS and words[1] == "of":
+        mtype = "place" if words[-1].lower() not in ORG_HEADS else mtype  # "the Island of Divar" tagged ORG
     if mtype == "person" and is_acronym(name):
-        mtype = "org"  # "BRI" tagged PERSON: people are not written in capitals
+        # "BRI" tagged PERSON: people are not written in capitals; "H5N1" (a strain, a model) is no name at all
+        mtype = "org" if sum(c.isdigit() for c in name) < 2 else mtype
+        if mtype == "person":
+            return _Working("", mtype, m.start, m.end)
     if label != "PERSON":
         country = canonical_country(name)
         if country is not None:
@@ -209,8 +207,12 @@ def _classify(
 
 
 def _resolve_people(work: list[_Working]) -> None:
-    """Rule 4: a one-word mention naming exactly one multi-word person of the document becomes that person."""
+    """Rule 4: a one-word mention naming exactly one multi-word person of the document becomes that person,
+    unless the document calls the word a place more often than it names that person ("Brixton" twice beside
+    one "Brixton Market" tagged PERSON)."""
     by_word: dict[str, set[str]] = defaultdict(set)
+    written = Counter(w.name for w in work)
+    as_place = Counter(w.name for w in work if w.type == "place" and not w.settled)
     for w in work:
         if w.type == "person" and not w.settled and len(w.name.split()) > 1:
             for word in w.name.split():
@@ -220,7 +222,7 @@ def _resolve_people(work: list[_Working]) -> None:
         if w.settled or " " in w.name:
             continue
         people = by_word.get(w.name, set())
-        if len(people) == 1:
+        if len(people) == 1 and as_place[w.name] <= written[next(iter(people))]:
             w.name = next(iter(people))
             w.type = "person"
             w.settled = True
@@ -240,7 +242,11 @@ def _retype_by_context(work: list[_Working], text: str) -> None:
     in Darwin"), and so is whatever is "X-based"; a two- or three-word "organisation" whose last word the
     document uses alone for a person is that person ("Britain's Ellie Marsh won ... Marsh, who rides").
     """
-    lone_people = {w.name for w in work if w.type == "person" and " " not in w.name and not w.settled}
+    lone_votes: Counter[str] = Counter()  # a lone word's person mentions minus its other ones ("Perth": GPE)
+    for w in work:
+        if " " not in w.name and not w.settled:
+            lone_votes[w.name] += 1 if w.type == "person" else -1
+    lone_people = {name for name, votes in lone_votes.items() if votes > 0}
     for w in work:
         if w.settled:
             continue
@@ -365,6 +371,7 @@ def _collect(work: list[_Working]) -> tuple[Entity, ...]:
     votes: dict[str, Counter[EntityType]] = defaultdict(Counter)
     long_votes: dict[str, Counter[EntityType]] = defaultdict(Counter)
     counts: Counter[str] = Counter()
+    titled: set[str] = {w.name for w in work if w.titled}
     aliases: dict[str, dict[str, None]] = defaultdict(dict)  # name -> surfaces, in order (an ordered set)
     spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for w in work:
@@ -379,6 +386,8 @@ def _collect(work: list[_Working]) -> tuple[Entity, ...]:
     for name, count in counts.items():
         ballot = long_votes[name] or votes[name]
         etype = min(ballot, key=lambda t: (-ballot[t], _TIE_ORDER[t]))
+        if etype == "person" and ballot["place"] and " " not in name and name not in titled:
+            etype = "place"  # a lone word also tagged a place, which no full name or title makes a person
         entities.append(
             Entity(
                 name=name, type=etype, mentions=count, aliases=tuple(aliases[name]), spans=tuple(sorted(spans[name]))

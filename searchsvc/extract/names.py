@@ -51,6 +51,28 @@ CURRENCY_WORDS = frozenset(
 )
 LEGAL_FORMS = frozenset("co cos inc corp ltd plc llc sa ag nv bv spa gmbh kk pty".split())
 
+# Last words that make a name an institution ("the South China Morning Post" tagged LOC, "Bishop Garrigan High
+# School" tagged PERSON) or a place ("former King County", "the Russian Empire"): no title is read in it.
+ORG_HEADS = frozenset(
+    """
+    post times journal news herald tribune gazette telegraph review daily weekly magazine press agency
+    ministry department organization organisation institute institution university college school bank
+    company corporation corp corp. inc inc. ltd ltd. plc llc group party council committee commission
+    association fund foundation academy society bureau authority administration exchange airlines airways
+    reserve board federation league club network television radio broadcasting
+    """.split()
+)
+PLACE_HEADS = frozenset("county empire union republic kingdom province street avenue island islands".split())
+# Words of TITLE_WORDS that only qualify a role ("former", "acting"): before a name they introduce no person
+# ("the former Soviet Union", "former King County").
+TITLE_MODIFIERS = frozenset(
+    """
+    former ex late acting then vice deputy prime foreign finance defence defense interior trade economy health
+    education justice home general of state district circuit supreme high court senior associate assistant
+    managing medical chief executive crown
+    """.split()
+)
+
 _APOSTROPHES = "'\u2019\u2018`\u00b4"
 _EDGE_PUNCT = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb\u201e()[]{}<>,;:!?*\u2013\u2014-/\\|#@~ \t\r\n"
 _POSSESSIVE = re.compile(rf"(?:[{_APOSTROPHES}]s|(?<=s)[{_APOSTROPHES}])$")
@@ -162,7 +184,7 @@ def title_before(text: str, start: int) -> bool:
     if not words:
         return False
     key = _title_key(words[-1])
-    return key in TITLE_WORDS if comma else key in PERSONAL_TITLES or key in TITLE_WORDS - {"of", "state"}
+    return key in TITLE_WORDS if comma else key in PERSONAL_TITLES or key in TITLE_WORDS - TITLE_MODIFIERS
 
 
 def has_personal_title(text: str) -> bool:
@@ -179,6 +201,11 @@ def clean_name(text: str, label: str) -> tuple[str, str]:
     """
     name = strip_edges(text)
     first = _title_key(name.split()[0]) if name else ""
+    head = name.split()[-1].lower() if " " in name else ""
+    if head in ORG_HEADS - {"post"} or head in PLACE_HEADS:  # an institution or a place: no title in it
+        if label == "PERSON":
+            label = "ORG" if head in ORG_HEADS else "GPE"
+        return name, label
     if label == "PERSON" or first in PERSONAL_TITLES:
         stripped, personal = strip_titles(name)
         if stripped != name:

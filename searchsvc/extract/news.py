@@ -10,7 +10,9 @@
   labels are abbreviations, not names.
 - A name is kept whole or not at all: "Institute of Russian" cut at the comma of "Institute of Russian,
   Eastern European and Central Asian Studies" is extended to the full name when the text continues it, else
-  dropped; "Poor's Corp" cut from "Standard & Poor's Corp" takes back its first word.
+  dropped; "Poor's Corp" cut from "Standard & Poor's Corp" (or "Standard and Poor's") takes back its first word;
+  a dateline inside a digest of stories ("WASHINGTON - Federal Reserve Board ...") is cut from the name after
+  it; "China Foreign Affairs" before "professor" (a university named by its field) is dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from .canonical import name_key
+from .names import ORG_HEADS
 from .types import Extraction
 from .types import RawMention as Mention
 
@@ -29,6 +32,8 @@ _DATELINE = re.compile(
     r"(?:\s*\((?P<wire>[A-Za-z][A-Za-z .&]{1,30})\))?"  # (Reuters)
     r"\s*[-\u2013\u2014]+\s"
 )
+# "WASHINGTON - Federal Reserve Board" read as one name: a dateline inside a digest of stories, then the name.
+_INNER_DATELINE = re.compile(r"^(?P<place>[A-Z][A-Z.']+(?: [A-Z][A-Z.']+){0,3}) [-\u2013\u2014]+ (?=\S)")
 _SIGNATURE = re.compile(r"\n[ \t]*([A-Z][a-z]+)[ \t]*\n?\s*$")  # a last line of one capitalised word
 # A line is a row of figures when this share of its words hold digits (and at least two do).
 TABLE_DIGIT_SHARE = 0.25
@@ -38,6 +43,11 @@ CAPITALS_MIN_WORDS = 2
 _CUT_AT_COMMA = re.compile(r"\bof [A-Z][a-z]+(?:an|ese|ish|ian|ic|i|ch)$")  # "Institute of Russian"
 _CONTINUATION = re.compile(r",((?: (?:[A-Z][\w'\-]*|and|of|for|&),?)+)")
 _AMPERSAND_BEFORE = re.compile(r"([A-Z][\w.'\-]*) ?& ?$")
+_AND_BEFORE = re.compile(r"([A-Z][\w.'\-]*) and $")  # "Standard and Poor's Corp": only before a possessive
+# "China Foreign Affairs professor": an institution named by its field alone before an academic role is a name
+# cut short (China Foreign Affairs University); it is dropped, as no one can tell how it goes on.
+_FIELDS = frozenset("affairs studies relations economics sciences science law medicine engineering politics".split())
+_ACADEMIC_ROLE = re.compile(r"\s+(?:professor|lecturer|researcher|scholar|student|dean|fellow)s?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,11 @@ def apply_conventions(mentions: Iterable[Mention], text: str) -> list[Mention]:
         line = text[a:b]
         if is_capitals_line(line) or is_table_line(line):
             continue
+        inner = _INNER_DATELINE.match(m.text)
+        if inner is not None:  # the dateline's place, and the name after it
+            place = inner.group("place")
+            out.append(Mention(_title_case(place), "GPE", m.start, m.start + len(place)))
+            m = replace(m, text=m.text[inner.end() :], start=m.start + inner.end())
         fixed = _whole_name(m, text)
         if fixed is not None:
             out.append(fixed)
@@ -161,7 +176,14 @@ def _whole_name(m: Mention, text: str) -> Mention | None:
             return None
         continuation = text[m.end : m.end + c.group(0).find(words[-1]) + len(words[-1])]
         return replace(m, text=m.text + continuation, end=m.end + len(continuation))
+    words = stripped.split()
+    lowered = [w.lower() for w in words]
+    cut_institution = len(words) > 1 and lowered[-1] in _FIELDS and not set(lowered) & (ORG_HEADS | {"of"})
+    if cut_institution and _ACADEMIC_ROLE.match(text, m.end):
+        return None  # "London School of Economics professor" names its school: kept
     before = _AMPERSAND_BEFORE.search(text, max(0, m.start - 30), m.start)
+    if before is None and re.match(r"\w+['\u2019]s\b", m.text):
+        before = _AND_BEFORE.search(text, max(0, m.start - 30), m.start)
     if before is not None and m.label == "ORG" and m.text[:1].isupper():
         start = before.start()
         return replace(m, text=text[start : m.end], start=start)

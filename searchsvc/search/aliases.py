@@ -14,6 +14,7 @@ from typing import Any
 
 from searchsvc.extract.canonical import keyword_term, name_key, static_canonical
 from searchsvc.index.schema import KEY_SEP
+from searchsvc.search.archive_names import archive_names
 
 # Canonical names one written name may stand for (a surname shared by many people), and alias terms read for
 # one autocomplete prefix: both bound the lexicon walked per request.
@@ -23,7 +24,8 @@ MAX_PREFIX_TERMS = 5000
 
 def canonical_terms(reader: Any, kind: str, value: str) -> list[str]:
     """The keyword terms of every canonical name `value` may mean for `kind`: the static canonical name, the
-    names the alias table gives for its key, and the name as given."""
+    names the alias table gives for its key, and the name as given; each with every name the archive merges
+    with it (search/archive_names.py: `person=Reagan` finds "Ronald Reagan" too, and the other way round)."""
     out: dict[str, None] = {}
     static = static_canonical(value, kind)  # type: ignore[arg-type]
     if static is not None:
@@ -35,6 +37,11 @@ def canonical_terms(reader: Any, kind: str, value: str) -> list[str]:
             text = term.decode("utf-8") if isinstance(term, bytes) else term
             out[text[len(prefix) :]] = None
     out.setdefault(keyword_term(value), None)
+    if kind in reader.schema:
+        names = archive_names(reader, kind)
+        for term in list(out):
+            for other in names.group(term):
+                out.setdefault(other, None)
     return [t for t in out if t]
 
 
@@ -48,6 +55,9 @@ def completions(reader: Any, kind: str, prefix: str) -> set[str]:
     for term in islice(reader.expand_prefix("alias", start), MAX_PREFIX_TERMS):
         text = term.decode("utf-8") if isinstance(term, bytes) else term
         out.add(text.rsplit(KEY_SEP, 1)[1])
+    if kind in reader.schema:
+        names = archive_names(reader, kind)
+        out = {names.of(t) for t in out}
     static = static_canonical(prefix, kind)  # type: ignore[arg-type]
     if static is not None:
         out.add(keyword_term(static))

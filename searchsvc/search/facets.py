@@ -5,7 +5,7 @@ holds), and the values of the matching documents are counted with numpy's bincou
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 import numpy as np
 
@@ -21,8 +21,11 @@ class FacetColumn:
     """The values of one facet for every document of an index view: `keys` are the normalised values
     (lowercased names, or "YYYY-MM" months), shown as `display` (the first spelling seen)."""
 
-    def __init__(self, raw_values: Iterable[str | bytes], months: bool = False) -> None:
-        """`raw_values`: per docnum, the column's value (comma-separated names, or an ISO date if `months`)."""
+    def __init__(
+        self, raw_values: Iterable[str | bytes], months: bool = False, merge: Callable[[str], str] | None = None
+    ) -> None:
+        """`raw_values`: per docnum, the column's value (comma-separated names, or an ISO date if `months`);
+        `merge`: a key -> the key it is counted under (search/archive_names.py: "reagan" -> "ronald reagan")."""
         codes: dict[str, int] = {}
         self.display: dict[str, str] = {}
         pair_docs: list[int] = []
@@ -38,9 +41,13 @@ class FacetColumn:
                 if not part:
                     continue
                 key = part if months else part.lower()
+                written = key
+                if merge is not None:
+                    key = merge(key)
                 code = codes.get(key)
                 if code is None:
                     code = codes[key] = len(codes)
+                if key == written and key not in self.display:
                     self.display[key] = part
                 if code not in held:
                     held.add(code)
@@ -48,6 +55,8 @@ class FacetColumn:
                     pair_codes.append(code)
         self.documents = docnum + 1
         self.keys = list(codes)
+        for key in self.keys:
+            self.display.setdefault(key, key)  # a merged name no live document writes as such
         # One (document, value) pair per value held, in docnum order.
         self.pair_docs = np.array(pair_docs, dtype=np.int32)
         self.pair_codes = np.array(pair_codes, dtype=np.int32)

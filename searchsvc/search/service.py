@@ -69,6 +69,7 @@ from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_st
 from searchsvc.index.store import IndexStatus, IndexStore, IndexStoreError, Marker
 from searchsvc.search import docsets
 from searchsvc.search.aliases import canonical_terms, completions
+from searchsvc.search.archive_names import archive_names, merged_top
 from searchsvc.search.cursors import MAX_STATS_TERMS, Cursor, Stats, decode, fingerprint
 from searchsvc.search.expansion import Expander, ExpansionTimedOut, expanding_queries
 from searchsvc.search.facets import FacetColumn, docnums
@@ -595,8 +596,9 @@ class _View:
         with self._lock:
             if facet in self._facet_columns:
                 return self._facet_columns[facet]
-        creader = self.searcher().reader().column_reader(_FACET_COLUMNS[facet])
-        column = FacetColumn(creader, months=facet == "published")
+        reader = self.searcher().reader()
+        merge = archive_names(reader, facet).of if facet in ENTITY_TYPES else None  # one name per entity
+        column = FacetColumn(reader.column_reader(_FACET_COLUMNS[facet]), months=facet == "published", merge=merge)
         with self._lock:
             return self._facet_columns.setdefault(facet, column)
 
@@ -1107,7 +1109,7 @@ class SearchService:
             if reader.has_deletions():  # term statistics still count replaced and deleted documents
                 scan = ((_live_count(reader, kind, text), text) for _, text in scan)
                 scan = (ft for ft in scan if ft[0])
-            top = heapq.nsmallest(limit, scan, key=lambda ft: (-ft[0], ft[1]))
+            top = merged_top(reader, kind, scan, limit)  # one entry per entity across the archive
             creader = reader.column_reader(kind)
             out = []
             for count, term in top:
