@@ -101,6 +101,7 @@ FEEDBACK_DOCS = 10
 FEEDBACK_TERMS = 20
 FEEDBACK_WEIGHT = 0.3  # share of the expanded query's weight held by the feedback terms
 FEEDBACK_CHARS = 5_000  # of each feedback document's text read for its terms (~50 ms for 10 documents)
+FEEDBACK_MODEL = "bo1"  # how feedback terms are weighted: "bo1" (Whoosh's Expander) or "rm3" (_relevance_model)
 
 
 class BM25(scoring.BM25F):
@@ -1215,22 +1216,27 @@ def _display_name(reader: Any, creader: Any, kind: str, term: str) -> str:
 
 
 def _feedback_terms(searcher: Searcher, built: BuiltQuery, deadline: float) -> tuple[tuple[str, float], ...]:
-    """Pseudo-relevance feedback terms for `built` from its first FEEDBACK_DOCS hits (Bo1 weights, stopwords
-    left out), with boosts scaled to hold FEEDBACK_WEIGHT of the expanded query's weight; () when there are none."""
+    """Pseudo-relevance feedback terms for `built` from its first FEEDBACK_DOCS hits (FEEDBACK_MODEL's weights,
+    stopwords left out), with boosts scaled to hold FEEDBACK_WEIGHT of the expanded query's weight; () when there
+    are none."""
     collector = _BoundedCollector(FEEDBACK_DOCS, 0, deadline, False)
     searcher.search_with_collector(built.query, collector)
-    top = [docnum for _, docnum in collector.ranked()]
+    top = collector.ranked()
     if not top or collector.timed_out:
         return ()
-    reader = searcher.reader()
-    expander = classify.Expander(reader, COMBINED_FIELD, model=classify.Bo1Model)
-    for docnum in top:
+    texts = []
+    for _, docnum in top:
         stored = searcher.stored_fields(docnum)
-        expander.add_text(f"{stored.get('title') or ''}\n{stored.get('body') or ''}"[:FEEDBACK_CHARS])
-    terms = [
-        (t, w) for t, w in expander.expanded_terms(FEEDBACK_TERMS + len(_STOPWORD_STEMS)) if t not in _STOPWORD_STEMS
-    ]
-    terms = terms[:FEEDBACK_TERMS]
+        texts.append(f"{stored.get('title') or ''}\n{stored.get('body') or ''}"[:FEEDBACK_CHARS])
+    reader = searcher.reader()
+    if FEEDBACK_MODEL == "rm3":
+        ranked = _relevance_model(reader, [score or 0.0 for score, _ in top], texts)
+    else:
+        expander = classify.Expander(reader, COMBINED_FIELD, model=classify.Bo1Model)
+        for text in texts:
+            expander.add_text(text)
+        ranked = expander.expanded_terms(FEEDBACK_TERMS + len(_STOPWORD_STEMS))
+    terms = [(t, w) for t, w in ranked if t not in _STOPWORD_STEMS][:FEEDBACK_TERMS]
     query_weight = sum(
         q.boost for q in built.query.leaves() if isinstance(q, wq.Term) and q.fieldname == COMBINED_FIELD
     )
@@ -1239,6 +1245,21 @@ def _feedback_terms(searcher: Searcher, built: BuiltQuery, deadline: float) -> t
         return ()
     scale = FEEDBACK_WEIGHT / (1 - FEEDBACK_WEIGHT) * query_weight / terms_weight
     return tuple((t, scale * w) for t, w in terms)
+
+
+def _relevance_model(reader: Any, scores: list[float], texts: list[str]) -> list[tuple[str, float]]:
+    """RM3's relevance model: each feedback document's term distribution (tf / its length), weighted by its
+    share of the feedback documents' scores; terms by weight, best first. A long document counts as much as a
+    short one, where Bo1 over the documents' summed counts lets a long one choose the terms."""
+    field = reader.schema[COMBINED_FIELD]
+    total = sum(scores) or 1.0
+    weights: dict[str, float] = {}
+    for score, text in zip(scores, texts, strict=True):
+        counts = [(field.from_bytes(t), freq) for t, freq, _, _ in field.index(text)]
+        length = sum(freq for _, freq in counts) or 1
+        for term, freq in counts:
+            weights[term] = weights.get(term, 0.0) + score / total * freq / length
+    return sorted(weights.items(), key=lambda tw: (-tw[1], tw[0]))
 
 
 def _with_terms(built: BuiltQuery, terms: tuple[tuple[str, float], ...]) -> BuiltQuery:
