@@ -27,12 +27,14 @@ rarely or never. (Whoosh's TimeLimitCollector needs SIGALRM, which only works in
 `filter=`; filters here are part of the query, so one clock covers both.)
 
 Ranking is BM25 (k1 1.5, b 0.75) with Lucene's IDF, over the combined title-and-body field (schema.py), and
-long natural-language queries get pseudo-relevance feedback: the best FEEDBACK_TERMS terms (Bo1) of the first
-FEEDBACK_DOCS hits are OR-ed to the query, holding FEEDBACK_WEIGHT of its total weight (RM3-style), and the
-query runs again. Measured with `python -m eval.ranking` (nDCG@10 on cranfield/cisi/med): Lucene's IDF with k1
-1.5, instead of Whoosh's log(N/(n+1))+1 (which gives even a word found in every document weight 1) with k1 1.2,
-+.002/+.011/+.005 (k1 1.2 and 2.0, b 0.6 and 0.9 were within .01); feedback +.012/+.021/+.022, and
-+.023/+.035/+.057 on MAP@100. Short keyword queries get no feedback: they would drift from what was asked.
+long natural-language queries get pseudo-relevance feedback: the best FEEDBACK_TERMS terms of the first
+FEEDBACK_DOCS hits, weighted by RM3's relevance model over each hit's first FEEDBACK_CHARS characters, are
+OR-ed to the query, holding FEEDBACK_WEIGHT of its total weight, and the query runs again. Short keyword
+queries get no feedback: they would drift from what was asked. Every one of these choices was measured by
+leaving one of five test collections out (`python -m eval.levers`; the README's ranking section has the
+tables): Lucene's IDF with k1 1.5 over Whoosh's log(N/(n+1))+1 with k1 1.2; RM3 over the lead instead of Bo1
+over 5,000 characters, which let long news articles choose the terms (TIME +0.043 nDCG@10, and no collection
+lost more than 0.01).
 """
 
 from __future__ import annotations
@@ -100,8 +102,10 @@ HIGHLIGHT_CHARS_PER_CLOCK_CHECK = 20_000
 FEEDBACK_DOCS = 10
 FEEDBACK_TERMS = 20
 FEEDBACK_WEIGHT = 0.3  # share of the expanded query's weight held by the feedback terms
-FEEDBACK_CHARS = 5_000  # of each feedback document's text read for its terms (~50 ms for 10 documents)
-FEEDBACK_MODEL = "bo1"  # how feedback terms are weighted: "bo1" (Whoosh's Expander) or "rm3" (_relevance_model)
+# Of each feedback document, the first FEEDBACK_CHARS characters are read for its terms: an abstract whole, a
+# long article's lead (see the README's ranking section).
+FEEDBACK_CHARS = 1_500
+FEEDBACK_MODEL = "rm3"  # how feedback terms are weighted: "rm3" (_relevance_model) or "bo1" (Whoosh's Expander)
 
 
 class BM25(scoring.BM25F):
