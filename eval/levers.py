@@ -340,9 +340,12 @@ def randomisation_p(a: Sequence[float], b: Sequence[float], permutations: int = 
 
 
 def format_comparison(
-    names: Sequence[str], plain: dict[str, dict[str, dict[str, float]]], service: dict[str, dict[str, dict[str, float]]]
+    names: Sequence[str],
+    plain: dict[str, dict[str, dict[str, float]]],
+    service: dict[str, dict[str, dict[str, float]]],
+    labels: tuple[str, str] = ("plain BM25", "service"),
 ) -> str:
-    header = f"{'collection':<16}{'measure':<9}{'plain BM25':>11}{'service':>9}{'diff':>8}{'p':>8}   reference"
+    header = f"{'collection':<16}{'measure':<9}{labels[0]:>11}{labels[1]:>9}{'diff':>8}{'p':>8}   reference"
     lines = [header, "-" * len(header)]
     for n in names:
         for m in MEASURES:
@@ -386,6 +389,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     service = {n: runs.per_query(n, default) for n in names}
     print("Plain BM25 (the project's analyzer, k1 1.5, b 0.75, Lucene IDF) vs the service's defaults")
     print(format_comparison(names, plain, service))
+    print()
+    before = {n: runs.per_query(n, BEFORE) for n in names}
+    print("The defaults before issue 21's second round (BEFORE) vs now")
+    print(format_comparison(names, before, service, ("before", "now")))
     print()
     bases = {"after": default, "before": BEFORE}
     if args.around != "both":
