@@ -80,8 +80,9 @@ class Setting:
     entity: float = 0.25
     all_words_boost: float = 4.0
 
-    def label(self) -> str:
-        default = Setting()
+    def label(self, base: Setting | None = None) -> str:
+        """What differs from `base` (default: the Setting defaults)."""
+        default = base or Setting()
         changed = [f"{k}={v}" for k, v in vars(self).items() if v != getattr(default, k)]
         return ",".join(changed) or "default"
 
@@ -258,7 +259,7 @@ def verdict(left: Sequence[float], default: Sequence[float], diffs: Sequence[flo
     return "change" if min(diffs) >= -MAX_LOSS - 1e-9 else f"keep the default (a loss past {MAX_LOSS})"
 
 
-def format_loo(results: dict[str, list[LeftOut]], names: Sequence[str]) -> str:
+def format_loo(results: dict[str, list[LeftOut]], names: Sequence[str], base: Setting) -> str:
     short = {n: n[:9] for n in names}
     header = f"{'lever':<14}{'':<9}" + "".join(f"{short[n]:>10}" for n in names) + f"{'mean':>8}{'worst':>8}   verdict"
     lines = [header, "-" * len(header)]
@@ -275,7 +276,7 @@ def format_loo(results: dict[str, list[LeftOut]], names: Sequence[str]) -> str:
         lines.append(
             f"{'':<14}{'default':<9}" + "".join(f"{v:>10.3f}" for v in default) + f"{sum(default) / len(default):>8.3f}"
         )
-        lines.append(f"{'':<14}{'chosen':<9}" + "".join(f"{by[n].chosen.label()[:9]:>10}" for n in names))
+        lines.append(f"{'':<14}{'chosen':<9}" + "".join(f"{by[n].chosen.label(base)[:9]:>10}" for n in names))
     return "\n".join(lines)
 
 
@@ -404,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tables[label] = {lever: leave_one_out(runs, lever, all_levers[lever], base) for lever in chosen}
         around = "the current defaults" if label == "after" else "the defaults before issue 21's second round"
         print(f"Leave one collection out ({label}), nDCG@10, each lever varied alone around {around}:")
-        print(format_loo(tables[label], names))
+        print(format_loo(tables[label], names, base))
         print()
     if args.json:
         data = {
