@@ -48,7 +48,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-## eval: ranking and extraction quality on ../shared/data and the gold set
+## eval: ranking (service vs plain BM25, leave-one-collection-out tables; ~40 min the first time) and extraction quality
 eval: $(STAMP)
 	$(BIN)/python -m eval
 

@@ -42,6 +42,7 @@ import argparse
 import hashlib
 import json
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -305,6 +306,64 @@ def index_key(collection: Collection, model: str) -> str:
     return h.hexdigest()[:16]
 
 
+def extraction_key(collection: Collection, model: str) -> str:
+    """What decides the extraction of an index's documents: the documents, EXTRACTION_VERSION and the model."""
+    from searchsvc.index.indexer import EXTRACTION_VERSION
+
+    h = hashlib.sha256()
+    h.update(json.dumps([EXTRACTION_VERSION, model]).encode())
+    for doc in collection.docs:
+        h.update(json.dumps(doc, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+EXTRACTION_KEY_FILE = "extraction.key"
+
+
+def reanalyse(source: Path, target: Path, log: Callable[[str], None] = print) -> Path:
+    """An index at `target` holding the documents and extractions stored in the index at `source` (of any
+    schema version), written by today's schema.py: a schema or analyzer change re-indexes in seconds instead of
+    running the entity extraction again."""
+    from searchsvc.index.indexer import commit
+    from searchsvc.index.schema import document_fields, document_from_stored
+    from searchsvc.index.store import IndexStore
+
+    started = time.perf_counter()
+    old, _ = IndexStore(source).open(any_version=True)
+    store = IndexStore(target)
+    ix, generation = store.create_generation()
+    writer = ix.writer(limitmb=256)
+    try:
+        with old.searcher() as searcher:
+            for stored in searcher.all_stored_fields():
+                doc, extraction = document_from_stored(stored)
+                writer.add_document(**document_fields(doc, extraction, path="", content_hash=""))
+    except BaseException:
+        writer.cancel()
+        raise
+    finally:
+        old.close()
+    commit(writer)
+    store.publish(generation)
+    log(f"{target}: re-analysed from {source} in {time.perf_counter() - started:.0f} s")
+    return target
+
+
+def _same_extraction(work_dir: Path, name: str, key: str) -> Path | None:
+    """A built index of collection `name` (any schema) whose extraction has `key`, if one is cached."""
+    from searchsvc.index.store import IndexStore, IndexStoreError
+
+    for marker in sorted(work_dir.glob(f"{name}-*/{EXTRACTION_KEY_FILE}")):
+        if marker.read_text().strip() != key:
+            continue
+        try:
+            if IndexStore(marker.parent / "index").read_marker(any_version=True) is not None:
+                return marker.parent / "index"
+        except IndexStoreError:
+            continue
+    return None
+
+
 def build_index(
     collection: Collection,
     work_dir: Path = WORK_DIR,
@@ -315,7 +374,8 @@ def build_index(
     log: Callable[[str], None] = print,
 ) -> Path:
     """The index directory of `collection`, built through the project's loader and indexer unless a cached one
-    with the same key exists."""
+    with the same key exists; when only the schema changed since a cached one was built, its documents and
+    extractions are re-analysed (`reanalyse`) instead (not with `rebuild`)."""
     from searchsvc.index.indexer import IndexOptions, index_paths
     from searchsvc.index.store import IndexStore, IndexStoreError
 
@@ -328,6 +388,14 @@ def build_index(
                 return index_dir
         except IndexStoreError:
             pass
+    ekey = extraction_key(collection, model)
+    earlier = None if rebuild else _same_extraction(work_dir, collection.name, ekey)
+    if earlier is not None and earlier != index_dir:
+        if index_dir.exists():
+            shutil.rmtree(index_dir)
+        reanalyse(earlier, index_dir, log=log)
+        (folder / EXTRACTION_KEY_FILE).write_text(ekey + "\n")
+        return index_dir
     source = folder / "docs" / f"{collection.name}.jsonl"
     source.parent.mkdir(parents=True, exist_ok=True)
     with open(source, "w", encoding="utf-8") as f:
@@ -341,6 +409,7 @@ def build_index(
     if report.failures:
         failed = len(report.failures)
         raise RuntimeError(f"{collection.name}: {failed} documents failed: {report.failures[:3]}")
+    (folder / EXTRACTION_KEY_FILE).write_text(ekey + "\n")
     log(f"{collection.name}: indexed in {report.seconds:.0f} s")
     return index_dir
 

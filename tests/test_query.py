@@ -99,10 +99,10 @@ def test_prefix_wildcard_fuzzy_and_boost(builder: QueryBuilder) -> None:
 
 
 def test_words_with_a_colon_that_are_not_fields(builder: QueryBuilder) -> None:
-    # A URL is a phrase of its words (the entity field keeps the unstemmed "https"), not a field named "https".
+    # A URL is a phrase of its words, not a field named "https".
     assert parse(builder, "https://example.com/a") == wq.Or(
         [
-            wq.Phrase("text", ["http", "examplecom", "a"], slop=1),
+            wq.Phrase("text", ["https", "examplecom", "a"], slop=1),
             wq.Phrase("entity", ["https", "examplecom", "a"], slop=1, boost=0.25),
         ]
     )

@@ -87,3 +87,24 @@ def test_feedback_keeps_filters_and_highlights_only_the_users_words(service: Sea
 def test_plain_text_leaves_only_words(text: str, plain: str) -> None:
     assert plain_text(text) == plain
     query_builder().build(plain_text(text))  # parses
+
+
+def test_feedback_terms_weigh_each_document_by_its_score_not_its_length() -> None:
+    """RM3's relevance model (service.FEEDBACK_MODEL): each feedback document's terms count by their share of
+    that document, weighted by its score, so a long article does not choose the terms for the short ones."""
+    from types import SimpleNamespace
+
+    from searchsvc.index.schema import build_schema
+    from searchsvc.search.service import _relevance_model
+
+    reader = SimpleNamespace(schema=build_schema())
+    long_text = "ferry " * 10 + " ".join(f"filler{i}" for i in range(190))  # ferry: 10 of 200 words
+    short_text = "harbour pilots harbour boats"  # harbour: 2 of 4 words
+    weights = dict(_relevance_model(reader, [1.0, 1.0], [long_text, short_text]))
+    assert weights["harbour"] == pytest.approx(0.5 * 2 / 4)
+    assert weights["ferri"] == pytest.approx(0.5 * 10 / 200)
+    assert weights["harbour"] > weights["ferri"]
+    # A document scored three times as high counts three times as much.
+    weights = dict(_relevance_model(reader, [3.0, 1.0], ["ferry boats", "harbour boats"]))
+    assert weights["ferri"] == pytest.approx(3 * weights["harbour"])
+    assert weights["boat"] == pytest.approx(0.5)

@@ -2,7 +2,7 @@
 
 Whoosh's highlighter marks single terms, so "Belt and Road" would come back as three marks (and "and"
 anywhere in the text would be marked too). Here a phrase is found as a run of tokens and marked as one span,
-terms are matched the way the index analysed them (the same word pattern, possessive folding and Porter
+terms are matched the way the index analysed them (the same word pattern, possessive folding and
 stemming as schema.text_analyzer), and everything outside <mark> is HTML-escaped.
 
 Only returned hits are highlighted, and only the first `MAX_SCAN_CHARS` of a text are scanned, so the cost per

@@ -27,12 +27,14 @@ rarely or never. (Whoosh's TimeLimitCollector needs SIGALRM, which only works in
 `filter=`; filters here are part of the query, so one clock covers both.)
 
 Ranking is BM25 (k1 1.5, b 0.75) with Lucene's IDF, over the combined title-and-body field (schema.py), and
-long natural-language queries get pseudo-relevance feedback: the best FEEDBACK_TERMS terms (Bo1) of the first
-FEEDBACK_DOCS hits are OR-ed to the query, holding FEEDBACK_WEIGHT of its total weight (RM3-style), and the
-query runs again. Measured with `python -m eval.ranking` (nDCG@10 on cranfield/cisi/med): Lucene's IDF with k1
-1.5, instead of Whoosh's log(N/(n+1))+1 (which gives even a word found in every document weight 1) with k1 1.2,
-+.002/+.011/+.005 (k1 1.2 and 2.0, b 0.6 and 0.9 were within .01); feedback +.012/+.021/+.022, and
-+.023/+.035/+.057 on MAP@100. Short keyword queries get no feedback: they would drift from what was asked.
+long natural-language queries get pseudo-relevance feedback: the best FEEDBACK_TERMS terms of the first
+FEEDBACK_DOCS hits, weighted by RM3's relevance model over each hit's first FEEDBACK_CHARS characters, are
+OR-ed to the query, holding FEEDBACK_WEIGHT of its total weight, and the query runs again. Short keyword
+queries get no feedback: they would drift from what was asked. k1/b and the feedback settings were chosen by
+leaving one of five test collections out (`python -m eval.levers`; the README's ranking section has the
+tables); Lucene's IDF replaced Whoosh's log(N/(n+1))+1, under which a word found in every document still weighs
+at least 1. RM3 over the lead replaced Bo1 over 5,000 characters, which let one long news article choose the
+terms: time 0.646 -> 0.689 nDCG@10, and no collection lost more than 0.01.
 """
 
 from __future__ import annotations
@@ -101,7 +103,10 @@ HIGHLIGHT_CHARS_PER_CLOCK_CHECK = 20_000
 FEEDBACK_DOCS = 10
 FEEDBACK_TERMS = 20
 FEEDBACK_WEIGHT = 0.3  # share of the expanded query's weight held by the feedback terms
-FEEDBACK_CHARS = 5_000  # of each feedback document's text read for its terms (~50 ms for 10 documents)
+# Of each feedback document, the first FEEDBACK_CHARS characters are read for its terms: an abstract whole, a
+# long article's lead (see the README's ranking section).
+FEEDBACK_CHARS = 1_500
+FEEDBACK_MODEL = "rm3"  # how feedback terms are weighted: "rm3" (_relevance_model) or "bo1" (Whoosh's Expander)
 
 
 class BM25(scoring.BM25F):
@@ -1217,22 +1222,27 @@ def _display_name(reader: Any, creader: Any, kind: str, term: str) -> str:
 
 
 def _feedback_terms(searcher: Searcher, built: BuiltQuery, deadline: float) -> tuple[tuple[str, float], ...]:
-    """Pseudo-relevance feedback terms for `built` from its first FEEDBACK_DOCS hits (Bo1 weights, stopwords
-    left out), with boosts scaled to hold FEEDBACK_WEIGHT of the expanded query's weight; () when there are none."""
+    """Pseudo-relevance feedback terms for `built` from its first FEEDBACK_DOCS hits (FEEDBACK_MODEL's weights,
+    stopwords left out), with boosts scaled to hold FEEDBACK_WEIGHT of the expanded query's weight; () when there
+    are none."""
     collector = _BoundedCollector(FEEDBACK_DOCS, 0, deadline, False)
     searcher.search_with_collector(built.query, collector)
-    top = [docnum for _, docnum in collector.ranked()]
+    top = collector.ranked()
     if not top or collector.timed_out:
         return ()
-    reader = searcher.reader()
-    expander = classify.Expander(reader, COMBINED_FIELD, model=classify.Bo1Model)
-    for docnum in top:
+    texts = []
+    for _, docnum in top:
         stored = searcher.stored_fields(docnum)
-        expander.add_text(f"{stored.get('title') or ''}\n{stored.get('body') or ''}"[:FEEDBACK_CHARS])
-    terms = [
-        (t, w) for t, w in expander.expanded_terms(FEEDBACK_TERMS + len(_STOPWORD_STEMS)) if t not in _STOPWORD_STEMS
-    ]
-    terms = terms[:FEEDBACK_TERMS]
+        texts.append(f"{stored.get('title') or ''}\n{stored.get('body') or ''}"[:FEEDBACK_CHARS])
+    reader = searcher.reader()
+    if FEEDBACK_MODEL == "rm3":
+        ranked = _relevance_model(reader, [score or 0.0 for score, _ in top], texts)
+    else:
+        expander = classify.Expander(reader, COMBINED_FIELD, model=classify.Bo1Model)
+        for text in texts:
+            expander.add_text(text)
+        ranked = expander.expanded_terms(FEEDBACK_TERMS + len(_STOPWORD_STEMS))
+    terms = [(t, w) for t, w in ranked if t not in _STOPWORD_STEMS][:FEEDBACK_TERMS]
     query_weight = sum(
         q.boost for q in built.query.leaves() if isinstance(q, wq.Term) and q.fieldname == COMBINED_FIELD
     )
@@ -1241,6 +1251,21 @@ def _feedback_terms(searcher: Searcher, built: BuiltQuery, deadline: float) -> t
         return ()
     scale = FEEDBACK_WEIGHT / (1 - FEEDBACK_WEIGHT) * query_weight / terms_weight
     return tuple((t, scale * w) for t, w in terms)
+
+
+def _relevance_model(reader: Any, scores: list[float], texts: list[str]) -> list[tuple[str, float]]:
+    """RM3's relevance model: each feedback document's term distribution (tf / its length), weighted by its
+    share of the feedback documents' scores; terms by weight, best first. A long document counts as much as a
+    short one, where Bo1 over the documents' summed counts lets a long one choose the terms."""
+    field = reader.schema[COMBINED_FIELD]
+    total = sum(scores) or 1.0
+    weights: dict[str, float] = {}
+    for score, text in zip(scores, texts, strict=True):
+        counts = [(field.from_bytes(t), freq) for t, freq, _, _ in field.index(text)]
+        length = sum(freq for _, freq in counts) or 1
+        for term, freq in counts:
+            weights[term] = weights.get(term, 0.0) + score / total * freq / length
+    return sorted(weights.items(), key=lambda tw: (-tw[1], tw[0]))
 
 
 def _with_terms(built: BuiltQuery, terms: tuple[tuple[str, float], ...]) -> BuiltQuery:
