@@ -43,7 +43,7 @@ from whoosh.util.numeric import byte_to_length
 
 log = logging.getLogger("searchsvc")
 
-FORMAT = 1
+FORMAT = 2
 FOLDER = "kernel"
 KERNEL_FIELDS = ("text", "entity", "person", "org", "place", "tags", "source", "published", "mentioned")
 SEP = b"\x00"
@@ -108,11 +108,19 @@ def folder_of(storage_folder: str | Path, segment_id: str) -> Path:
 
 
 # -- building --------------------------------------------------------------------------------------------------
+def _raw_postings(reader: Any, fieldname: str, text: bytes) -> Any:
+    """The term's postings with deleted documents too (they count in Whoosh's statistics; the kernel masks them at
+    query time). reader.postings() wraps them in a FilterMatcher that has already stepped past the deleted ones,
+    so the segment reader's term table is asked directly (Whoosh-Reloaded's SegmentReader, pinned)."""
+    terms = getattr(reader, "_terms", None)
+    if terms is None:
+        return reader.postings(fieldname, text)
+    return terms.matcher(fieldname, text, reader.schema[fieldname].format, scorer=None)
+
+
 def _leaf_postings(matcher: Any) -> Iterator[tuple[list[int], Any]]:
     """(ids, weights) a block at a time from Whoosh-Reloaded's W3LeafMatcher (pinned); other matchers one by one."""
-    if getattr(matcher, "child", None) is not None and type(matcher).__name__ == "FilterMatcher":
-        matcher = matcher.child  # deletions are masked at query time
-    if type(matcher).__name__ != "W3LeafMatcher" or getattr(matcher, "_byteids", True):
+    if type(matcher).__name__ != "W3LeafMatcher" or getattr(matcher, "_byteids", True) or matcher._i:
         ids, weights = [], []
         while matcher.is_active():
             ids.append(matcher.id())
@@ -157,7 +165,7 @@ def build(reader: Any, segment_id: str) -> dict[str, Any]:
         prefix = fieldname.encode("utf-8") + SEP
         for text in reader.lexicon(fieldname):
             n = 0
-            for ids, weights in _leaf_postings(reader.postings(fieldname, text)):
+            for ids, weights in _leaf_postings(_raw_postings(reader, fieldname, text)):
                 doc_parts.append(np.asarray(ids, dtype=np.int32))
                 freq_parts.append(np.asarray(weights, dtype=np.float32))
                 n += len(ids)
