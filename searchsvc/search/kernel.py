@@ -130,7 +130,7 @@ class Kernel:
         for n, segment in enumerate(self.segments):
             run = _Run(self, segment, n, stats, verify, deadline, scored)
             mask, score = run.node(q)
-            mask &= segment.live
+            mask = mask & segment.live  # not in place: the mask may be a term's, memoised by the run
             found = np.flatnonzero(mask)
             docs.append(found.astype(np.int64) + segment.offset)
             scores.append(score[found])
@@ -171,6 +171,9 @@ class _Run:
         self.scored = scored
         self.timed_out = False
         self.work = 0  # postings read
+        # (field, term, live statistics) -> its unboosted result: `auto` queries hold each word twice. Results
+        # are never changed in place.
+        self.memo: dict[tuple[str, bytes, bool, bool], _Result] = {}
 
     def empty(self) -> _Result:
         return np.zeros(self.n, dtype=bool), np.zeros(self.n)
@@ -186,6 +189,15 @@ class _Run:
         return lucene_idf(stats.documents, n), avgfl
 
     def term(self, fieldname: str, btext: bytes, boost: float = 1.0, live: bool = False) -> _Result:
+        key = (fieldname, btext, live, self.scored)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._term(fieldname, btext, live)
+        if boost == 1.0 or not self.scored:
+            return found
+        return found[0], found[1] * boost
+
+    def _term(self, fieldname: str, btext: bytes, live: bool) -> _Result:
         if fieldname not in KERNEL_FIELDS or fieldname not in self.kernel.schema:
             raise Unsupported(fieldname)
         mask, score = self.empty()
@@ -205,8 +217,6 @@ class _Run:
             values = bm25(
                 idf, tf.astype(np.float64), lengths[docs].astype(np.float64), avgfl, self.kernel.b, self.kernel.k1
             )
-        if boost != 1.0:
-            values = values * boost
         score[docs] = values
         return mask, score
 
@@ -225,7 +235,16 @@ class _Run:
             return self.empty()
         if len(btexts) == 1:
             return self.term(fieldname, btexts[0])
-        return self._sum([self.term(fieldname, t, live=live) for t in btexts], boost, union=True)
+        # Many terms (a range of days, a broad prefix): one accumulator, not an array pair per term.
+        mask, score = self.empty()
+        for t in btexts:
+            m, s = self.term(fieldname, t, live=live)
+            mask |= m
+            if self.scored:
+                score += s
+        if self.scored and boost != 1.0:
+            score *= boost
+        return mask, score
 
     # -- combining -----------------------------------------------------------------------------------------
     def _sum(self, parts: list[_Result], boost: float, union: bool) -> _Result:
