@@ -60,7 +60,8 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.collectors import Collector
 from whoosh.columns import NumericColumn
 from whoosh.index import FileIndex
-from whoosh.matching import ListMatcher, NullMatcher
+from whoosh.matching import ListMatcher, NullMatcher, WrappingMatcher
+from whoosh.query.spans import SpanNear2
 from whoosh.searching import Searcher
 
 from searchsvc.config import Settings
@@ -407,6 +408,10 @@ def _verifier(searcher: Searcher) -> kernel.Verifier:
     def verify(q: wq.Query, segment: int, candidates: np.ndarray) -> np.ndarray:
         leaf = leaves[segment]
         matcher = q.matcher(leaf, leaf.boolean_context())
+        while type(matcher) is WrappingMatcher:  # a boost
+            matcher = matcher.child
+        if isinstance(matcher, SpanNear2.SpanNear2Matcher):
+            return _phrase_at(matcher, candidates)
         kept = []
         for d in candidates.tolist():
             if not matcher.is_active():
@@ -420,6 +425,25 @@ def _verifier(searcher: Searcher) -> kernel.Verifier:
         return np.array(kept, dtype=np.int64)
 
     return verify
+
+
+def _phrase_at(matcher: Any, candidates: np.ndarray) -> np.ndarray:
+    """The candidates where a phrase's words stand as it says. The phrase matcher's own skip_to() goes on to
+    compute the spans of every later document holding all the words until one matches; here its intersection of
+    the words is moved to each candidate and the spans of that one document are computed (Whoosh's
+    SpanNear2Matcher._get_spans, pinned)."""
+    words = matcher.child
+    kept = []
+    for d in candidates.tolist():
+        if not words.is_active():
+            break
+        if words.id() < d:
+            words.skip_to(d)
+            if not words.is_active():
+                break
+        if words.id() == d and matcher._get_spans():
+            kept.append(d)
+    return np.array(kept, dtype=np.int64)
 
 
 def _and_all(qs: list[wq.Query]) -> wq.Query:
