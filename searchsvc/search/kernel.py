@@ -174,9 +174,18 @@ class _Run:
         # (field, term, live statistics) -> its unboosted result: `auto` queries hold each word twice. Results
         # are never changed in place.
         self.memo: dict[tuple[str, bytes, bool, bool], _Result] = {}
+        self._no_scores: np.ndarray | None = None
 
     def empty(self) -> _Result:
-        return np.zeros(self.n, dtype=bool), np.zeros(self.n)
+        return np.zeros(self.n, dtype=bool), np.zeros(self.n) if self.scored else self.no_scores
+
+    @property
+    def no_scores(self) -> np.ndarray:
+        """The score array of every unscored result (filters, counts): one, read-only."""
+        if self._no_scores is None:
+            self._no_scores = np.zeros(self.n)
+            self._no_scores.flags.writeable = False
+        return self._no_scores
 
     # -- terms ---------------------------------------------------------------------------------------------
     def _term_params(self, fieldname: str, btext: bytes, live: bool) -> tuple[float, float]:
@@ -235,7 +244,16 @@ class _Run:
             return self.empty()
         if len(btexts) == 1:
             return self.term(fieldname, btexts[0])
-        # Many terms (a range of days, a broad prefix): one accumulator, not an array pair per term.
+        if not self.scored:  # a filter's range of days: every posting list marked at once
+            mask = np.zeros(self.n, dtype=bool)
+            found = [self.postings.find(fieldname, t) for t in btexts]
+            parts = [self.postings.postings(i)[0] for i in found if i >= 0]
+            if parts:
+                docs = np.concatenate(parts)
+                self.work += len(docs)
+                mask[docs] = True
+            return mask, self.no_scores
+        # Many terms (a broad prefix): one accumulator, not an array pair per term.
         mask, score = self.empty()
         for t in btexts:
             m, s = self.term(fieldname, t, live=live)

@@ -433,6 +433,7 @@ def _phrase_at(matcher: Any, candidates: np.ndarray) -> np.ndarray:
     the words is moved to each candidate and the spans of that one document are computed (Whoosh's
     SpanNear2Matcher._get_spans, pinned)."""
     words = matcher.child
+    ordered = matcher.ordered and matcher.mindist == 1
     kept = []
     for d in candidates.tolist():
         if not words.is_active():
@@ -441,9 +442,22 @@ def _phrase_at(matcher: Any, candidates: np.ndarray) -> np.ndarray:
             words.skip_to(d)
             if not words.is_active():
                 break
-        if words.id() == d and matcher._get_spans():
+        if words.id() == d and (_in_order(matcher) if ordered else matcher._get_spans()):
             kept.append(d)
     return np.array(kept, dtype=np.int64)
+
+
+def _in_order(matcher: Any) -> bool:
+    """SpanNear2Matcher._get_spans for an ordered phrase (mindist 1) on the words' positions alone: each word
+    1..slop positions after where the phrase so far ends (its spans are single positions, so a span is only
+    where it ends). The same answer without building and sorting Span objects."""
+    ends = set(matcher.ms[0].value_as("positions"))
+    slop = matcher.slop
+    for word in matcher.ms[1:]:
+        if not ends:
+            return False
+        ends = {p for p in word.value_as("positions") if any(1 <= p - e <= slop for e in ends)}
+    return bool(ends)
 
 
 def _and_all(qs: list[wq.Query]) -> wq.Query:
@@ -1043,6 +1057,8 @@ class SearchService:
                     # As _filtered: the filters do not score; their documents take part in the And through
                     # _KnownDocs, whose ListMatcher scores 1.0 (all_weights=0.0 is falsy), so every score is +1.
                     allowed, _, filters_out = found.run(_and_all(built.filters), stats, verify, deadline, scored=False)
+                    if not len(allowed):
+                        return _Matches([], 0, not filters_out, (), filters_out)
                     docs, scores, text_out = found.run(built.scoring, stats, verify, deadline)
                     keep = np.isin(docs, allowed, assume_unique=True)
                     docs, scores = docs[keep], scores[keep] + 1.0
