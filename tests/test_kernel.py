@@ -57,6 +57,7 @@ def _leaf() -> st.SearchStrategy[str]:
         words.map(lambda w: f"body:{w}"),
         st.tuples(words, words).map(lambda ab: f'"{ab[0]} {ab[1]}"'),  # phrase
         st.tuples(words, words, words, st.integers(0, 3)).map(lambda p: f'"{p[0]} {p[1]} {p[2]}"~{p[3]}'),
+        words.map(lambda w: f'"{w} {w}"'),  # a word twice in a row, not once
         st.sampled_from(PEOPLE).map(lambda p: f'person:"{p}"'),
         st.tuples(words, st.sampled_from(["2", "0.5"])).map(lambda wb: f"{wb[0]}^{wb[1]}"),
     )
