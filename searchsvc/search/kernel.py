@@ -306,7 +306,9 @@ class _Run:
                 return self.empty()
             if len(subs) == 1:  # CompoundQuery.matcher: the child alone, the compound's boost dropped
                 return self.node(subs[0])
-            return self._sum([self.node(s) for s in subs], q.boost, union=isinstance(q, wq.Or))
+            if isinstance(q, wq.And):
+                return self._and(subs, q.boost)
+            return self._sum([self.node(s) for s in subs], q.boost, union=True)
         if isinstance(q, wq.AndMaybe) and type(q) is wq.AndMaybe:
             (am, ascore), (bm, bscore) = self.node(q.a), self.node(q.b)
             if self.scored:
@@ -323,6 +325,25 @@ class _Run:
             mask = am & bm
             return mask, np.where(mask, ascore, 0.0)
         raise Unsupported(type(q).__name__)
+
+    def _and(self, subs: list[wq.Query], boost: float) -> _Result:
+        """Single terms first, rarest first: once nothing matches, the other parts (a broad text beside a filter
+        that matches nothing, a phrase to verify) are not evaluated. Summed in the query's order."""
+        order = sorted(range(len(subs)), key=lambda i: self._estimate(subs[i]))
+        parts: dict[int, _Result] = {}
+        matched: np.ndarray | None = None
+        for i in order:
+            parts[i] = self.node(subs[i])
+            matched = parts[i][0] if matched is None else matched & parts[i][0]
+            if not matched.any():
+                return self.empty()
+        return self._sum([parts[i] for i in range(len(subs))], boost, union=False)
+
+    def _estimate(self, q: wq.Query) -> int:
+        if isinstance(q, wq.Term):
+            i = self.postings.find(q.fieldname, self._btext(q.fieldname, q.text))
+            return self.postings.doc_frequency(i) if i >= 0 else 0
+        return self.n + 1  # after the terms, in the query's order
 
     def node_unscored(self, q: wq.Query) -> _Result:
         scored, self.scored = self.scored, False
