@@ -178,7 +178,7 @@ def patched(setting: Setting) -> Iterator[None]:
         stopword_stems = frozenset(stemfn(service.normalise(w)) for w in stopwords)
         enter(mock.patch.object(service, "_STOPWORD_STEMS", stopword_stems))
         if not setting.feedback:
-            enter(mock.patch.object(service, "_feedback_terms", lambda searcher, built, deadline: ()))
+            enter(mock.patch.object(service, "_feedback_terms", lambda *args, **kwargs: ()))
         yield
 
 

@@ -78,6 +78,12 @@ SETTINGS: tuple[Setting, ...] = (
         "10000 is Elasticsearch's, and costs more per broad query).",
         int,
     ),
+    Setting(
+        "search_kernel",
+        True,
+        "Rank with the numpy kernel over derived posting arrays (search/kernel.py); false: Whoosh's matchers only.",
+        bool,
+    ),
     Setting("cache_size", 1024, "Search responses kept per worker (invalidated when the index changes).", int),
     Setting("refresh_interval", 0.5, "Seconds between checks for a newer index generation.", float),
     Setting("admin_key", "", "Bearer key for write endpoints; empty disables them (403)."),

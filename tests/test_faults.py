@@ -131,9 +131,7 @@ def _damage(index: Path, how: str) -> None:
             if seg.suffix != ".toc" and seg.is_file():
                 seg.write_bytes(seg.read_bytes()[:7])
     elif how == "generation-missing":
-        for p in gen.iterdir():
-            p.unlink()
-        gen.rmdir()
+        shutil.rmtree(gen)  # its Whoosh files and the search kernel's folder
     elif how == "marker-garbled":
         (index / MARKER).write_text("{not json")
 

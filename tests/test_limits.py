@@ -243,6 +243,7 @@ def test_a_broad_prefix_over_a_large_lexicon_stops_counting_at_the_limit() -> No
 
 # -- the time bound ------------------------------------------------------------------------------------------
 BIG_DOCS = 2600  # more than twice docsets.DEADLINE_EVERY: every broad search below passes a clock check
+BIG_SEGMENT = 900  # documents a segment: a broad search's clock check comes after the second of three
 MICROSECOND = 0.000001  # query_timeout: every clock check finds the time up
 
 
@@ -254,6 +255,9 @@ def build_big_index(index_dir: Path, n: int = BIG_DOCS) -> None:
     writer = ix.writer(limitmb=128)
     first = dt.date(2015, 1, 1)
     for i in range(n):
+        if i and i % BIG_SEGMENT == 0:  # segments: the search kernel reads the clock between them
+            writer.commit(merge=False)
+            writer = ix.writer(limitmb=128)
         doc = document_from_mapping(
             {
                 "id": f"d{i}",
@@ -264,7 +268,7 @@ def build_big_index(index_dir: Path, n: int = BIG_DOCS) -> None:
         )
         person = Entity("Ann Lee" if i % 2 else "Bo Chan", "person", 1)
         writer.add_document(**document_fields(doc, Extraction(entities=(person,)), path="", content_hash=""))
-    writer.commit()
+    writer.commit(merge=False)
     store.publish(generation)
 
 

@@ -300,7 +300,8 @@ def test_filtered_counts_stop_at_count_bound(index_dir: Path) -> None:
 
 def test_a_search_past_its_time_limit_returns_what_it_found(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(docsets, "DEADLINE_EVERY", 1)
-    svc = make_service(index_dir, query_timeout=0.0)
+    # The Whoosh path (the kernel's own time limit: tests/test_kernel.py).
+    svc = make_service(index_dir, query_timeout=0.0, search_kernel=False)
     try:
         words = svc.search(SearchRequest(q="the"))
         # Counting stopped at its first clock check, then ranking at its first: what was found so far.

@@ -34,6 +34,7 @@ from searchsvc.documents import (
     size_of_inputs,
 )
 from searchsvc.extract.types import Extraction
+from searchsvc.index import postings
 from searchsvc.index.schema import (  # noqa: F401  (extraction_text is part of this module's interface)
     HASH_BYTES,
     SCHEMA_VERSION,
@@ -255,7 +256,8 @@ def _api_documents(store: IndexStore) -> list[tuple[Document, Extraction]]:
 
 def commit(writer: Any) -> None:
     """writer.commit(), releasing Whoosh's index lock when it fails (a full disk, say): a failed commit keeps
-    it, and every later write to the index would fail with LockError."""
+    it, and every later write to the index would fail with LockError. Then the search kernel's derived postings
+    of the new segments are written (index/postings.py); without them each reader rebuilds its own."""
     try:
         writer.commit()
     except BaseException:
@@ -266,6 +268,10 @@ def commit(writer: Any) -> None:
             with contextlib.suppress(Exception):
                 writer.writelock.release()
         raise
+    try:
+        postings.write_missing(writer.storage, writer.indexname)
+    except Exception:  # derived files: the readers rebuild what is missing
+        log.warning("cannot write the search kernel's postings", exc_info=True)
 
 
 def apply_changes(

@@ -42,6 +42,15 @@ class FieldPart(WrappingSpan):
     def __hash__(self) -> int:
         return hash(self.q) ^ hash(self.part)
 
+    @property
+    def boost(self) -> float:
+        """The wrapped query's: Whoosh's normalize() multiplies a flattened group's boost into each child (it
+        raised AttributeError here, a 500 for `title:harbour storm`)."""
+        return float(self.q.boost)
+
+    def with_boost(self, boost: float) -> FieldPart:
+        return FieldPart(self.q.with_boost(boost), self.part)
+
     def children(self):
         return iter([self.q])
 

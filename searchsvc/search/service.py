@@ -55,26 +55,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 from whoosh import classify, scoring
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.collectors import Collector
 from whoosh.columns import NumericColumn
 from whoosh.index import FileIndex
-from whoosh.matching import ListMatcher, NullMatcher
+from whoosh.matching import ListMatcher, NullMatcher, WrappingMatcher
+from whoosh.query.spans import SpanNear2
 from whoosh.searching import Searcher
 
 from searchsvc.config import Settings
 from searchsvc.errors import IndexUnavailableError, ParameterError
 from searchsvc.extract.types import ENTITY_TYPES
+from searchsvc.index import postings
 from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored
 from searchsvc.index.store import IndexStatus, IndexStore, IndexStoreError, Marker
-from searchsvc.search import docsets
+from searchsvc.search import docsets, kernel
 from searchsvc.search.aliases import canonical_terms, completions
 from searchsvc.search.archive_names import archive_names, merged_top
 from searchsvc.search.cursors import MAX_STATS_TERMS, Cursor, Stats, decode, fingerprint
 from searchsvc.search.expansion import Expander, ExpansionTimedOut, expanding_queries
 from searchsvc.search.facets import FacetColumn, docnums
+from searchsvc.search.field_parts import FieldPart
 from searchsvc.search.highlight import (
     MAX_SCAN_CHARS,
     highlight_body,
@@ -397,6 +401,71 @@ def _all_ids(searcher: Searcher, q: wq.Query, deadline: float) -> tuple[list[int
     return ids, False
 
 
+def _positional(q: wq.Query) -> bool:
+    """Whether `q` holds a phrase or a `title:`/`body:` part (matched by positions)."""
+    return isinstance(q, (wq.Phrase, FieldPart)) or any(_positional(child) for child in q.children())
+
+
+def _verifier(searcher: Searcher) -> kernel.Verifier:
+    """Positions checked by Whoosh for the kernel: which candidates (ascending docnums of one segment) the
+    matcher of `q` (a phrase or a field part) on that segment matches, skipping to each."""
+    leaves = [leaf for leaf, _ in searcher.leaf_searchers()]
+
+    def verify(q: wq.Query, segment: int, candidates: np.ndarray) -> np.ndarray:
+        leaf = leaves[segment]
+        matcher = q.matcher(leaf, leaf.boolean_context())
+        while type(matcher) is WrappingMatcher:  # a boost
+            matcher = matcher.child
+        if isinstance(matcher, SpanNear2.SpanNear2Matcher):
+            return _phrase_at(matcher, candidates)
+        kept = []
+        for d in candidates.tolist():
+            if not matcher.is_active():
+                break
+            if matcher.id() < d:
+                matcher.skip_to(d)
+                if not matcher.is_active():
+                    break
+            if matcher.id() == d:
+                kept.append(d)
+        return np.array(kept, dtype=np.int64)
+
+    return verify
+
+
+def _phrase_at(matcher: Any, candidates: np.ndarray) -> np.ndarray:
+    """The candidates where a phrase's words stand as it says. The phrase matcher's own skip_to() goes on to
+    compute the spans of every later document holding all the words until one matches; here its intersection of
+    the words is moved to each candidate and the spans of that one document are computed (Whoosh's
+    SpanNear2Matcher._get_spans, pinned)."""
+    words = matcher.child
+    ordered = matcher.ordered and matcher.mindist == 1
+    kept = []
+    for d in candidates.tolist():
+        if not words.is_active():
+            break
+        if words.id() < d:
+            words.skip_to(d)
+            if not words.is_active():
+                break
+        if words.id() == d and (_in_order(matcher) if ordered else matcher._get_spans()):
+            kept.append(d)
+    return np.array(kept, dtype=np.int64)
+
+
+def _in_order(matcher: Any) -> bool:
+    """SpanNear2Matcher._get_spans for an ordered phrase (mindist 1) on the words' positions alone: each word
+    1..slop positions after where the phrase so far ends (its spans are single positions, so a span is only
+    where it ends). The same answer without building and sorting Span objects."""
+    ends = set(matcher.ms[0].value_as("positions"))
+    slop = matcher.slop
+    for word in matcher.ms[1:]:
+        if not ends:
+            return False
+        ends = {p for p in word.value_as("positions") if any(1 <= p - e <= slop for e in ends)}
+    return bool(ends)
+
+
 def _and_all(qs: list[wq.Query]) -> wq.Query:
     return qs[0] if len(qs) == 1 else wq.And(qs)
 
@@ -491,10 +560,14 @@ class _View:
         # The index files are plain open files (store.open_whoosh): close them even if nobody calls close().
         weakref.finalize(self, _close_searchers, self._searchers)
         self._lock = threading.Lock()
+        self._kernel_lock = threading.Lock()  # building the kernel reads every posting list: once per view
         self._facet_columns: dict[str, FacetColumn] = {}
         self._published: tuple[list[str], list[int], list[int]] | None = None
         self._ids: tuple[list[str], list[int]] | None = None
         self._stats: dict[str, Any] | None = None
+        self._kernel: kernel.Kernel | None = None
+        self._kernel_failed = False
+        self._rank_array: np.ndarray | None = None
         try:
             self.searcher()  # fail now, in the thread that opened the view, if the files are unreadable
         except Exception as exc:  # Whoosh raises many kinds on damaged segment files
@@ -545,6 +618,35 @@ class _View:
         with self._lock:
             self._ids = ([ids[d] for d in order], ranks)
         return self._ids
+
+    def rank_array(self) -> np.ndarray:
+        """id_order()'s ranks as an array (the kernel's tiebreak)."""
+        if self._rank_array is None:
+            self._rank_array = np.array(self.id_order()[1], dtype=np.int64)
+        return self._rank_array
+
+    def kernel(self, searcher: Searcher) -> kernel.Kernel | None:
+        """The search kernel over this view's segments: their derived postings memory-mapped (built and written
+        first when missing or stale; postings.load). None when they cannot be read: the Whoosh path answers."""
+        if self._kernel is not None or self._kernel_failed:
+            return self._kernel
+        with self._kernel_lock:
+            if self._kernel is not None or self._kernel_failed:
+                return self._kernel
+            try:
+                segments = []
+                for leaf, offset in searcher.leaf_searchers():
+                    reader = leaf.reader()
+                    derived = postings.load(self.ix.storage.folder, reader.segment(), reader)
+                    live = np.ones(derived.documents, dtype=bool)
+                    if reader.has_deletions():
+                        live[np.fromiter(reader.deleted_docs_set, dtype=np.int64)] = False
+                    segments.append(kernel.Segment(derived, offset, live))
+                self._kernel = kernel.Kernel(segments, self.ix.schema, WEIGHTING.K1, WEIGHTING.B)
+            except Exception:  # the Whoosh path still answers everything
+                log.warning("the search kernel is unavailable for %s", self.marker.generation, exc_info=True)
+                self._kernel_failed = True
+        return self._kernel
 
     def after_rank(self, doc_id: str) -> int:
         """The id rank from which documents come after `doc_id` in id order."""
@@ -826,7 +928,7 @@ class SearchService:
                 feedback = cursor.feedback  # the first page's: the index it read them from has changed since
             elif built.feedback and cursor is None:
                 with self._phase("feedback"):
-                    feedback = _feedback_terms(searcher, built, deadline)
+                    feedback = _feedback_terms(searcher, built, deadline, self._kernel_of(view, searcher))
             if feedback:
                 built = _with_terms(built, feedback)
             stats = cursor.stats if cursor is not None and cursor.stats is not None else None
@@ -895,6 +997,9 @@ class SearchService:
             if isinstance(cursor.key, str):
                 raise ParameterError("cursor: it belongs to another sort", "cursor")
             after = (cursor.key, view.after_rank(cursor.id))
+        found_by_kernel = self._kernel_relevance(view, searcher, request, built, deadline, after, stats)
+        if found_by_kernel is not None:
+            return found_by_kernel
         context = searcher.context(weighting=_FrozenBM25(stats))
 
         def collector(count_bound: int, keep_ids: bool) -> _BoundedCollector:
@@ -931,6 +1036,57 @@ class SearchService:
         found = rank(bound, bool(request.facets))
         exact = not found.skipping and not found.timed_out
         return _Matches(found.ranked(), found.total, exact, found.ids, found.timed_out)
+
+    def _kernel_of(self, view: _View, searcher: Searcher) -> kernel.Kernel | None:
+        return view.kernel(searcher) if self.settings.search_kernel else None
+
+    def _kernel_relevance(
+        self,
+        view: _View,
+        searcher: Searcher,
+        request: SearchRequest,
+        built: BuiltQuery,
+        deadline: float,
+        after: tuple[float, int] | None,
+        stats: Stats,
+    ) -> _Matches | None:
+        """_by_relevance by the kernel: every match scored at once, the page picked by numpy, the count exact up to
+        count_bound as the Whoosh path counts it. None when the kernel does not answer the query."""
+        found = self._kernel_of(view, searcher)
+        if found is None:
+            return None
+        verify = _verifier(searcher)
+        q = built.query
+        bound = self.settings.count_bound
+        try:
+            with self._phase("rank"):
+                if built.filters and built.scoring is not None:
+                    # As _filtered: the filters do not score; their documents take part in the And through
+                    # _KnownDocs, whose ListMatcher scores 1.0 (all_weights=0.0 is falsy), so every score is +1.
+                    allowed, _, filters_out = found.run(_and_all(built.filters), stats, verify, deadline, scored=False)
+                    if not len(allowed):
+                        return _Matches([], 0, not filters_out, (), filters_out)
+                    docs, scores, text_out = found.run(built.scoring, stats, verify, deadline)
+                    keep = np.isin(docs, allowed, assume_unique=True)
+                    docs, scores = docs[keep], scores[keep] + 1.0
+                    timed_out = filters_out or text_out
+                    by_collector = True
+                else:
+                    docs, scores, timed_out = found.run(q, stats, verify, deadline)
+                    by_collector = isinstance(q, wq.And) or _positional(q)
+                ranked = kernel.top(
+                    docs, scores, view.rank_array(), request.offset + request.limit, SCORE_DIGITS, after
+                )
+        except kernel.Unsupported as exc:
+            log.debug("the kernel takes no %s: the Whoosh path answers", exc)
+            return None
+        total, exact = len(docs), not timed_out
+        if exact and not request.facets:
+            if not by_collector and docsets.lower_bound(searcher, q) >= bound:
+                total, exact = bound, False  # as the Whoosh path: document frequencies alone prove it
+            elif by_collector and total >= bound:
+                total, exact = bound, False  # the Whoosh path's collector counts up to the bound
+        return _Matches([(score, int(d)) for score, d in ranked], total, exact, docs, timed_out)
 
     def _filtered(
         self,
@@ -973,11 +1129,21 @@ class SearchService:
     ) -> _Matches:
         """Every match, then the first offset+limit by publication date (after the cursor, if any)."""
         with self._phase("count"):
-            try:
-                docs = docsets.matching_docs(searcher, q, deadline)
-            except docsets.TimedOut:  # listed by _all_ids, which stops at its first clock check
-                docs = None
+            docs = None
             timed_out = False
+            by_kernel = self._kernel_of(view, searcher)
+            if by_kernel is not None:
+                try:
+                    live = by_kernel.live_statistics()
+                    matched, _, timed_out = by_kernel.run(q, live, _verifier(searcher), deadline, False)
+                    docs = set(matched.tolist())
+                except kernel.Unsupported:
+                    pass
+            if docs is None:
+                try:
+                    docs = docsets.matching_docs(searcher, q, deadline)
+                except docsets.TimedOut:  # listed by _all_ids, which stops at its first clock check
+                    docs = None
             if docs is None:
                 found, timed_out = _all_ids(searcher, q, deadline)
                 docs = set(found)
@@ -1221,14 +1387,31 @@ def _display_name(reader: Any, creader: Any, kind: str, term: str) -> str:
     return term
 
 
-def _feedback_terms(searcher: Searcher, built: BuiltQuery, deadline: float) -> tuple[tuple[str, float], ...]:
+def _feedback_docs(
+    searcher: Searcher, built: BuiltQuery, deadline: float, found: kernel.Kernel | None
+) -> tuple[list[tuple[float | None, int]], bool]:
+    """The first FEEDBACK_DOCS hits of `built` as (score, docnum) with the live statistics (equal scores by
+    docnum), and whether time ran out: by the kernel when it answers the query, else by Whoosh."""
+    if found is not None:
+        try:
+            docs, scores, timed_out = found.run(built.query, found.live_statistics(), _verifier(searcher), deadline)
+            ranks = np.arange(found.documents, dtype=np.int64)
+            return list(kernel.top(docs, scores, ranks, FEEDBACK_DOCS, SCORE_DIGITS)), timed_out
+        except kernel.Unsupported:
+            pass
+    collector = _BoundedCollector(FEEDBACK_DOCS, 0, deadline, False)
+    searcher.search_with_collector(built.query, collector)
+    return collector.ranked(), collector.timed_out
+
+
+def _feedback_terms(
+    searcher: Searcher, built: BuiltQuery, deadline: float, found: kernel.Kernel | None = None
+) -> tuple[tuple[str, float], ...]:
     """Pseudo-relevance feedback terms for `built` from its first FEEDBACK_DOCS hits (FEEDBACK_MODEL's weights,
     stopwords left out), with boosts scaled to hold FEEDBACK_WEIGHT of the expanded query's weight; () when there
     are none."""
-    collector = _BoundedCollector(FEEDBACK_DOCS, 0, deadline, False)
-    searcher.search_with_collector(built.query, collector)
-    top = collector.ranked()
-    if not top or collector.timed_out:
+    top, timed_out = _feedback_docs(searcher, built, deadline, found)
+    if not top or timed_out:
         return ()
     texts = []
     for _, docnum in top:

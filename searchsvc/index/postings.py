@@ -1,0 +1,291 @@
+"""Derived postings: each Whoosh segment's inverted lists as numpy arrays, for the search kernel (search/kernel.py).
+
+Whoosh stores postings compactly but scores them one document at a time in Python. The kernel scores whole posting
+arrays at once; it reads them from files written beside each segment when it is committed (`write_missing`, called
+by indexer.commit for `searchsvc index` and the HTTP writer alike), memory-mapped, so every worker process shares one
+copy in the page cache. The files are derived: Whoosh stays the source of truth, and `load` rebuilds a segment's
+files when they are missing or stale (another segment id, document count or format), so deleting them loses nothing.
+
+    <generation>/kernel/<segment id>/
+      meta.json     format, segment id, documents (deleted ones included), fields, scored fields, their total lengths
+      keys.npy      uint8: every "field\\x00term" key, sorted and concatenated
+      ends.npy      int64: where each key ends in keys.npy
+      starts.npy    int64: where each key's postings start in docs/freqs (one more entry: the end)
+      docs.npy      int32: document numbers within the segment, ascending per key
+      freqs.npy     float32: the posting's weight (term frequency)
+      lengths.npy   float32 [scored field, document]: field lengths as Whoosh decodes them (one lossy byte)
+
+Deletions are not in the files: they change without a new segment, so the kernel masks the segment's deleted
+documents at query time. Terms of the fields the kernel answers (KERNEL_FIELDS) are kept; `id`, `path` and the
+alias table are looked up through Whoosh.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+from whoosh.columns import NumericColumn
+from whoosh.index import FileIndex
+from whoosh.reading import SegmentReader
+from whoosh.util.numeric import byte_to_length
+
+log = logging.getLogger("searchsvc")
+
+FORMAT = 2
+FOLDER = "kernel"
+KERNEL_FIELDS = ("text", "entity", "person", "org", "place", "tags", "source", "published", "mentioned")
+SEP = b"\x00"
+_FILES = ("keys", "ends", "starts", "docs", "freqs", "lengths")
+_LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
+
+
+class _Keys:
+    """The sorted keys as a sequence of bytes, for bisect (the keys stay in the memory-mapped blob)."""
+
+    def __init__(self, blob: np.ndarray, ends: np.ndarray) -> None:
+        self.blob = blob
+        self.ends = ends
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, i: int) -> bytes:
+        start = int(self.ends[i - 1]) if i else 0
+        return self.blob[start : int(self.ends[i])].tobytes()
+
+
+@dataclass
+class SegmentPostings:
+    """One segment's derived postings (memory-mapped, or in memory when they could not be written)."""
+
+    segment_id: str
+    documents: int  # doc_count_all: deleted documents included
+    scored: tuple[str, ...]
+    field_totals: dict[str, float]  # each scored field's total length (Whoosh's field_length)
+    keys: _Keys
+    starts: np.ndarray
+    docs: np.ndarray
+    freqs: np.ndarray
+    lengths: np.ndarray  # [len(scored), documents]
+
+    def find(self, fieldname: str, text: bytes) -> int:
+        """The key's index, or -1."""
+        key = fieldname.encode("utf-8") + SEP + text
+        i = bisect.bisect_left(self.keys, key)
+        return i if i < len(self.keys) and self.keys[i] == key else -1
+
+    def postings(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, weights) of key `i`."""
+        lo, hi = int(self.starts[i]), int(self.starts[i + 1])
+        return self.docs[lo:hi], self.freqs[lo:hi]
+
+    def doc_frequency(self, i: int) -> int:
+        return int(self.starts[i + 1] - self.starts[i])
+
+    def range(self, fieldname: str, lo: bytes, hi: bytes) -> range:
+        """Indexes of the keys of `fieldname` from `lo` to `hi` (both included)."""
+        prefix = fieldname.encode("utf-8") + SEP
+        return range(bisect.bisect_left(self.keys, prefix + lo), bisect.bisect_right(self.keys, prefix + hi))
+
+    def field_lengths(self, fieldname: str) -> np.ndarray | None:
+        return self.lengths[self.scored.index(fieldname)] if fieldname in self.scored else None
+
+
+def folder_of(storage_folder: str | Path, segment_id: str) -> Path:
+    return Path(storage_folder) / FOLDER / segment_id
+
+
+# -- building --------------------------------------------------------------------------------------------------
+def _raw_postings(reader: Any, fieldname: str, text: bytes) -> Any:
+    """The term's postings with deleted documents too (they count in Whoosh's statistics; the kernel masks them at
+    query time). reader.postings() wraps them in a FilterMatcher that has already stepped past the deleted ones,
+    so the segment reader's term table is asked directly (Whoosh-Reloaded's SegmentReader, pinned)."""
+    terms = getattr(reader, "_terms", None)
+    if terms is None:
+        return reader.postings(fieldname, text)
+    return terms.matcher(fieldname, text, reader.schema[fieldname].format, scorer=None)
+
+
+def _leaf_postings(matcher: Any) -> Iterator[tuple[list[int], Any]]:
+    """(ids, weights) a block at a time from Whoosh-Reloaded's W3LeafMatcher (pinned); other matchers one by one."""
+    if type(matcher).__name__ != "W3LeafMatcher" or getattr(matcher, "_byteids", True) or matcher._i:
+        ids, weights = [], []
+        while matcher.is_active():
+            ids.append(matcher.id())
+            weights.append(matcher.weight())
+            matcher.next()
+        yield ids, weights
+        return
+    while matcher.is_active():
+        if matcher._data is None:
+            matcher._read_data()
+        ids = list(accumulate(matcher._data[0]))
+        matcher._read_weights()
+        yield ids, matcher._weights
+        matcher._next_block()
+
+
+def _lengths(reader: Any, fieldname: str, documents: int) -> np.ndarray:
+    perdoc = getattr(reader, "_perdoc", None)
+    column = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN) if perdoc is not None else None
+    if column is None:
+        return np.zeros(documents, dtype=np.float32)
+    if isinstance(column, NumericColumn.Reader) and column._fixedlen == 1:
+        raw = np.frombuffer(bytes(column._dbfile.get(column._basepos, column._count)), dtype=np.uint8)
+        codes = np.zeros(documents, dtype=np.uint8)
+        codes[: len(raw)] = raw[:documents]
+        return _LENGTH_OF_BYTE[codes]
+    return np.array([reader.doc_field_length(d, fieldname, 0) or 0 for d in range(documents)], dtype=np.float32)
+
+
+def build(reader: Any, segment_id: str) -> dict[str, Any]:
+    """The arrays of one segment, read from its Whoosh segment reader."""
+    schema = reader.schema
+    documents = reader.doc_count_all()
+    fields = [f for f in KERNEL_FIELDS if f in schema]
+    scored = [f for f in fields if schema[f].scorable]
+    keys: list[bytes] = []
+    starts = [0]
+    doc_parts: list[Any] = []
+    freq_parts: list[Any] = []
+    total = 0
+    for fieldname in sorted(fields):
+        prefix = fieldname.encode("utf-8") + SEP
+        for text in reader.lexicon(fieldname):
+            n = 0
+            for ids, weights in _leaf_postings(_raw_postings(reader, fieldname, text)):
+                doc_parts.append(np.asarray(ids, dtype=np.int32))
+                freq_parts.append(np.asarray(weights, dtype=np.float32))
+                n += len(ids)
+            keys.append(prefix + text)
+            total += n
+            starts.append(total)
+    # Sorted already: fields in name order, each field's lexicon in order, and "\0" below every other byte.
+    blob = b"".join(keys)
+    return {
+        "meta": {
+            "format": FORMAT,
+            "segment": segment_id,
+            "documents": documents,
+            "fields": fields,
+            "scored": scored,
+            "field_totals": {f: reader.field_length(f) for f in scored},
+        },
+        "keys": np.frombuffer(blob, dtype=np.uint8) if blob else np.zeros(0, dtype=np.uint8),
+        "ends": np.fromiter(accumulate(len(k) for k in keys), dtype=np.int64, count=len(keys)),
+        "starts": np.array(starts, dtype=np.int64),
+        "docs": np.concatenate(doc_parts) if doc_parts else np.zeros(0, dtype=np.int32),
+        "freqs": np.concatenate(freq_parts) if freq_parts else np.zeros(0, dtype=np.float32),
+        "lengths": np.stack([_lengths(reader, f, documents) for f in scored])
+        if scored
+        else np.zeros((0, documents), dtype=np.float32),
+    }
+
+
+def _write(folder: Path, arrays: dict[str, Any]) -> None:
+    """Written to a temporary folder, then renamed into place: a reader sees all the files or none."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        for name in _FILES:
+            np.save(tmp / f"{name}.npy", arrays[name], allow_pickle=False)
+        (tmp / "meta.json").write_text(json.dumps(arrays["meta"]))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (folder / "meta.json").exists():  # not written by a concurrent builder either
+            raise
+
+
+def _from_arrays(arrays: dict[str, Any]) -> SegmentPostings:
+    meta = arrays["meta"]
+    return SegmentPostings(
+        segment_id=meta["segment"],
+        documents=meta["documents"],
+        scored=tuple(meta["scored"]),
+        field_totals=dict(meta["field_totals"]),
+        keys=_Keys(arrays["keys"], arrays["ends"]),
+        starts=arrays["starts"],
+        docs=arrays["docs"],
+        freqs=arrays["freqs"],
+        lengths=arrays["lengths"],
+    )
+
+
+def _read(folder: Path, segment_id: str, documents: int) -> SegmentPostings | None:
+    """The segment's files memory-mapped, or None when missing, unreadable or stale."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        if (
+            meta.get("format") != FORMAT
+            or meta.get("segment") != segment_id
+            or meta.get("documents") != documents
+            or tuple(meta.get("fields", ())) != tuple(KERNEL_FIELDS)
+        ):
+            return None
+        arrays: dict[str, Any] = {"meta": meta}
+        for name in _FILES:
+            arrays[name] = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return _from_arrays(arrays)
+
+
+def load(storage_folder: str | Path, segment: Any, reader: Any) -> SegmentPostings:
+    """The derived postings of `segment` (whose segment reader is `reader`): memory-mapped from its files,
+    rebuilt (and written, when the folder is writable) when they are missing or stale."""
+    segment_id = segment.segment_id()
+    folder = folder_of(storage_folder, segment_id)
+    found = _read(folder, segment_id, reader.doc_count_all())
+    if found is not None:
+        return found
+    arrays = build(reader, segment_id)
+    try:
+        _write(folder, arrays)
+    except OSError as exc:
+        log.warning("cannot write the kernel's postings of segment %s: %s", segment_id, exc)
+        return _from_arrays(arrays)
+    return _read(folder, segment_id, reader.doc_count_all()) or _from_arrays(arrays)
+
+
+def write_missing(storage: Any, indexname: str) -> None:
+    """After a commit: write the derived postings of each segment of the index's latest commit that lacks them,
+    and remove those of segments no longer in it (merged away)."""
+    folder = Path(storage.folder)
+    toc = FileIndex(storage, indexname=indexname)._read_toc()  # Whoosh-Reloaded's TOC (pinned)
+    keep = set()
+    for segment in toc.segments:
+        segment_id = segment.segment_id()
+        keep.add(segment_id)
+        if _read(folder_of(folder, segment_id), segment_id, segment.doc_count_all()) is not None:
+            continue
+        reader = SegmentReader(storage, toc.schema, segment, generation=toc.generation)
+        try:
+            _write(folder_of(folder, segment_id), build(reader, segment_id))
+        finally:
+            reader.close()
+    root = folder / FOLDER
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.name not in keep and not entry.name.startswith("."):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def size_bytes(storage_folder: str | Path) -> int:
+    """Bytes of derived files in an index generation."""
+    root = Path(storage_folder) / FOLDER
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0

@@ -1,0 +1,449 @@
+"""The search kernel: ranked queries answered from the derived posting arrays (index/postings.py) with numpy.
+
+Whoosh's matchers score one document at a time in Python; here a query is evaluated per segment over dense arrays
+(a match mask and a score per document), each term's whole posting array at once, as bm25s does. The scores are
+the Whoosh path's, term for term: BM25 (service.BM25) with the same statistics (a cursor's frozen ones, or the live
+ones), boosts multiplied where Whoosh's WrappingMatcher multiplies, sums where its union and intersection matchers
+add, and Whoosh's quirks kept (a one-term prefix drops its boost; a multi-term expansion scores with the live
+statistics; a lone child of a compound query drops the compound's boost). tests/test_kernel.py holds the two
+paths equal on random indexes, queries and deletions.
+
+Positions stay in Whoosh: a phrase (or a `title:`/`body:` part) takes its candidates from the kernel (the AND of
+its words) and has them verified by the Whoosh matcher of that one query, skipping to each candidate. A query the
+kernel does not know raises Unsupported, and the service takes the Whoosh path.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from whoosh import query as wq
+
+from searchsvc.index.postings import KERNEL_FIELDS, SegmentPostings
+from searchsvc.search.expansion import Expanded
+from searchsvc.search.field_parts import FieldPart
+
+# Postings read (or candidates verified by Whoosh) between clock checks: the clock is read between segments and
+# between batches of verified candidates, so a narrow search reads it never.
+DEADLINE_EVERY = 1024
+
+
+class Unsupported(Exception):
+    """The query holds something the kernel does not answer: use the Whoosh path."""
+
+
+class KernelTimedOut(Exception):
+    """The deadline passed before the first segment was answered."""
+
+
+# BM25's term-frequency part, one function as in bm25s/scoring.py: `tf` and `fl` are whole arrays.
+def bm25(idf: float, tf: np.ndarray, fl: np.ndarray, avgfl: float, b: float, k1: float) -> np.ndarray:
+    """Whoosh's scoring.bm25, operation for operation (the same float64 results)."""
+    return idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
+
+
+def lucene_idf(documents: int, frequency: int) -> float:
+    return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+
+
+class Statistics(Protocol):
+    """What BM25 reads for a term (cursors.Stats: a cursor's first page's); the live ones for terms and fields
+    it lacks."""
+
+    @property
+    def documents(self) -> int: ...
+
+    @property
+    def frequencies(self) -> dict[tuple[str, str], int]: ...
+
+    @property
+    def avg_lengths(self) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class _Live:
+    documents: int
+    frequencies: dict[tuple[str, str], int]
+    avg_lengths: dict[str, float]
+
+
+@dataclass
+class Segment:
+    postings: SegmentPostings
+    offset: int  # global docnum of the segment's first document
+    live: np.ndarray  # bool per document: not deleted
+
+
+# One query on one segment: (match mask, score per document; 0 where not matched).
+_Result = tuple[np.ndarray, np.ndarray]
+# (query, segment index, ascending candidate docnums within the segment) -> the candidates the query matches.
+Verifier = Callable[[wq.Query, int, np.ndarray], np.ndarray]
+
+
+class Kernel:
+    """The derived postings of one index view's segments. Shared by threads: a search's state lives in _Run."""
+
+    def __init__(self, segments: Sequence[Segment], schema: Any, k1: float, b: float) -> None:
+        self.segments = list(segments)
+        self.schema = schema
+        self.k1 = k1
+        self.b = b
+        self.documents = sum(s.postings.documents for s in self.segments)  # deleted ones included, as Whoosh counts
+        self.field_totals: dict[str, float] = {}
+        for s in self.segments:
+            for name, total in s.postings.field_totals.items():
+                self.field_totals[name] = self.field_totals.get(name, 0) + total
+
+    def doc_frequency(self, fieldname: str, btext: bytes) -> int:
+        total = 0
+        for s in self.segments:
+            i = s.postings.find(fieldname, btext)
+            if i >= 0:
+                total += s.postings.doc_frequency(i)
+        return total
+
+    def live_statistics(self) -> Statistics:
+        return _Live(self.documents, {}, {})
+
+    def avg_length(self, fieldname: str) -> float:
+        return self.field_totals.get(fieldname, 0) / (self.documents or 1)
+
+    def run(
+        self,
+        q: wq.Query,
+        stats: Statistics,
+        verify: Verifier,
+        deadline: float | None = None,
+        scored: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(global docnums matching `q`, ascending; their scores; whether time ran out). Segments are answered in
+        order; past `deadline` (read after each segment and while verifying positions) the rest are left out."""
+        docs: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        timed_out = False
+        work = 0  # postings read since the clock was last read
+        for n, segment in enumerate(self.segments):
+            run = _Run(self, segment, n, stats, verify, deadline, scored)
+            mask, score = run.node(q)
+            mask = mask & segment.live  # not in place: the mask may be a term's, memoised by the run
+            found = np.flatnonzero(mask)
+            docs.append(found.astype(np.int64) + segment.offset)
+            scores.append(score[found])
+            if run.timed_out:
+                timed_out = True
+                break
+            work += run.work
+            if work >= DEADLINE_EVERY and n + 1 < len(self.segments) and deadline is not None:
+                work = 0
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    break
+        if not docs:
+            return np.zeros(0, dtype=np.int64), np.zeros(0), timed_out
+        return np.concatenate(docs), np.concatenate(scores), timed_out
+
+
+class _Run:
+    """One query on one segment."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        segment: Segment,
+        index: int,
+        stats: Statistics,
+        verify: Verifier,
+        deadline: float | None,
+        scored: bool,
+    ) -> None:
+        self.kernel = kernel
+        self.postings = segment.postings
+        self.n = segment.postings.documents
+        self.index = index
+        self.stats = stats
+        self.verify = verify
+        self.deadline = deadline
+        self.scored = scored
+        self.timed_out = False
+        self.work = 0  # postings read
+        # (field, term, live statistics) -> its unboosted result: `auto` queries hold each word twice. Results
+        # are never changed in place.
+        self.memo: dict[tuple[str, bytes, bool, bool], _Result] = {}
+        self._no_scores: np.ndarray | None = None
+
+    def empty(self) -> _Result:
+        return np.zeros(self.n, dtype=bool), np.zeros(self.n) if self.scored else self.no_scores
+
+    @property
+    def no_scores(self) -> np.ndarray:
+        """The score array of every unscored result (filters, counts): one, read-only."""
+        if self._no_scores is None:
+            self._no_scores = np.zeros(self.n)
+            self._no_scores.flags.writeable = False
+        return self._no_scores
+
+    # -- terms ---------------------------------------------------------------------------------------------
+    def _term_params(self, fieldname: str, btext: bytes, live: bool) -> tuple[float, float]:
+        kernel = self.kernel
+        stats = kernel.live_statistics() if live else self.stats
+        n = None if live else stats.frequencies.get((fieldname, btext.decode("utf-8")))
+        if n is None:
+            n = kernel.doc_frequency(fieldname, btext)
+        avgfl = (None if live else stats.avg_lengths.get(fieldname)) or kernel.avg_length(fieldname) or 1
+        return lucene_idf(stats.documents, n), avgfl
+
+    def term(self, fieldname: str, btext: bytes, boost: float = 1.0, live: bool = False) -> _Result:
+        key = (fieldname, btext, live, self.scored)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._term(fieldname, btext, live)
+        if boost == 1.0 or not self.scored:
+            return found
+        return found[0], found[1] * boost
+
+    def _term(self, fieldname: str, btext: bytes, live: bool) -> _Result:
+        if fieldname not in KERNEL_FIELDS or fieldname not in self.kernel.schema:
+            raise Unsupported(fieldname)
+        mask, score = self.empty()
+        i = self.postings.find(fieldname, btext)
+        if i < 0:
+            return mask, score
+        docs, tf = self.postings.postings(i)
+        self.work += len(docs)
+        mask[docs] = True
+        if not self.scored:
+            return mask, score
+        lengths = self.postings.field_lengths(fieldname)
+        if lengths is None:  # not scorable: Whoosh's WeightScorer, the posting's weight
+            values = tf.astype(np.float64)
+        else:
+            idf, avgfl = self._term_params(fieldname, btext, live)
+            values = bm25(
+                idf, tf.astype(np.float64), lengths[docs].astype(np.float64), avgfl, self.kernel.b, self.kernel.k1
+            )
+        score[docs] = values
+        return mask, score
+
+    def _btext(self, fieldname: str, text: Any) -> bytes:
+        if isinstance(text, bytes):
+            return text
+        try:
+            return bytes(self.kernel.schema[fieldname].to_bytes(text))
+        except (KeyError, ValueError):
+            raise Unsupported(fieldname) from None
+
+    def terms_or(self, fieldname: str, btexts: Sequence[bytes], boost: float, live: bool) -> _Result:
+        """Whoosh's MultiTerm.matcher: one term is that term (its boost dropped); more are an Or of them."""
+        btexts = [t for t in btexts if t]
+        if not btexts:
+            return self.empty()
+        if len(btexts) == 1:
+            return self.term(fieldname, btexts[0])
+        if not self.scored:  # a filter's range of days: every posting list marked at once
+            mask = np.zeros(self.n, dtype=bool)
+            found = [self.postings.find(fieldname, t) for t in btexts]
+            parts = [self.postings.postings(i)[0] for i in found if i >= 0]
+            if parts:
+                docs = np.concatenate(parts)
+                self.work += len(docs)
+                mask[docs] = True
+            return mask, self.no_scores
+        # Many terms (a broad prefix): one accumulator, not an array pair per term.
+        mask, score = self.empty()
+        for t in btexts:
+            m, s = self.term(fieldname, t, live=live)
+            mask |= m
+            if self.scored:
+                score += s
+        if self.scored and boost != 1.0:
+            score *= boost
+        return mask, score
+
+    # -- combining -----------------------------------------------------------------------------------------
+    def _sum(self, parts: list[_Result], boost: float, union: bool) -> _Result:
+        mask = parts[0][0].copy()
+        for m, _ in parts[1:]:
+            if union:
+                mask |= m
+            else:
+                mask &= m
+        score = np.zeros(self.n)
+        if self.scored:
+            for _, s in parts:
+                score += s
+            if not union:
+                score[~mask] = 0.0
+            if boost != 1.0:
+                score *= boost
+        return mask, score
+
+    def node(self, q: wq.Query) -> _Result:
+        if isinstance(q, wq.Term):
+            return self.term(q.fieldname, self._btext(q.fieldname, q.text), q.boost)
+        if isinstance(q, Expanded):
+            return self.terms_or(q.fieldname, q.btexts, q.boost, live=bool(q.constantscore))
+        if isinstance(q, wq.TermRange) and type(q) is wq.TermRange:
+            return self.term_range(q)
+        if isinstance(q, wq.Phrase):
+            return self.phrase(q)
+        if isinstance(q, FieldPart):
+            return self.field_part(q)
+        if isinstance(q, wq.NullQuery.__class__):
+            return self.empty()
+        if type(q) is wq.Every and q.fieldname in (None, "", "*"):
+            score = np.full(self.n, q.boost or 1.0) if self.scored else np.zeros(self.n)
+            return np.ones(self.n, dtype=bool), score
+        if type(q) in (wq.Or, wq.And):
+            if isinstance(q, wq.Or) and (q.minmatch or q.scale):
+                raise Unsupported("Or with minmatch or scale")
+            subs = list(q.subqueries)
+            if not subs:
+                return self.empty()
+            if len(subs) == 1:  # CompoundQuery.matcher: the child alone, the compound's boost dropped
+                return self.node(subs[0])
+            if isinstance(q, wq.And):
+                return self._and(subs, q.boost)
+            return self._sum([self.node(s) for s in subs], q.boost, union=True)
+        if isinstance(q, wq.AndMaybe) and type(q) is wq.AndMaybe:
+            (am, ascore), (bm, bscore) = self.node(q.a), self.node(q.b)
+            if self.scored:
+                ascore = ascore + np.where(am & bm, bscore, 0.0)
+            return am, ascore
+        if isinstance(q, wq.AndNot):  # query.AndNot (its matcher fixed) or Whoosh's: both mean a minus b
+            am, ascore = self.node(q.a)
+            bm, _ = self.node_unscored(q.b)
+            mask = am & ~bm
+            return mask, np.where(mask, ascore, 0.0)
+        if type(q) is wq.Require:
+            am, ascore = self.node(q.a)
+            bm, _ = self.node_unscored(q.b)
+            mask = am & bm
+            return mask, np.where(mask, ascore, 0.0)
+        raise Unsupported(type(q).__name__)
+
+    def _and(self, subs: list[wq.Query], boost: float) -> _Result:
+        """Single terms first, rarest first: once nothing matches, the other parts (a broad text beside a filter
+        that matches nothing, a phrase to verify) are not evaluated. Summed in the query's order."""
+        order = sorted(range(len(subs)), key=lambda i: self._estimate(subs[i]))
+        parts: dict[int, _Result] = {}
+        matched: np.ndarray | None = None
+        for i in order:
+            parts[i] = self.node(subs[i])
+            matched = parts[i][0] if matched is None else matched & parts[i][0]
+            if not matched.any():
+                return self.empty()
+        return self._sum([parts[i] for i in range(len(subs))], boost, union=False)
+
+    def _estimate(self, q: wq.Query) -> int:
+        if isinstance(q, wq.Term):
+            i = self.postings.find(q.fieldname, self._btext(q.fieldname, q.text))
+            return self.postings.doc_frequency(i) if i >= 0 else 0
+        return self.n + 1  # after the terms, in the query's order
+
+    def node_unscored(self, q: wq.Query) -> _Result:
+        scored, self.scored = self.scored, False
+        try:
+            return self.node(q)
+        finally:
+            self.scored = scored
+
+    def term_range(self, q: wq.TermRange) -> _Result:
+        """A day range (filters): this segment's terms from start to end, both included."""
+        if q.start is None or q.end is None or q.startexcl or q.endexcl:
+            raise Unsupported("open or exclusive range")
+        lo, hi = self._btext(q.fieldname, q.start), self._btext(q.fieldname, q.end)
+        keys = self.postings.keys
+        prefix_len = len(q.fieldname.encode("utf-8")) + 1
+        btexts = [keys[i][prefix_len:] for i in self.postings.range(q.fieldname, lo, hi)]
+        return self.terms_or(q.fieldname, btexts, q.boost, live=bool(q.constantscore))
+
+    # -- positions -----------------------------------------------------------------------------------------
+    def _verified(self, q: wq.Query, mask: np.ndarray, score: np.ndarray) -> _Result:
+        candidates = np.flatnonzero(mask)
+        if not len(candidates):
+            return mask, score
+        kept = np.zeros(self.n, dtype=bool)
+        for start in range(0, len(candidates), DEADLINE_EVERY):
+            if start and self.deadline is not None and time.monotonic() > self.deadline:
+                self.timed_out = True  # the candidates not verified are left out
+                break
+            found = self.verify(q, self.index, candidates[start : start + DEADLINE_EVERY])
+            kept[found] = True
+        return kept, np.where(kept, score, 0.0)
+
+    def phrase(self, q: wq.Phrase) -> _Result:
+        """Candidates: every word (SpanNear2's intersection, whose score is the sum of the words' scores)."""
+        if q.fieldname not in self.kernel.schema:
+            return self.empty()
+        words = [self._btext(q.fieldname, w) for w in q.words]
+        if not words:
+            return self.empty()
+        parts = [self.term(q.fieldname, w) for w in words]
+        mask, score = parts[0] if len(parts) == 1 else self._sum(parts, 1.0, union=False)
+        if self.scored and q.boost != 1.0:
+            score = score * q.boost
+        return self._verified(q, mask, score)
+
+    def field_part(self, q: FieldPart) -> _Result:
+        """`title:`/`body:`: the query on `text` (field_parts._with_spans scores a pattern's terms as an Or with
+        the query's boost on each, with the searcher's statistics), then positions checked by Whoosh."""
+        inner = q.q
+        if isinstance(inner, wq.Phrase):
+            words = [self._btext(inner.fieldname, w) for w in inner.words]
+            parts = [self.term(inner.fieldname, w, inner.boost) for w in words]
+            mask, score = parts[0] if len(parts) == 1 else self._sum(parts, 1.0, union=False)
+        elif isinstance(inner, Expanded):
+            present = [t for t in inner.btexts if t and self.postings.find(inner.fieldname, t) >= 0]
+            if not present:
+                return self.empty()
+            parts = [self.term(inner.fieldname, t, inner.boost) for t in present]
+            mask, score = parts[0] if len(parts) == 1 else self._sum(parts, 1.0, union=True)
+        elif isinstance(inner, wq.Term):
+            mask, score = self.node(inner)
+        else:
+            raise Unsupported(f"FieldPart of {type(inner).__name__}")
+        return self._verified(q, mask, score)
+
+
+def top(
+    docs: np.ndarray,
+    scores: np.ndarray,
+    ranks: np.ndarray,
+    wanted: int,
+    digits: int,
+    after: tuple[float, int] | None = None,
+) -> list[tuple[float, int]]:
+    """The best `wanted` of `docs` as (score rounded to `digits`, docnum): by rounded score, then by `ranks`
+    (each docnum's place in id order); with `after` (rounded score, id rank), only those after it. numpy narrows
+    the candidates; Python's round() settles the order, as the Whoosh path's collector rounds."""
+    slack = 2 * 10.0**-digits
+    if after is not None and len(docs):
+        score_after, rank_after = after
+        near = np.abs(scores - score_after) <= slack
+        keep = scores < score_after - slack
+        if near.any():
+            idx = np.flatnonzero(near)
+            exact = _rounded(scores[idx], digits)
+            r = ranks[docs[idx]]
+            keep[idx] = (exact < score_after) | ((exact == score_after) & (r >= rank_after))
+        docs, scores = docs[keep], scores[keep]
+    if wanted <= 0 or not len(docs):
+        return []
+    if len(docs) > wanted:
+        kth = np.partition(scores, len(scores) - wanted)[len(scores) - wanted]
+        keep = scores >= kth - slack
+        docs, scores = docs[keep], scores[keep]
+    rounded = _rounded(scores, digits)
+    order = np.lexsort((ranks[docs], -rounded))[:wanted]
+    return [(float(rounded[i]), int(docs[i])) for i in order]
+
+
+def _rounded(values: np.ndarray, digits: int) -> np.ndarray:
+    """Python's round() of each value (numpy's round can differ in the last place), each distinct value once."""
+    unique, inverse = np.unique(values, return_inverse=True)
+    return np.array([round(float(v), digits) for v in unique])[inverse]

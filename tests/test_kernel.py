@@ -1,0 +1,283 @@
+"""The search kernel (search/kernel.py over index/postings.py) answers as the Whoosh path does.
+
+The property test builds random small indexes (random documents, several segments, deletions) and runs random
+queries (words, OR, AND, NOT, field scopes, prefixes, phrases, filters, sorts) through two services on the same
+index, one with the kernel and one without: the same hits in the same order, the same scores, counts and facets.
+A second check compares every match's score with Whoosh's searcher, to float precision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import TEST_SETTINGS, fuzz
+from hypothesis import given
+from hypothesis import strategies as st
+from whoosh.scoring import bm25 as whoosh_bm25
+
+from searchsvc.config import load_settings
+from searchsvc.documents import document_from_mapping
+from searchsvc.extract.types import Entity, Extraction
+from searchsvc.index import postings
+from searchsvc.index.indexer import commit
+from searchsvc.index.schema import document_fields
+from searchsvc.index.store import IndexStore
+from searchsvc.search import kernel
+from searchsvc.search.requests import Filters, SearchRequest
+from searchsvc.search.service import WEIGHTING, SearchService, _verifier
+
+pytestmark = pytest.mark.usefixtures("whoosh_names_from_os_entropy")
+
+WORDS = ["harbour", "storm", "ferry", "harvest", "minister", "talks", "rain", "port", "coast", "trade"]
+PEOPLE = ["Ann Lee", "Bo Chan", "Wang Yi"]
+
+words = st.sampled_from(WORDS)
+document = st.fixed_dictionaries(
+    {
+        "title": st.lists(words, min_size=1, max_size=4).map(" ".join),
+        "body": st.lists(words, min_size=1, max_size=14).map(" ".join),
+        "day": st.integers(0, 40),
+        "people": st.lists(st.sampled_from(PEOPLE), max_size=2, unique=True),
+    }
+)
+
+
+def _leaf() -> st.SearchStrategy[str]:
+    return st.one_of(
+        words,
+        words.map(lambda w: f"{w[:3]}*"),  # prefix
+        words.map(lambda w: f"title:{w}"),
+        words.map(lambda w: f"body:{w}"),
+        st.tuples(words, words).map(lambda ab: f'"{ab[0]} {ab[1]}"'),  # phrase
+        st.tuples(words, words, words, st.integers(0, 3)).map(lambda p: f'"{p[0]} {p[1]} {p[2]}"~{p[3]}'),
+        words.map(lambda w: f'"{w} {w}"'),  # a word twice in a row, not once
+        st.sampled_from(PEOPLE).map(lambda p: f'person:"{p}"'),
+        st.tuples(words, st.sampled_from(["2", "0.5"])).map(lambda wb: f"{wb[0]}^{wb[1]}"),
+    )
+
+
+query = st.one_of(
+    st.lists(_leaf(), min_size=1, max_size=5).map(" ".join),
+    st.tuples(_leaf(), _leaf()).map(lambda ab: f"{ab[0]} OR {ab[1]}"),
+    st.tuples(_leaf(), _leaf()).map(lambda ab: f"{ab[0]} AND {ab[1]}"),
+    st.tuples(_leaf(), _leaf()).map(lambda ab: f"{ab[0]} -{ab[1]}"),
+    st.tuples(_leaf(), _leaf(), _leaf()).map(lambda abc: f"({abc[0]} OR {abc[1]}) AND NOT {abc[2]}"),
+    st.tuples(_leaf(), _leaf()).map(lambda ab: f"+{ab[0]} {ab[1]}"),
+)
+FIRST_DAY = dt.date(2020, 1, 1)
+filters = st.one_of(
+    st.just(Filters()),
+    st.sampled_from(PEOPLE).map(lambda p: Filters(person=(p,))),
+    st.integers(0, 40).map(lambda d: Filters(published_from=(FIRST_DAY + dt.timedelta(days=d)).isoformat())),
+)
+request = st.builds(
+    lambda q, match, flt, sort, facets, limit: SearchRequest(
+        q=q, match=match, filters=flt, sort=sort, facets=facets, limit=limit
+    ),
+    query,
+    st.sampled_from(["auto", "any", "all"]),
+    filters,
+    st.sampled_from(["relevance", "relevance", "published"]),
+    st.sampled_from([(), ("person",)]),
+    st.sampled_from([3, 10]),
+)
+
+
+def build_index(path: Path, docs: list[dict[str, Any]], segments: int, deleted: list[int]) -> None:
+    """`docs` committed in `segments` commits (unmerged), then `deleted` removed in one more."""
+    store = IndexStore(path)
+    ix, generation = store.create_generation()
+    size = -(-len(docs) // segments)
+    for start in range(0, len(docs), size):
+        writer = ix.writer()
+        for n, d in enumerate(docs[start : start + size], start):
+            doc = document_from_mapping(
+                {
+                    "id": f"d{n:03d}",
+                    "title": d["title"],
+                    "body": d["body"],
+                    "published": (FIRST_DAY + dt.timedelta(days=d["day"])).isoformat(),
+                }
+            )
+            extraction = Extraction(entities=tuple(Entity(p, "person", 1) for p in d["people"]))
+            writer.add_document(**document_fields(doc, extraction, path="", content_hash=""))
+        writer.commit(merge=False)
+    if deleted:
+        writer = ix.writer()
+        for n in deleted:
+            writer.delete_by_term("id", f"d{n:03d}")
+        writer.commit(merge=False)
+    store.publish(generation)
+
+
+def service(path: Path, on: bool, **overrides: Any) -> SearchService:
+    settings = {**TEST_SETTINGS, "index_dir": str(path), "cache_size": 0, "search_kernel": on, **overrides}
+    return SearchService(load_settings(settings, env={}))
+
+
+def answer(svc: SearchService, req: SearchRequest) -> dict[str, Any]:
+    try:
+        result = svc.search(req, use_cache=False)
+    except Exception as exc:  # a query refused (QueryError) must be refused alike
+        return {"error": type(exc).__name__, "message": str(exc)}
+    out = result.to_json()
+    out.pop("took_ms")
+    return out
+
+
+@pytest.fixture
+def index_path() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        yield Path(tmp) / "index"
+
+
+@fuzz(30)
+@given(
+    docs=st.lists(document, min_size=1, max_size=24),
+    segments=st.integers(1, 4),
+    deletions=st.lists(st.integers(0, 23), max_size=6, unique=True),
+    requests=st.lists(request, min_size=1, max_size=5),
+)
+def test_the_kernel_answers_as_the_whoosh_path(
+    docs: list[dict[str, Any]], segments: int, deletions: list[int], requests: list[SearchRequest]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "index"
+        build_index(path, docs, segments, [n for n in deletions if n < len(docs)])
+        with_kernel, without = service(path, True), service(path, False)
+        try:
+            for req in requests:
+                expected, got = answer(without, req), answer(with_kernel, req)
+                assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), req
+                if "error" not in got:
+                    assert_scores_equal(with_kernel, req)
+        finally:
+            with_kernel.close()
+            without.close()
+
+
+def assert_scores_equal(svc: SearchService, req: SearchRequest) -> None:
+    """Every match's score, the kernel's against Whoosh's searcher (live statistics), to float precision."""
+    with svc._use() as (view, searcher):
+        reader = searcher.reader()
+        built = view.builder.build(req.q, match=req.match)
+        built = svc._expanded(searcher, built, deadline=float("inf"))
+        found = view.kernel(searcher)
+        assert found is not None
+        docs, scores, _ = found.run(built.query, found.live_statistics(), _verifier(searcher))
+        hits = searcher.search(built.query, limit=None, scored=True)
+        expected = {hit.docnum: hit.score for hit in hits}
+        assert sorted(expected) == docs.tolist()
+        for d, s in zip(docs.tolist(), scores.tolist(), strict=True):
+            assert s == pytest.approx(expected[d], rel=1e-9, abs=1e-12), (req.q, reader.stored_fields(d)["id"])
+
+
+# -- the derived files ---------------------------------------------------------------------------------------
+DOCS = [
+    {"title": "Storm at the harbour", "body": "rain and storm", "day": 1, "people": ["Ann Lee"]},
+    {"title": "Ferry talks", "body": "the minister talks trade", "day": 2, "people": []},
+    {"title": "Harvest", "body": "harbour port coast harvest harvest", "day": 3, "people": ["Bo Chan"]},
+]
+
+
+def test_the_derived_postings_are_written_at_commit_and_rebuilt_when_deleted(index_path: Path) -> None:
+    store = IndexStore(index_path)
+    ix, generation = store.create_generation()
+    writer = ix.writer()
+    for n, d in enumerate(DOCS):
+        doc = document_from_mapping({"id": f"d{n}", "title": d["title"], "body": d["body"]})
+        writer.add_document(**document_fields(doc, Extraction(), path="", content_hash=""))
+    commit(writer)  # the indexer's commit: searchsvc index and the HTTP writer alike
+    store.publish(generation)
+    folder = Path(ix.storage.folder)
+    [segment] = ix._read_toc().segments
+    written = postings.folder_of(folder, segment.segment_id())
+    assert (written / "docs.npy").exists() and postings.size_bytes(folder) > 0
+    svc = service(index_path, True)
+    try:
+        first = answer(svc, SearchRequest(q="harbour"))
+        with svc._use() as (view, searcher):
+            derived = view.kernel(searcher).segments[0].postings  # type: ignore[union-attr]
+            assert isinstance(derived.docs, np.memmap)  # shared by every worker through the page cache
+    finally:
+        svc.close()
+    for path in (folder / postings.FOLDER).rglob("*"):
+        if path.is_file():
+            path.unlink()
+    svc = service(index_path, True)
+    try:
+        assert answer(svc, SearchRequest(q="harbour")) == first  # rebuilt from the Whoosh segment
+    finally:
+        svc.close()
+    assert (written / "docs.npy").exists()
+
+
+def test_stale_derived_files_are_rebuilt(index_path: Path) -> None:
+    build_index(index_path, [*DOCS, *DOCS], 1, [])
+    ix, _ = IndexStore(index_path).open()
+    [segment] = ix._read_toc().segments
+    folder = postings.folder_of(ix.storage.folder, segment.segment_id())
+    svc = service(index_path, True)
+    try:
+        expected = answer(svc, SearchRequest(q="harvest OR storm"))
+    finally:
+        svc.close()
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "documents": 1}))  # another segment's, say
+    np.save(folder / "docs.npy", np.zeros(0, dtype=np.int32))
+    svc = service(index_path, True)
+    try:
+        assert answer(svc, SearchRequest(q="harvest OR storm")) == expected
+    finally:
+        svc.close()
+
+
+def test_queries_the_kernel_does_not_answer_take_the_whoosh_path(
+    index_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_index(index_path, DOCS, 2, [])
+    calls: list[str] = []
+    real = kernel._Run.node
+
+    def refusing(self: kernel._Run, q: Any) -> Any:
+        calls.append(type(q).__name__)
+        raise kernel.Unsupported("test")
+
+    svc = service(index_path, True)
+    try:
+        expected = answer(svc, SearchRequest(q="harbour talks", facets=("person",)))
+        monkeypatch.setattr(kernel._Run, "node", refusing)
+        assert answer(svc, SearchRequest(q="harbour talks", facets=("person",))) == expected
+        assert calls  # the kernel was asked, and refused
+    finally:
+        monkeypatch.setattr(kernel._Run, "node", real)
+        svc.close()
+
+
+def test_the_kernel_stops_at_the_deadline_between_segments(index_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [{"title": "storm", "body": f"storm {WORDS[n % 10]}", "day": n % 40, "people": []} for n in range(30)]
+    build_index(index_path, docs, 3, [])
+    monkeypatch.setattr(kernel, "DEADLINE_EVERY", 1)
+    svc = service(index_path, True, query_timeout=0.0)
+    try:
+        result = svc.search(SearchRequest(q="storm"), use_cache=False)
+        assert result.timed_out and result.total_relation == "gte" and 1 <= len(result.hits) <= result.total < 30
+        phrase = svc.search(SearchRequest(q='"storm storm"'), use_cache=False)
+        assert phrase.timed_out and phrase.total_relation == "gte" and phrase.total < 30
+    finally:
+        svc.close()
+
+
+def test_bm25_is_whooshs_formula() -> None:
+    tf, fl = np.array([1.0, 3.0]), np.array([10.0, 4.0])
+    expected = [
+        whoosh_bm25(2.0, t, f, 7.0, WEIGHTING.B, WEIGHTING.K1) for t, f in zip(tf.tolist(), fl.tolist(), strict=True)
+    ]
+    assert kernel.bm25(2.0, tf, fl, 7.0, WEIGHTING.B, WEIGHTING.K1).tolist() == expected
