@@ -415,7 +415,7 @@ def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
                     load["latency_ms"]["p50"],
                     load["latency_ms"]["p99"],
                     _split(r.get("split")),
-                    " ".join(_fmt(w.get("rss_mb")) for w in r["workers"]),
+                    " ".join(f"{_fmt(w.get('rss_mb'))} ({_fmt(w.get('anon_mb'))})" for w in r["workers"]),
                     " ".join(_fmt(w.get("cpu_s_during_load")) for w in r["workers"]),
                     r["one_client"]["errors"] + load["errors"],
                 ]
@@ -429,7 +429,7 @@ def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
                 "p50 ms",
                 "p99 ms",
                 "split",
-                "RSS MB/worker",
+                "RSS (anon) MB/worker",
                 "cpu s/worker",
                 "errors",
             ],
@@ -437,7 +437,8 @@ def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
         )
         lines.append(
             "  split = client connections each worker held once all had their first answer; RSS = VmRSS of each "
-            "serving worker after the load"
+            "serving worker after the load, anon = its private part (RssAnon; the rest maps files, shared, and "
+            "counted once per mapping: each FTS5 thread maps the database)"
         )
         agree = sbs.get("agreement")
         if agree:
@@ -463,7 +464,8 @@ def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
             lines.append("")
             lines.append(
                 f"worker balance (searchsvc): {len(next(iter(balance.values()))['trials'])} bursts of "
-                f"{sbs['clients']} keep-alive connections opened at once, on one server per configuration"
+                f"{sbs['clients']} keep-alive connections opened at once, {sbs.get('trial_requests', '?')} requests "
+                "each, on two servers up together, alternating"
             )
             rows = [
                 [

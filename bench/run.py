@@ -17,6 +17,7 @@ requests in the same order.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import shutil
 import sys
@@ -217,6 +218,7 @@ def side_by_side_phase(
         "gunicorn": {**conf, "workers": args.workers},
         "clients": args.clients,
         "requests": args.requests,
+        "trial_requests": args.trial_requests,
         "queries": len(mix),
         "services": {},
     }
@@ -233,22 +235,27 @@ def side_by_side_phase(
     out["agreement"] = sidebyside.agreement(mix, ours, peer)
 
     if args.trials:
-        out["balance"] = {}
-        for label, reuse_port in (("one shared socket", False), ("reuse_port", True)):
-            path = serving.conf_with_reuse_port(work / f"gunicorn-reuse-port-{reuse_port}.py", reuse_port)
-            log = logs / f"gunicorn-balance-{reuse_port}.log"
-            with serving.gunicorn(index_dir, args.workers, log, conf=path, cache_size=0) as srv:
-                trials = phases.run(
-                    f"balance trials, {label}",
-                    sidebyside.balance_trials,
-                    srv,
-                    mix,
-                    args.clients,
-                    args.trials,
-                    args.trial_requests,
-                    args.seed,
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for label, reuse_port in (("one shared socket", False), ("reuse_port", True)):
+                path = serving.conf_with_reuse_port(work / f"gunicorn-reuse-port-{reuse_port}.py", reuse_port)
+                log = logs / f"gunicorn-balance-{reuse_port}.log"
+                servers[label] = stack.enter_context(
+                    serving.gunicorn(index_dir, args.workers, log, conf=path, cache_size=0)
                 )
-            out["balance"][label] = {**trials, "deployed": reuse_port == conf["reuse_port"]}
+            balance = phases.run(
+                "balance trials, one shared socket and reuse_port alternately",
+                sidebyside.balance_trials,
+                servers,
+                mix,
+                args.clients,
+                args.trials,
+                args.trial_requests,
+                args.seed,
+            )
+        out["balance"] = {
+            label: {**b, "deployed": (label == "reuse_port") == conf["reuse_port"]} for label, b in balance.items()
+        }
     return out
 
 

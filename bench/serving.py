@@ -238,6 +238,7 @@ def drive(
     examples: list[str] = []
     start = threading.Barrier(clients + 1)
     connected = threading.Barrier(clients + 1) if on_connected is not None else None
+    measured = threading.Event()  # the clients go on once on_connected has seen every connection
 
     def client(n: int) -> None:
         conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
@@ -263,9 +264,11 @@ def drive(
             samples[n].append((category, (time.perf_counter() - began) * 1000, ok))
             if waiting and connected is not None:
                 connected.wait(timeout=120)
+                measured.wait(timeout=120)
                 waiting = False
         if waiting and connected is not None:
             connected.wait(timeout=120)
+            measured.wait(timeout=120)
         conn.close()
 
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
@@ -276,7 +279,10 @@ def drive(
     seen = None
     if connected is not None and on_connected is not None:
         connected.wait(timeout=120)
-        seen = on_connected()
+        try:
+            seen = on_connected()
+        finally:
+            measured.set()
     for t in threads:
         t.join()
     wall = time.perf_counter() - began

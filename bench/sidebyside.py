@@ -101,32 +101,41 @@ def measure(
 
 
 def balance_trials(
-    server: serving.Server, mix: Sequence[BenchQuery], clients: int, trials: int, per_trial: int, seed: int
-) -> dict[str, Any]:
-    """`trials` bursts of `clients` keep-alive connections opened at once, `per_trial` requests each burst:
-    the split of the connections between the workers and the latencies of each burst."""
+    servers: Mapping[str, serving.Server],
+    mix: Sequence[BenchQuery],
+    clients: int,
+    trials: int,
+    per_trial: int,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
+    """`trials` bursts of `clients` keep-alive connections opened at once, `per_trial` requests each burst, on
+    each server in turn (alternating which goes first, so both meet the same background load): per server, the
+    split of the connections between its workers and the latencies of the bursts."""
     requests = [(q.category, q.path) for q in mix]
-    serving.drive(server, requests, clients)  # warm-up
-    out: list[dict[str, Any]] = []
-    all_ms: list[float] = []
+    for server in servers.values():
+        serving.drive(server, requests, clients)  # warm-up
+    bursts: dict[str, list[dict[str, Any]]] = {label: [] for label in servers}
+    all_ms: dict[str, list[float]] = {label: [] for label in servers}
+    labels = list(servers)
     for t in range(trials):
-        r = serving.drive(
-            server,
-            load_order(mix, per_trial, seed + t),
-            clients,
-            on_connected=lambda: serving.connection_split(server),
-        )
-        ms = [x for v in r.pop("_samples").values() for x in v]
-        all_ms.extend(ms)
-        out.append(
-            {
-                "split": split_label(r["connected"]),
-                "req_per_s": r["req_per_s"],
-                "p99": r["latency_ms"]["p99"],
-                "errors": r["errors"],
-            }
-        )
-        time.sleep(0.2)  # the closed connections leave the workers before the next burst
+        order = load_order(mix, per_trial, seed + t)
+        for label in labels if t % 2 == 0 else labels[::-1]:
+            server = servers[label]
+            r = serving.drive(server, order, clients, on_connected=lambda s=server: serving.connection_split(s))
+            all_ms[label].extend(x for v in r.pop("_samples").values() for x in v)
+            bursts[label].append(
+                {
+                    "split": split_label(r["connected"]),
+                    "req_per_s": r["req_per_s"],
+                    "p99": r["latency_ms"]["p99"],
+                    "errors": r["errors"],
+                }
+            )
+            time.sleep(0.2)  # the closed connections leave the workers before the next burst
+    return {label: _trials_summary(bursts[label], all_ms[label], clients) for label in labels}
+
+
+def _trials_summary(out: list[dict[str, Any]], all_ms: list[float], clients: int) -> dict[str, Any]:
     worst = [max(int(c) for c in x["split"].split(":")) for x in out]
     return {
         "trials": out,
