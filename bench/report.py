@@ -391,7 +391,7 @@ def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     build = results.get("build")
     sbs = results.get("side_by_side")
-    if sbs:
+    if sbs and build:
         g = sbs["gunicorn"]
         lines.append("")
         lines.append(

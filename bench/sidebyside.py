@@ -4,6 +4,7 @@ settings; plus how 8 keep-alive clients connecting at once are split between the
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import random
@@ -121,7 +122,7 @@ def balance_trials(
         order = load_order(mix, per_trial, seed + t)
         for label in labels if t % 2 == 0 else labels[::-1]:
             server = servers[label]
-            r = serving.drive(server, order, clients, on_connected=lambda s=server: serving.connection_split(s))
+            r = serving.drive(server, order, clients, on_connected=functools.partial(serving.connection_split, server))
             all_ms[label].extend(x for v in r.pop("_samples").values() for x in v)
             bursts[label].append(
                 {
