@@ -44,9 +44,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check searchsvc tests bench eval
 	$(BIN)/mypy
 
-## bench: performance benchmark on ../shared/data (prints a table, writes bench/results.json)
+## bench: searchsvc beside a SQLite FTS5 service on ../shared/data (prints a table, writes bench/results.json):
+## Reuters once (20,841 articles); FULL=1: x5 over HTTP and an in-process point at x25; BENCH_ARGS: more flags
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(if $(FULL),--full) $(BENCH_ARGS)
 
 ## eval: ranking (service vs plain BM25, leave-one-collection-out tables; ~40 min the first time) and extraction quality
 eval: $(STAMP)

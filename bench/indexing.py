@@ -116,3 +116,30 @@ def plain_run(source: Path, index_dir: Path, log: Path) -> dict[str, Any]:
     out["docs_per_s"] = round(out["documents"] / run.wall, 1)
     out["words_per_s"] = round(out["words"] / run.wall)
     return out
+
+
+# Whoosh's own files in a generation directory: the table of contents, segments (compound or not), postings,
+# terms, columns and field lengths, the write lock. Anything else there is derived (the search kernel's arrays).
+_WHOOSH_SUFFIXES = (".toc", ".seg", ".pst", ".trm", ".col", ".fln", ".vps", ".dcs", "_WRITELOCK")
+
+
+def disk_breakdown(generation: Path) -> dict[str, Any]:
+    """MB on disk of a live index generation: all of it, Whoosh's files, and the derived files beside them by
+    kind (suffix, e.g. .npy), which deleting loses nothing."""
+    whoosh = 0
+    derived: dict[str, int] = {}
+    for path in generation.rglob("*"):
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        if path.name.endswith(_WHOOSH_SUFFIXES) or path.parent.name.endswith(".tmp"):
+            whoosh += size
+        else:
+            kind = path.suffix or path.name
+            derived[kind] = derived.get(kind, 0) + size
+    return {
+        "total_mb": round((whoosh + sum(derived.values())) / 1e6, 2),
+        "whoosh_mb": round(whoosh / 1e6, 2),
+        "derived_mb": round(sum(derived.values()) / 1e6, 2),
+        "derived_by_kind_mb": {k: round(v / 1e6, 2) for k, v in sorted(derived.items(), key=lambda kv: -kv[1])},
+    }

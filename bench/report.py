@@ -79,6 +79,27 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         add("HTTP errors", errors, "0", errors == 0, "every HTTP request of the run")
         rss = max((w.get("peak_rss_mb", 0) for v in loads.values() for w in v.get("workers", [])), default=None)
         add("peak RSS per serving worker (MB)", rss, "<= 500", _le(rss, 500), "VmHWM of each worker")
+    sbs = results.get("side_by_side", {}).get("services", {})
+    ours, peer = sbs.get("searchsvc"), sbs.get("fts5")
+    docs = results.get("build", {}).get("documents")
+    if ours and peer:
+        basis = f"{docs:,} articles over HTTP, same mix, cache off, highlights (issue 16 asks at 104,205)"
+        o1, p1 = ours["one_client"]["latency_ms"], peer["one_client"]["latency_ms"]
+        ol, pl = ours["load"], peer["load"]
+        add("1-client p50 / FTS5's", _div(o1["p50"], p1["p50"]), "<= 1", _le(_div(o1["p50"], p1["p50"]), 1), basis)
+        add("1-client p95 / FTS5's", _div(o1["p95"], p1["p95"]), "<= 1", _le(_div(o1["p95"], p1["p95"]), 1), basis)
+        rps = _div(ol["req_per_s"], pl["req_per_s"])
+        add(f"req/s at {ol['clients']} connections / FTS5's", rps, ">= 1", _ge(rps, 1), basis)
+        p99 = _div(ol["latency_ms"]["p99"], pl["latency_ms"]["p99"])
+        add(f"p99 at {ol['clients']} connections / FTS5's", p99, "<= 1.5", _le(p99, 1.5), basis)
+        rss = max((w.get("peak_rss_mb", 0) for w in ours.get("workers", [])), default=None)
+        add("peak RSS per searchsvc worker (MB)", rss, "< 200", _lt(rss, 200), f"VmHWM, {docs:,} articles")
+    for scale in results.get("scales", []):
+        s = scale["searchsvc"]
+        basis = f"in-process, {scale['documents']:,} articles, terms/OR/AND/phrases (issue 16 asks at 104k, 521k)"
+        x50, x95 = _div(s["raw_p50"], s["svc_p50"]), _div(s["raw_p95"], s["svc_p95"])
+        add(f"raw Whoosh p50 / service p50, {scale['documents']:,}", x50, ">= 10", _ge(x50, 10), basis)
+        add(f"raw Whoosh p95 / service p95, {scale['documents']:,}", x95, ">= 5", _ge(x95, 5), basis)
     idx = results.get("indexing", {})
     w2 = idx.get("slice_2_workers")
     if w2:
@@ -338,10 +359,11 @@ def render(results: Mapping[str, Any]) -> str:
                 f"  repeated identical request over HTTP (default cache): p50 {cache['p50']} ms, "
                 f"p95 {cache['p95']} ms, n {cache['n']}"
             )
+    lines += render_side_by_side(results)
     t = results.get("targets")
     if t:
         lines.append("")
-        lines.append("targets (issue 6)")
+        lines.append("targets (issues 6 and 16)")
         rows = [
             [
                 x["target"],
@@ -361,6 +383,171 @@ def render(results: Mapping[str, Any]) -> str:
         [[k, v, (load.get(k) or [None])[0]] for k, v in results.get("phase_seconds", {}).items()],
     )
     return "\n".join(lines)
+
+
+def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
+    """The issue 16 tables: searchsvc and the FTS5 peer over HTTP, their answers compared, the worker balance
+    trials, disk and memory, and the in-process engines at each scale."""
+    lines: list[str] = []
+    build = results.get("build")
+    sbs = results.get("side_by_side")
+    if sbs and build:
+        g = sbs["gunicorn"]
+        lines.append("")
+        lines.append(
+            f"side by side over HTTP: {build['documents']:,} articles, {sbs['queries']} queries (terms, OR, AND, "
+            f"phrases; top 10 with highlights; cache off); gunicorn {g['workers']} workers, {g['worker_class']} "
+            f"x {g['threads']} threads, reuse_port {g['reuse_port']}; 1 client: the mix x rounds; "
+            f"{sbs['clients']} keep-alive connections opened at once: {sbs['requests']} requests"
+        )
+        rows = []
+        for name, label in (("searchsvc", "searchsvc"), ("fts5", "Flask + SQLite FTS5")):
+            r = sbs["services"].get(name)
+            if not r:
+                continue
+            one, load = r["one_client"]["latency_ms"], r["load"]
+            rows.append(
+                [
+                    label,
+                    one["p50"],
+                    one["p95"],
+                    load["req_per_s"],
+                    load["latency_ms"]["p50"],
+                    load["latency_ms"]["p99"],
+                    _split(r.get("split")),
+                    " ".join(f"{_fmt(w.get('rss_mb'))} ({_fmt(w.get('anon_mb'))})" for w in r["workers"]),
+                    " ".join(_fmt(w.get("cpu_s_during_load")) for w in r["workers"]),
+                    r["one_client"]["errors"] + load["errors"],
+                ]
+            )
+        lines += table(
+            [
+                "service",
+                "1 client p50 ms",
+                "p95 ms",
+                f"req/s at {sbs['clients']}",
+                "p50 ms",
+                "p99 ms",
+                "split",
+                "RSS (anon) MB/worker",
+                "cpu s/worker",
+                "errors",
+            ],
+            rows,
+        )
+        lines.append(
+            "  split = client connections each worker held once all had their first answer; RSS = VmRSS of each "
+            "serving worker after the load, anon = its private part (RssAnon; the rest maps files, shared, and "
+            "counted once per mapping: each FTS5 thread maps the database)"
+        )
+        agree = sbs.get("agreement")
+        if agree:
+            lines.append("  same answers? per category, searchsvc vs FTS5:")
+            rows = [
+                [
+                    c,
+                    a["n"],
+                    a["empty_searchsvc"],
+                    a["empty_fts5"],
+                    a["top10_overlap_median"],
+                    a["total_ratio_median"],
+                ]
+                for c, a in agree.items()
+            ]
+            lines += table(
+                ["category", "n", "no hit svc", "no hit fts5", "top-10 overlap (median)", "total fts5/svc (median)"],
+                rows,
+                indent="    ",
+            )
+        balance = sbs.get("balance")
+        if balance:
+            lines.append("")
+            lines.append(
+                f"worker balance (searchsvc): {len(next(iter(balance.values()))['trials'])} bursts of "
+                f"{sbs['clients']} keep-alive connections opened at once, {sbs.get('trial_requests', '?')} requests "
+                "each, on two servers up together, alternating"
+            )
+            rows = [
+                [
+                    label + (" (deployed)" if b.get("deployed") else ""),
+                    " ".join(f"{k}x{v}" for k, v in b["splits"].items()),
+                    b["uneven_trials"],
+                    b["p99_pooled"],
+                    b["p99_median_of_trials"],
+                    b["req_per_s_median"],
+                    b["errors"],
+                ]
+                for label, b in balance.items()
+            ]
+            lines += table(
+                [
+                    "listening",
+                    "splits (split x trials)",
+                    "worse than 5:3",
+                    "p99 ms",
+                    "median trial p99",
+                    "req/s",
+                    "err",
+                ],
+                rows,
+            )
+    if build:
+        lines.append("")
+        lines.append("disk and memory")
+        for b in (build, results.get("scale_build")):
+            if not b:
+                continue
+            d, ix = b["disk"], b["searchsvc_index"]
+            derived = ", ".join(f"{k} {_fmt(v)}" for k, v in d["derived_by_kind_mb"].items()) or "none"
+            how = "built fresh" if b["searchsvc_index"].get("fresh") else "updated (unchanged articles skipped)"
+            lines.append(
+                f"  {b['documents']:,} articles: searchsvc index {_fmt(d['total_mb'])} MB (Whoosh "
+                f"{_fmt(d['whoosh_mb'])} MB, derived {_fmt(d['derived_mb'])} MB: {derived}), {how} in "
+                f"{_fmt(ix['seconds'])} s; FTS5 database {_fmt(b['fts5']['size_mb'])} MB, built in "
+                f"{_fmt(b['fts5']['seconds'])} s"
+            )
+    scales = results.get("scales")
+    if scales:
+        lines.append("")
+        lines.append(
+            "in-process, the same mix (terms, OR, AND, phrases), ms: service.search (cache off, highlights) | "
+            "the raw Whoosh query it builds (searcher.search, no highlights) | FTS5 search (highlights)"
+        )
+        rows = []
+        for sc in scales:
+            s, f = sc["searchsvc"], sc["fts5"]
+            rows.append(
+                [
+                    sc["documents"],
+                    s["svc_p50"],
+                    s["svc_p95"],
+                    s["raw_p50"],
+                    s["raw_p95"],
+                    f["p50"],
+                    f["p95"],
+                    _div(s["raw_p50"], s["svc_p50"]),
+                    _div(s["svc_p50"], f["p50"]),
+                ]
+            )
+        lines += table(
+            [
+                "articles",
+                "svc p50",
+                "svc p95",
+                "raw p50",
+                "raw p95",
+                "fts5 p50",
+                "fts5 p95",
+                "raw/svc p50",
+                "svc/fts5 p50",
+            ],
+            rows,
+        )
+    return lines
+
+
+def _split(counts: Any) -> str:
+    return ":".join(str(c) for c in counts) if counts else "-"
 
 
 def _clean(value: Any) -> Any:

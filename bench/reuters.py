@@ -106,15 +106,17 @@ def write_jsonl(docs: Iterable[dict[str, Any]], path: Path) -> int:
 
 def convert(articles: list[dict[str, Any]], out_dir: Path, copies: int, shard: int = 2000) -> dict[str, int]:
     """JSONL files of at most `shard` documents (the indexer skips files over max_file_bytes, 10 MB by
-    default) under `out_dir`, emptied first, copy after copy; returns documents and words written."""
+    default) under `out_dir`, emptied first; returns documents and words written. Each file holds every copy of
+    its articles, side by side: the indexer extracts each distinct (text, date) once per batch of 2,000
+    documents it reads in file order, so the copies reuse their original's extraction only within one batch."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.jsonl"):
         old.unlink()
     docs = 0
-    for copy in range(1, copies + 1):
-        for start in range(0, len(articles), shard):
-            part = articles[start : start + shard]
-            docs += write_jsonl((copy_of(a, copy) for a in part), out_dir / f"copy{copy:02d}-{start:06d}.jsonl")
+    per_file = max(1, shard // copies)
+    for start in range(0, len(articles), per_file):
+        part = articles[start : start + per_file]
+        docs += write_jsonl((copy_of(a, c) for a in part for c in range(1, copies + 1)), out_dir / f"{start:06d}.jsonl")
     words = copies * sum(count_words(a) for a in articles)
     return {"documents": docs, "unique_documents": len(articles), "words": words}
 

@@ -1,18 +1,23 @@
-"""`make bench`: Reuters-21578 -> JSONL -> `searchsvc index` -> in-process queries (service vs raw Whoosh) ->
-gunicorn over HTTP -> one table and bench/results.json.
+"""`make bench`: Reuters-21578 -> JSONL -> `searchsvc index` and a SQLite FTS5 peer (bench/fts5_service.py) ->
+in-process queries (the service vs the raw Whoosh query it builds, and the peer's search) -> both services under
+gunicorn over HTTP, side by side, and how 8 keep-alive clients are split between the workers -> one table and
+bench/results.json.
 
-    python -m bench.run [--copies 5] [--queries 40] [--requests 2000] [--quick]
+    python -m bench.run              quick: Reuters once (20,841 articles), a few minutes beyond indexing
+    python -m bench.run --full       Reuters x5 (104,205 articles) over HTTP, plus an in-process point at x25
+                                     (521,025 articles) showing how each engine grows
 
 Needs only ../shared/data/reuters21578 (skips with a message, exit 0, when it is absent). Everything it writes
-goes to bench/work/ and bench/results.json (both gitignored). How the run fits 30 minutes on 2 cores:
-extraction throughput at 1 and 2 workers is measured on a slice of unique articles (--slice), and the full
-x5 index is built once with 2 workers, where the indexer extracts each distinct (text, date) once, so the
-copies reuse the extraction of their original; the table says so.
+goes to bench/work/ and bench/results.json (both gitignored). An index left in bench/work by an earlier run of
+the same size is brought up to date with `searchsvc index` (unchanged articles are skipped) rather than rebuilt,
+unless --fresh-index; the table says which. The query mixes are seeded (--seed), so two runs send the same
+requests in the same order.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import shutil
 import sys
@@ -21,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import indexing, queries, reuters, serving
+from bench import fts5_service, indexing, queries, reuters, serving, sidebyside
 from bench.measure import ROOT, commit, latency_summary, load_average, machine, self_usage
 from bench.report import render, targets, write_json
 
@@ -34,45 +39,75 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--copies", type=int, default=5, help="repeat Reuters this many times, new ids (default 5)")
-    p.add_argument("--queries", type=int, default=30, help="queries per category in-process (default 30)")
-    p.add_argument("--requests", type=int, default=1000, help="HTTP requests per worker count (default 1000)")
+    p.add_argument("--full", action="store_true", help="Reuters x5 over HTTP and an in-process point at x25")
+    p.add_argument("--copies", type=int, default=None, help="repeat Reuters this many times (default 1, 5 with --full)")
     p.add_argument(
-        "--slice",
+        "--scale-copies",
         type=int,
-        default=2000,
-        help="unique articles indexed at 1 and 2 workers for extraction throughput (default 2000)",
+        default=None,
+        help="copies of the in-process scale point (default none, 25 with --full; 0: none)",
     )
-    p.add_argument("--rounds", type=int, default=2, help="in-process rounds over the query mix (default 2)")
+    p.add_argument("--queries", type=int, default=30, help="queries per category in-process (default 30)")
     p.add_argument(
-        "--slice-runs", type=int, default=3, help="runs of the 2-worker extraction slice; the median counts (default 3)"
+        "--http-queries", type=int, default=50, help="queries per category of the side-by-side mix (default 50)"
     )
+    p.add_argument("--requests", type=int, default=2000, help="HTTP requests of each load run (default 2000)")
+    p.add_argument("--trials", type=int, default=12, help="worker balance trials per configuration (default 12)")
+    p.add_argument("--trial-requests", type=int, default=200, help="requests per balance trial (default 200)")
+    p.add_argument("--rounds", type=int, default=2, help="rounds over the query mix, in-process and 1 client")
     p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive HTTP clients (default 8)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers of both services (default 2)")
     p.add_argument("--seed", type=int, default=1987)
-    p.add_argument("--quick", action="store_true", help="a tiny run (300 articles x 2) to try the code")
+    p.add_argument("--smoke", action="store_true", help="a tiny run (300 articles) to try the code")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding reuters21578/")
     p.add_argument("--work", type=Path, default=WORK, help="scratch folder (default bench/work)")
     p.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON results")
-    p.add_argument(
-        "--skip-index",
-        action="store_true",
-        help="reuse the full index left in --work by an earlier run (no indexing figures)",
-    )
+    p.add_argument("--fresh-index", action="store_true", help="rebuild the searchsvc index from nothing")
     p.add_argument("--skip-http", action="store_true", help="no gunicorn phase")
+    p.add_argument(
+        "--indexing-extras",
+        action="store_true",
+        help="also time extraction on a slice at 1 and 2 workers and a plain Whoosh index (bench/plain.py)",
+    )
+    p.add_argument("--slice", type=int, default=2000, help="articles of the extraction slice (--indexing-extras)")
+    p.add_argument("--slice-runs", type=int, default=3, help="runs of the 2-worker extraction slice; the median")
+    p.add_argument("--levers", action="store_true", help="also measure what each feature costs, in-process")
+    p.add_argument(
+        "--worker-scaling",
+        action="store_true",
+        help="also the searchsvc-only HTTP runs: 1 vs 2 workers, raw Whoosh beside each request, the cache",
+    )
     p.add_argument(
         "--http-levers",
         action="store_true",
-        help="also measure 2 workers with worker_connections capped (not in gunicorn_conf.py)",
+        help="with --worker-scaling: 2 workers with worker_connections capped",
     )
     args = p.parse_args(argv)
-    if args.quick:
+    if args.copies is None:
+        args.copies = 5 if args.full else 1
+    if args.scale_copies is None:
+        args.scale_copies = 25 if args.full else 0
+    if args.smoke:
         args.copies, args.slice, args.rounds = min(args.copies, 2), min(args.slice, 60), 1
+        args.scale_copies = min(args.scale_copies, 3)
         args.slice_runs = min(args.slice_runs, 2)
-        args.queries, args.requests = min(args.queries, 3), min(args.requests, 120)
-    args.limit = 300 if args.quick else None
-    for name in ("copies", "queries", "requests", "slice", "rounds", "clients", "slice_runs"):
+        args.queries, args.http_queries = min(args.queries, 3), min(args.http_queries, 5)
+        args.requests, args.trials, args.trial_requests = min(args.requests, 120), min(args.trials, 2), 40
+    args.limit = 300 if args.smoke else None
+    for name in (
+        "copies",
+        "queries",
+        "http_queries",
+        "requests",
+        "slice",
+        "rounds",
+        "clients",
+        "slice_runs",
+        "workers",
+        "trial_requests",
+    ):
         if getattr(args, name) < 1:
-            p.error(f"--{name} must be at least 1")
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
 
 
@@ -92,20 +127,143 @@ class Phases:
             self.load[name] = load_average()
 
 
+def corpus_dir(work: Path, copies: int) -> Path:
+    return work / f"corpus-x{copies}"
+
+
+def index_dir_of(work: Path, copies: int) -> Path:
+    return work / f"index-x{copies}"
+
+
 def convert(args: argparse.Namespace, work: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     articles = reuters.load_articles(args.data / "reuters21578", limit=args.limit)
-    data = reuters.convert(articles, work / "corpus", args.copies)
+    data = reuters.convert(articles, corpus_dir(work, args.copies), args.copies)
     data["copies"] = args.copies
-    slice_docs = articles[: args.slice]
-    shutil.rmtree(work / "slice", ignore_errors=True)
-    reuters.write_jsonl(slice_docs, work / "slice" / "slice.jsonl")
-    data["slice_documents"] = len(slice_docs)
-    data["slice_words"] = sum(reuters.count_words(d) for d in slice_docs)
+    if args.indexing_extras:
+        slice_docs = articles[: args.slice]
+        shutil.rmtree(work / "slice", ignore_errors=True)
+        reuters.write_jsonl(slice_docs, work / "slice" / "slice.jsonl")
+        data["slice_documents"] = len(slice_docs)
+        data["slice_words"] = sum(reuters.count_words(d) for d in slice_docs)
     return articles, data
 
 
-def index_phase(args: argparse.Namespace, work: Path, data: dict[str, Any], phases: Phases) -> dict[str, Any]:
+def build_phase(
+    args: argparse.Namespace, work: Path, articles: list[dict[str, Any]], copies: int, phases: Phases
+) -> dict[str, Any]:
+    """The searchsvc index (brought up to date, or built fresh) and the FTS5 peer's database of `copies` x
+    Reuters, and what each takes on disk."""
+    corpus, index_dir = corpus_dir(work, copies), index_dir_of(work, copies)
+    if copies != args.copies:
+        reuters.convert(articles, corpus, copies)
+    fresh = args.fresh_index or not (index_dir / "searchsvc.json").exists()
+    built = phases.run(
+        f"searchsvc index x{copies}" + (" (fresh)" if fresh else " (update)"),
+        indexing.index_run,
+        corpus,
+        index_dir,
+        2,
+        work / "logs" / f"index-x{copies}.log",
+        fresh=fresh,
+    )
+    built["fresh"] = fresh
+    db = work / f"fts5-x{copies}.db"
+    fts5 = phases.run(f"FTS5 database x{copies}", fts5_service.build, corpus, db)
+    return {
+        "copies": copies,
+        "documents": copies * len(articles),
+        "index_dir": str(index_dir),
+        "fts5_db": str(db),
+        "searchsvc_index": built,
+        "disk": indexing.disk_breakdown(indexing.live_generation(index_dir)),
+        "fts5": fts5,
+    }
+
+
+def inprocess_phase(
+    build: dict[str, Any], mix: list[queries.BenchQuery], rounds: int, phases: Phases
+) -> dict[str, Any]:
+    """The side-by-side mix in this process: service.search (cache off, highlights on) against the raw Whoosh
+    query it builds, interleaved; then the FTS5 peer's search function."""
+    runner = queries.Runner(Path(build["index_dir"]))
+    try:
+        ours = phases.run(
+            f"in-process side-by-side mix x{build['copies']}", queries.run_inprocess, runner, mix, mix[:8], rounds
+        )
+    finally:
+        runner.close()
+    peer = phases.run(
+        f"in-process FTS5 x{build['copies']}", sidebyside.fts5_inprocess, Path(build["fts5_db"]), mix, rounds
+    )
+    return {
+        "copies": build["copies"],
+        "documents": build["documents"],
+        "searchsvc": ours["groups"]["plain"],
+        "fts5": peer["all"],
+        "searchsvc_errors": ours["errors"],
+        "fts5_errors": peer["errors"],
+    }
+
+
+def side_by_side_phase(
+    args: argparse.Namespace, build: dict[str, Any], mix: list[queries.BenchQuery], phases: Phases
+) -> dict[str, Any]:
+    """Both services under gunicorn with the same worker settings, the same requests; their answers compared;
+    then the worker balance trials of searchsvc with one shared listening socket and with reuse_port."""
+    work: Path = args.work
     logs = work / "logs"
+    conf = serving.searchsvc_gunicorn_settings()
+    load = sidebyside.load_order(mix, args.requests, args.seed)
+    out: dict[str, Any] = {
+        "gunicorn": {**conf, "workers": args.workers},
+        "clients": args.clients,
+        "requests": args.requests,
+        "trial_requests": args.trial_requests,
+        "queries": len(mix),
+        "services": {},
+    }
+    index_dir, db = Path(build["index_dir"]), Path(build["fts5_db"])
+
+    with serving.gunicorn(index_dir, args.workers, logs / "gunicorn-searchsvc.log", cache_size=0) as srv:
+        ours = sidebyside.answers(srv, mix)
+        out["services"]["searchsvc"] = phases.run(
+            "HTTP searchsvc", sidebyside.measure, srv, mix, load, args.clients, args.rounds
+        )
+    with serving.fts5_gunicorn(db, args.workers, logs / "gunicorn-fts5.log", conf) as srv:
+        peer = sidebyside.answers(srv, mix)
+        out["services"]["fts5"] = phases.run("HTTP FTS5", sidebyside.measure, srv, mix, load, args.clients, args.rounds)
+    out["agreement"] = sidebyside.agreement(mix, ours, peer)
+
+    if args.trials:
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for label, reuse_port in (("one shared socket", False), ("reuse_port", True)):
+                path = serving.conf_with_reuse_port(work / f"gunicorn-reuse-port-{reuse_port}.py", reuse_port)
+                log = logs / f"gunicorn-balance-{reuse_port}.log"
+                servers[label] = stack.enter_context(
+                    serving.gunicorn(index_dir, args.workers, log, conf=path, cache_size=0)
+                )
+            balance = phases.run(
+                "balance trials, one shared socket and reuse_port alternately",
+                sidebyside.balance_trials,
+                servers,
+                mix,
+                args.clients,
+                args.trials,
+                args.trial_requests,
+                args.seed,
+            )
+        out["balance"] = {
+            label: {**b, "deployed": (label == "reuse_port") == conf["reuse_port"]} for label, b in balance.items()
+        }
+    return out
+
+
+def index_phase(args: argparse.Namespace, work: Path, data: dict[str, Any], phases: Phases) -> dict[str, Any]:
+    """--indexing-extras: extraction throughput on a slice, a fresh full build, an unchanged re-run and a plain
+    Whoosh index of the same text (the figures of issue 6)."""
+    logs = work / "logs"
+    corpus, index_dir = corpus_dir(work, args.copies), index_dir_of(work, args.copies)
     out: dict[str, Any] = {}
     for workers, key, runs in ((1, "slice_1_worker", 1), (2, "slice_2_workers", args.slice_runs)):
         results = []
@@ -127,16 +285,16 @@ def index_phase(args: argparse.Namespace, work: Path, data: dict[str, Any], phas
     out["full"] = phases.run(
         "index full corpus, 2 workers",
         indexing.index_run,
-        work / "corpus",
-        work / "index",
+        corpus,
+        index_dir,
         2,
         logs / "index-full.log",
     )
     out["unchanged_rerun"] = phases.run(
         "re-run unchanged",
         indexing.index_run,
-        work / "corpus",
-        work / "index",
+        corpus,
+        index_dir,
         2,
         logs / "index-rerun.log",
         fresh=False,
@@ -145,7 +303,7 @@ def index_phase(args: argparse.Namespace, work: Path, data: dict[str, Any], phas
     out["plain_whoosh"] = phases.run(
         "plain Whoosh index",
         indexing.plain_run,
-        work / "corpus",
+        corpus,
         work / "index-plain",
         logs / "index-plain.log",
     )
@@ -188,10 +346,12 @@ def query_phase(
         def app_factory() -> Any:
             return create_app({"index_dir": str(index_dir), "cache_size": 0, "search_key": "", "log_level": "warning"})
 
-        levers = phases.run("levers in-process", queries.measure_levers, runner, mix, app_factory)
+        out = {"inprocess": inprocess, "entities_sampled": entities}
+        if args.levers:
+            out["levers"] = phases.run("levers in-process", queries.measure_levers, runner, mix, app_factory)
     finally:
         runner.close()
-    return {"inprocess": inprocess, "levers": levers, "entities_sampled": entities}, mix, warmup
+    return out, mix, warmup
 
 
 def http_phase(
@@ -289,21 +449,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         "commit": commit(),
         "load_start": load_average(),
+        "mode": "full" if args.full else ("smoke" if args.smoke else "quick"),
         "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     articles, data = phases.run("convert Reuters-21578", convert, args, work)
     results["data"] = data
-    index_dir = work / "index"
-    if args.skip_index:
-        if not (index_dir / "searchsvc.json").exists():
-            print(f"bench: --skip-index but no index in {index_dir}", file=sys.stderr)
-            return 2
-    else:
+    if args.indexing_extras:
         results["indexing"] = index_phase(args, work, data, phases)
+    build = build_phase(args, work, articles, args.copies, phases)
+    results["build"] = build
+    index_dir = Path(build["index_dir"])
     q, mix, warmup = query_phase(args, index_dir, articles, phases)
     results["queries"] = q
+    peer_mix = sidebyside.http_mix(queries.vocabulary(articles), args.http_queries, args.seed)
+    results["scales"] = [inprocess_phase(build, peer_mix, args.rounds, phases)]
     if not args.skip_http:
-        results["http"] = http_phase(args, index_dir, work, mix, warmup, phases)
+        results["side_by_side"] = side_by_side_phase(args, build, peer_mix, phases)
+        if args.worker_scaling:
+            results["http"] = http_phase(args, index_dir, work, mix, warmup, phases)
+    if args.scale_copies and args.scale_copies != args.copies:
+        scale = build_phase(args, work, articles, args.scale_copies, phases)
+        results["scale_build"] = scale
+        results["scales"].append(inprocess_phase(scale, peer_mix, args.rounds, phases))
     results["targets"] = targets(results)
     results["load_end"] = load_average()
     results["bench_process"] = self_usage()

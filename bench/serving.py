@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +58,40 @@ class Server:
             conn.close()
 
 
+def searchsvc_gunicorn_settings() -> dict[str, Any]:
+    """The worker settings of searchsvc/gunicorn_conf.py (as the service is deployed), for the peer to copy."""
+    from searchsvc import gunicorn_conf
+
+    return {
+        "worker_class": gunicorn_conf.worker_class,
+        "threads": gunicorn_conf.threads,
+        "keepalive": gunicorn_conf.keepalive,
+        "reuse_port": bool(getattr(gunicorn_conf, "reuse_port", False)),
+    }
+
+
+def conf_with_reuse_port(path: Path, reuse_port: bool) -> Path:
+    """A gunicorn config file: searchsvc's own with reuse_port set. Off: one listening socket that every worker
+    accepts from (gunicorn's default); on: a socket per worker, the kernel spreading connections (SO_REUSEPORT).
+    For the worker balance trials, which compare both whatever the deployed config says."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"from searchsvc.gunicorn_conf import *  # noqa: F403\n\nreuse_port = {reuse_port}\n", "utf-8")
+    return path
+
+
 @contextmanager
-def gunicorn(index_dir: Path, workers: int, log: Path, gunicorn_args: str = "", **settings: Any) -> Iterator[Server]:
+def gunicorn(
+    index_dir: Path,
+    workers: int,
+    log: Path,
+    gunicorn_args: str = "",
+    conf: Path | None = None,
+    **settings: Any,
+) -> Iterator[Server]:
     """`python -m gunicorn -c searchsvc/gunicorn_conf.py searchsvc.wsgi:app` on a free port, ready to answer
     searches (GET /ready is 200); stopped with SIGTERM. `settings` are extra SEARCHSVC_* values;
-    `gunicorn_args` (GUNICORN_CMD_ARGS) override the config file, for levers the config does not expose."""
+    `gunicorn_args` (GUNICORN_CMD_ARGS) override the config file, for levers the config does not expose;
+    `conf` replaces the config file."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
     env.update(
@@ -77,13 +106,50 @@ def gunicorn(index_dir: Path, workers: int, log: Path, gunicorn_args: str = "", 
     env.pop("GUNICORN_CMD_ARGS", None)
     if gunicorn_args:
         env["GUNICORN_CMD_ARGS"] = gunicorn_args
-    conf = str(ROOT / "searchsvc" / "gunicorn_conf.py")
+    config = str(conf or ROOT / "searchsvc" / "gunicorn_conf.py")
+    command = [sys.executable, "-m", "gunicorn", "-c", config, "searchsvc.wsgi:app"]
+    with _started(command, env, port, workers, log) as server:
+        yield server
+
+
+@contextmanager
+def fts5_gunicorn(db: Path, workers: int, log: Path, conf: Mapping[str, Any]) -> Iterator[Server]:
+    """The FTS5 peer (bench/fts5_service.py) under gunicorn with searchsvc's worker settings (`conf`, from
+    searchsvc_gunicorn_settings): the same worker count, worker class, threads, keep-alive and reuse_port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEARCHSVC_", "GUNICORN_"))}
+    env.update(FTS5_DB=str(db), PYTHONPATH=str(ROOT))
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        str(conf["worker_class"]),
+        "--threads",
+        str(conf["threads"]),
+        "--keep-alive",
+        str(conf["keepalive"]),
+        "--log-level",
+        "warning",
+        *(["--reuse-port"] if conf.get("reuse_port") else []),
+        "bench.fts5_service:create_app()",
+    ]
+    with _started(command, env, port, workers, log) as server:
+        yield server
+
+
+@contextmanager
+def _started(command: Sequence[str], env: Mapping[str, str], port: int, workers: int, log: Path) -> Iterator[Server]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", conf, "searchsvc.wsgi:app"],
+            list(command),
             cwd=ROOT,
-            env=env,
+            env=dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -113,18 +179,71 @@ def gunicorn(index_dir: Path, workers: int, log: Path, gunicorn_args: str = "", 
                 process.wait()
 
 
-def drive(server: Server, requests: Sequence[tuple[str, str]], clients: int) -> dict[str, Any]:
+# -- which worker holds each connection ------------------------------------------------------------------------
+def _socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process `pid` has open (/proc/<pid>/fd -> "socket:[inode]")."""
+    found: set[int] = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
+def parse_proc_net_tcp(text: str, port: int) -> set[int]:
+    """Socket inodes of the ESTABLISHED connections whose local port is `port`, from /proc/net/tcp(6) text."""
+    inodes: set[int] = set()
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != "01":  # 01 = TCP_ESTABLISHED
+            continue
+        if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+def connection_split(server: Server) -> list[int]:
+    """How many established client connections each worker holds now, largest first: [5, 3] for 8 clients
+    split 5:3 between two workers (a worker holding none counts 0)."""
+    established: set[int] = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            established |= parse_proc_net_tcp(Path(f"/proc/net/{name}").read_text(), server.port)
+        except OSError:
+            continue
+    counts = [len(_socket_inodes(pid) & established) for pid in server.workers()]
+    return sorted(counts, reverse=True)
+
+
+def drive(
+    server: Server,
+    requests: Sequence[tuple[str, str]],
+    clients: int,
+    on_connected: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
     """Send `requests` ((category, path) pairs, in order) from `clients` threads, each with one keep-alive
-    connection; every response must be 200 with a JSON body. Returns throughput, latencies and errors."""
+    connection opened at the same moment; every response must be 200 with a JSON body. Returns throughput,
+    latencies and errors, and under "connected" what `on_connected()` returned once every client had its first
+    answer (every connection accepted by a worker), e.g. connection_split."""
     counter = itertools.count()
     samples: list[list[tuple[str, float, bool]]] = [[] for _ in range(clients)]
     reconnects = [0] * clients
     examples: list[str] = []
     start = threading.Barrier(clients + 1)
+    connected = threading.Barrier(clients + 1) if on_connected is not None else None
+    measured = threading.Event()  # the clients go on once on_connected has seen every connection
 
     def client(n: int) -> None:
         conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
         start.wait()
+        waiting = connected is not None
         while (i := next(counter)) < len(requests):
             category, path = requests[i]
             if conn.sock is None and i >= clients:
@@ -143,6 +262,13 @@ def drive(server: Server, requests: Sequence[tuple[str, str]], clients: int) -> 
                 if len(examples) < 5:
                     examples.append(f"{type(exc).__name__} {path}: {exc}")
             samples[n].append((category, (time.perf_counter() - began) * 1000, ok))
+            if waiting and connected is not None:
+                connected.wait(timeout=120)
+                measured.wait(timeout=120)
+                waiting = False
+        if waiting and connected is not None:
+            connected.wait(timeout=120)
+            measured.wait(timeout=120)
         conn.close()
 
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
@@ -150,6 +276,13 @@ def drive(server: Server, requests: Sequence[tuple[str, str]], clients: int) -> 
         t.start()
     start.wait()
     began = time.perf_counter()
+    seen = None
+    if connected is not None and on_connected is not None:
+        connected.wait(timeout=120)
+        try:
+            seen = on_connected()
+        finally:
+            measured.set()
     for t in threads:
         t.join()
     wall = time.perf_counter() - began
@@ -170,6 +303,7 @@ def drive(server: Server, requests: Sequence[tuple[str, str]], clients: int) -> 
         "errors": sum(errors.values()),
         "error_examples": examples,
         "reconnects": sum(reconnects),
+        "connected": seen,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import SMALL_DOCS
 
-from bench import queries, reuters, run, serving
+from bench import fts5_service, indexing, queries, reuters, run, serving, sidebyside
 from bench.measure import latency_summary, percentile
 from bench.report import render, targets
 from searchsvc.documents import Document, iter_documents
@@ -209,3 +210,96 @@ def test_skips_with_a_message_without_the_data(tmp_path: Path, capsys: pytest.Ca
     assert run.main(["--data", str(tmp_path), "--work", str(tmp_path / "work")]) == 0
     assert "skipped" in capsys.readouterr().out
     assert not (tmp_path / "work").exists()
+
+
+# -- issue 16: the FTS5 peer and the worker balance measurement ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("cocoa", '"cocoa"'),
+        ("oil OR gas", '"oil" OR "gas"'),
+        ("oil AND prices", '"oil" AND "prices"'),
+        ('"interest rates"', '"interest rates"'),
+        ("compan*", '"compan" *'),
+        ("u.s. NOT (bank)", '"u.s." NOT ( "bank" )'),
+    ],
+)
+def test_fts5_peer_reads_the_bench_queries_as_searchsvc_does(q: str, expected: str) -> None:
+    assert fts5_service.to_match(q) == expected
+
+
+def test_fts5_peer_refuses_what_it_cannot_express() -> None:
+    for q in ('"oil prices"~3', "", "OR"):
+        with pytest.raises(fts5_service.QuerySyntaxError):
+            fts5_service.to_match(q)
+
+
+def test_fts5_peer_ranks_highlights_and_counts(tmp_path: Path) -> None:
+    docs = [
+        {"id": "a", "title": "Cocoa prices <rise>", "body": "Cocoa rose in Bahia.", "published": "1987-02-26T15:00:00"},
+        {"id": "b", "title": "Oil", "body": "Oil and cocoa, and interest rates.", "published": None},
+        {"id": "c", "title": "Gold", "body": "Rates of interest on gold.", "published": "1987-03-01T00:00:00"},
+    ]
+    reuters.write_jsonl(docs, tmp_path / "corpus" / "a.jsonl")
+    assert fts5_service.build(tmp_path / "corpus", tmp_path / "fts5.db")["documents"] == 3
+    searcher = fts5_service.Searcher(tmp_path / "fts5.db")
+    result = searcher.search("cocoa")
+    assert [h["id"] for h in result["hits"]] == ["a", "b"]
+    assert (result["total"], result["total_relation"]) == (2, "eq")
+    assert result["hits"][0]["highlights"]["title"] == ["<mark>Cocoa</mark> prices &lt;rise&gt;"]  # escaped
+    assert [h["id"] for h in searcher.search('"interest rates"')["hits"]] == ["b"]  # a phrase, not two words
+    assert searcher.search("interest rates")["total"] == 2
+    assert searcher.search("interest AND gold")["total"] == 1
+    assert searcher.search("rising")["total"] == 1  # Porter stemming, as searchsvc's analyzer
+    client = fts5_service.create_app(str(tmp_path / "fts5.db")).test_client()
+    assert client.get("/search?q=gold&highlight=false").get_json()["hits"][0]["id"] == "c"
+    assert client.get("/search?q=%22a+b%22~2").status_code == 400
+
+
+def test_connection_split_reads_established_connections_of_the_port() -> None:
+    text = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0  0 111 1\n"
+        "   1: 0100007F:1F40 0100007F:C350 01 00000000:00000000 00:00000000 00000000  0  0 222 1\n"
+        "   2: 0100007F:C350 0100007F:1F40 01 00000000:00000000 00:00000000 00000000  0  0 333 1\n"
+        "   3: 0100007F:1F41 0100007F:C351 01 00000000:00000000 00:00000000 00000000  0  0 444 1\n"
+    )
+    # Port 8000 (0x1F40): the listening socket (0A) and the client's end (local port 50000) are not counted.
+    assert serving.parse_proc_net_tcp(text, 8000) == {222}
+    assert sidebyside.split_label([5, 3]) == "5:3"
+
+
+def test_connection_split_of_a_real_server() -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        server = serving.Server("127.0.0.1", httpd.server_address[1], None, Path("unused"))  # type: ignore[arg-type]
+        server.workers = lambda: [os.getpid()]  # type: ignore[method-assign]  # this process serves
+        result = serving.drive(server, [("ok", "/")] * 12, 3, on_connected=lambda: serving.connection_split(server))
+        assert result["connected"] == [3]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_agreement_of_the_two_services() -> None:
+    mix = [queries.BenchQuery("term", {"q": "a"}), queries.BenchQuery("term", {"q": "b"})]
+    ours = [{"total": 4, "ids": ["1", "2", "3", "4"]}, {"total": 0, "ids": []}]
+    peer = [{"total": 2, "ids": ["1", "2"]}, {"total": 0, "ids": []}]
+    assert sidebyside.agreement(mix, ours, peer)["term"] == {
+        "n": 2,
+        "empty_searchsvc": 1,
+        "empty_fts5": 1,
+        "top10_overlap_median": 0.5,
+        "total_ratio_median": 0.5,
+    }
+
+
+def test_derived_files_are_told_apart_from_whoosh_files(tmp_path: Path) -> None:
+    sizes = (("_MAIN_1.toc", 0), ("MAIN_x.seg", 10**6), ("MAIN_x.postings.npy", 5 * 10**5), ("lens.npy", 5 * 10**5))
+    for name, size in sizes:
+        (tmp_path / name).write_bytes(b"x" * size)
+    disk = indexing.disk_breakdown(tmp_path)
+    assert disk == {"total_mb": 2.0, "whoosh_mb": 1.0, "derived_mb": 1.0, "derived_by_kind_mb": {".npy": 1.0}}
