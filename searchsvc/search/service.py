@@ -50,7 +50,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -418,17 +418,7 @@ def _verifier(searcher: Searcher) -> kernel.Verifier:
             matcher = matcher.child
         if isinstance(matcher, SpanNear2.SpanNear2Matcher):
             return _phrase_at(matcher, candidates)
-        kept = []
-        for d in candidates.tolist():
-            if not matcher.is_active():
-                break
-            if matcher.id() < d:
-                matcher.skip_to(d)
-                if not matcher.is_active():
-                    break
-            if matcher.id() == d:
-                kept.append(d)
-        return np.array(kept, dtype=np.int64)
+        return _skipped_to(matcher, candidates, lambda: True)
 
     return verify
 
@@ -438,17 +428,23 @@ def _phrase_at(matcher: Any, candidates: np.ndarray) -> np.ndarray:
     compute the spans of every later document holding all the words until one matches; here its intersection of
     the words is moved to each candidate and the spans of that one document are computed (Whoosh's
     SpanNear2Matcher._get_spans, pinned)."""
-    words = matcher.child
-    ordered = matcher.ordered and matcher.mindist == 1
+    if matcher.ordered and matcher.mindist == 1:
+        return _skipped_to(matcher.child, candidates, lambda: _in_order(matcher))
+    return _skipped_to(matcher.child, candidates, lambda: bool(matcher._get_spans()))
+
+
+def _skipped_to(cursor: Any, candidates: np.ndarray, holds: Callable[[], bool]) -> np.ndarray:
+    """The candidates (ascending docnums) that `cursor`, a Whoosh matcher skipped to each in turn, stands on and
+    where `holds()` is true then."""
     kept = []
     for d in candidates.tolist():
-        if not words.is_active():
+        if not cursor.is_active():
             break
-        if words.id() < d:
-            words.skip_to(d)
-            if not words.is_active():
+        if cursor.id() < d:
+            cursor.skip_to(d)
+            if not cursor.is_active():
                 break
-        if words.id() == d and (_in_order(matcher) if ordered else matcher._get_spans()):
+        if cursor.id() == d and holds():
             kept.append(d)
     return np.array(kept, dtype=np.int64)
 
