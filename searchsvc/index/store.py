@@ -17,9 +17,10 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from filelock import FileLock
 from whoosh import index as whoosh_index
@@ -30,6 +31,7 @@ from searchsvc.index.schema import SCHEMA_VERSION, build_schema
 MARKER = "searchsvc.json"
 FORMAT = "searchsvc-index"
 LOCK = "write.lock"
+T = TypeVar("T")
 IGNORED_ENTRIES = {".gitkeep", LOCK, "tasks.sqlite", "tasks.sqlite-wal", "tasks.sqlite-shm", ".DS_Store"}
 
 
@@ -52,6 +54,28 @@ def open_whoosh(path: Path) -> whoosh_index.Index:
     the postings, 1.6 GB for two searchers on the 104k-article benchmark index, against 40 MB with plain file
     reads, which were no slower there (bench: `make bench`)."""
     return FileStorage(str(path), supports_mmap=False).open_index()
+
+
+VANISHED_TRIES = 10  # reads of a commit retried when a newer commit removed the file they listed
+_VANISHED_PAUSE = 0.01
+
+
+def _retrying(read: Callable[[], T]) -> T:
+    """`read()`, retried while a file it listed vanished. Whoosh lists the TOC files, then opens the latest; a
+    commit in between writes a newer TOC and deletes that one, so the read fails with FileNotFoundError, and
+    reading again (listing again) finds the newer commit. Whoosh's own reader() retries the same way."""
+    for _ in range(VANISHED_TRIES - 1):
+        try:
+            return read()
+        except FileNotFoundError:
+            time.sleep(_VANISHED_PAUSE)
+    return read()
+
+
+def read_toc(ix: whoosh_index.FileIndex) -> Any:
+    """The index's latest commit (Whoosh-Reloaded's TOC, pinned: schema, segments, generation), read once and
+    consistently: what a reader holds instead of asking `ix.schema`, which reads the TOC file again each time."""
+    return _retrying(ix._read_toc)
 
 
 def _fsync(path: Path, *, folder: bool = False) -> None:
@@ -153,7 +177,7 @@ class IndexStore:
         if marker is None:
             raise IndexStoreError(f"no index in {self.root}: build one with `searchsvc index`")
         try:
-            return open_whoosh(self.root / marker.generation), marker
+            return _retrying(lambda: open_whoosh(self.root / marker.generation)), marker
         except Exception as exc:  # Whoosh raises many kinds on a damaged directory.
             raise IndexStoreError(f"cannot open the index in {self.root}: {type(exc).__name__}: {exc}") from None
 
@@ -161,7 +185,7 @@ class IndexStore:
         """The live generation's status, or None when no index was built yet (raises IndexStoreError)."""
         ix, marker = self.open()
         try:
-            toc = ix._read_toc()  # Whoosh-Reloaded's TOC (pinned): segments with their deletions
+            toc = read_toc(ix)  # segments with their deletions
         except Exception as exc:
             raise IndexStoreError(f"cannot read the index in {self.root}: {type(exc).__name__}: {exc}") from None
         finally:

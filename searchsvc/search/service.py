@@ -71,7 +71,7 @@ from searchsvc.errors import IndexUnavailableError, ParameterError
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index import postings
 from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored
-from searchsvc.index.store import IndexStatus, IndexStore, IndexStoreError, Marker
+from searchsvc.index.store import IndexStatus, IndexStore, IndexStoreError, Marker, read_toc
 from searchsvc.search import docsets, kernel
 from searchsvc.search.aliases import canonical_terms, completions
 from searchsvc.search.archive_names import archive_names, merged_top
@@ -496,15 +496,9 @@ class _KnownDocs(wq.Query):
 
 # -- the open index ------------------------------------------------------------------------------------------
 def _read_toc(ix: Any) -> Any:
-    """The index's latest commit; retried like Whoosh's own reader() when a writer's commit removes the TOC
-    file between listing and reading it."""
-    for _ in range(9):
-        try:
-            return ix._read_toc()
-        except OSError:
-            time.sleep(0.01)
+    """The index's latest commit (store.read_toc: retried when a racing commit removes the file it listed)."""
     try:
-        return ix._read_toc()
+        return read_toc(ix)
     except OSError as exc:
         raise IndexStoreError(f"cannot read the index's table of contents: {exc}") from None
 
@@ -541,14 +535,17 @@ class _View:
     def __init__(self, store: IndexStore) -> None:
         try:
             self.ix, self.marker = store.open()
-            # Pinned: every thread's searcher on this view reads this one commit (see `searcher`).
+            # Pinned: every thread's searcher on this view reads this one commit (see `searcher`), and the schema
+            # is this commit's, never `ix.schema`: that reads the latest TOC file again, which a concurrent commit
+            # may have deleted between Whoosh listing it and opening it (a 500).
             self._toc = _read_toc(self.ix)
             self.toc_generation = self._toc.generation
         except IndexStoreError as exc:
             log.warning("index unavailable: %s", exc)
             raise IndexUnavailableError("the index is not available: it has not been built or cannot be read") from None
         self.key = (self.marker.generation, self.marker.built_at, self.toc_generation)
-        self.builder = QueryBuilder(self.ix.schema)
+        self.schema = self._toc.schema
+        self.builder = QueryBuilder(self.schema)
         self.refs = 0
         self.retired = False
         self._local = threading.local()
@@ -638,7 +635,7 @@ class _View:
                     if reader.has_deletions():
                         live[np.fromiter(reader.deleted_docs_set, dtype=np.int64)] = False
                     segments.append(kernel.Segment(derived, offset, live))
-                self._kernel = kernel.Kernel(segments, self.ix.schema, WEIGHTING.K1, WEIGHTING.B)
+                self._kernel = kernel.Kernel(segments, self.schema, WEIGHTING.K1, WEIGHTING.B)
             except Exception:  # the Whoosh path still answers everything
                 log.warning("the search kernel is unavailable for %s", self.marker.generation, exc_info=True)
                 self._kernel_failed = True
