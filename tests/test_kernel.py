@@ -118,8 +118,15 @@ def build_index(path: Path, docs: list[dict[str, Any]], segments: int, deleted: 
 
 
 def service(path: Path, on: bool, **overrides: Any) -> SearchService:
+    """With the kernel on, its derived postings are ready (built in the background when missing) before the
+    service is returned: until then the Whoosh path answers."""
     settings = {**TEST_SETTINGS, "index_dir": str(path), "cache_size": 0, "search_kernel": on, **overrides}
-    return SearchService(load_settings(settings, env={}))
+    svc = SearchService(load_settings(settings, env={}))
+    if on:
+        with svc._use() as (view, searcher):
+            view.kernel(searcher)
+            assert view.kernel_settled.wait(60)
+    return svc
 
 
 def answer(svc: SearchService, req: SearchRequest) -> dict[str, Any]:

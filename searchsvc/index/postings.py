@@ -4,7 +4,9 @@ Whoosh stores postings compactly but scores them one document at a time in Pytho
 arrays at once; it reads them from files written beside each segment when it is committed (`write_missing`, called
 by indexer.commit for `searchsvc index` and the HTTP writer alike), memory-mapped, so every worker process shares one
 copy in the page cache. The files are derived: Whoosh stays the source of truth, and `load` rebuilds a segment's
-files when they are missing or stale (another segment id, document count or format), so deleting them loses nothing.
+files when they are missing or stale (another segment id, document count or format; the search service does it in
+the background, outside any request), so deleting them loses nothing. A write is a
+temporary ".<segment id>-*" folder renamed into place; one left by a crash is removed by the next write.
 
     <generation>/kernel/<segment id>/
       meta.json     format, segment id, documents (deleted ones included), fields, scored fields, their total lengths
@@ -28,6 +30,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
@@ -47,6 +50,7 @@ FORMAT = 2
 FOLDER = "kernel"
 KERNEL_FIELDS = ("text", "entity", "person", "org", "place", "tags", "source", "published", "mentioned")
 SEP = b"\x00"
+STALE_TEMP_SECONDS = 3600.0  # a temporary folder of _write untouched this long was left by a writer that died
 _FILES = ("keys", "ends", "starts", "docs", "freqs", "lengths")
 _LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
 
@@ -245,14 +249,17 @@ def _read(folder: Path, segment_id: str, documents: int) -> SegmentPostings | No
     return _from_arrays(arrays)
 
 
-def load(storage_folder: str | Path, segment: Any, reader: Any) -> SegmentPostings:
-    """The derived postings of `segment` (whose segment reader is `reader`): memory-mapped from its files,
-    rebuilt (and written, when the folder is writable) when they are missing or stale."""
+def load(storage_folder: str | Path, segment: Any, reader: Any, build_missing: bool = True) -> SegmentPostings | None:
+    """The derived postings of `segment` (whose segment reader is `reader`): memory-mapped from its files; when
+    they are missing or stale, rebuilt (and written, when the folder is writable), or None if not
+    `build_missing`. Building reads every posting list of the segment: a request never does it (the search
+    service builds them in the background, answering by the Whoosh path meanwhile)."""
     segment_id = segment.segment_id()
     folder = folder_of(storage_folder, segment_id)
     found = _read(folder, segment_id, reader.doc_count_all())
-    if found is not None:
+    if found is not None or not build_missing:
         return found
+    remove_stale_temps(storage_folder)
     arrays = build(reader, segment_id)
     try:
         _write(folder, arrays)
@@ -260,6 +267,24 @@ def load(storage_folder: str | Path, segment: Any, reader: Any) -> SegmentPostin
         log.warning("cannot write the kernel's postings of segment %s: %s", segment_id, exc)
         return _from_arrays(arrays)
     return _read(folder, segment_id, reader.doc_count_all()) or _from_arrays(arrays)
+
+
+def remove_stale_temps(storage_folder: str | Path) -> None:
+    """Remove the temporary folders of writes that died (a crash between mkdtemp and the rename). One that
+    nothing touched for STALE_TEMP_SECONDS is stale: a live writer adds a file to it every few seconds at most,
+    and another process (a gunicorn worker, the indexer) may be writing one right now."""
+    root = Path(storage_folder) / FOLDER
+    if not root.is_dir():
+        return
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for entry in root.iterdir():
+        try:
+            stale = entry.name.startswith(".") and entry.is_dir() and entry.stat().st_mtime < cutoff
+        except OSError:  # removed meanwhile
+            continue
+        if stale:
+            log.info("removing %s, left by a write of the kernel's postings that did not finish", entry)
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def write_missing(storage: Any, indexname: str) -> None:
@@ -281,8 +306,9 @@ def write_missing(storage: Any, indexname: str) -> None:
     root = folder / FOLDER
     if root.is_dir():
         for entry in root.iterdir():
-            if entry.name not in keep and not entry.name.startswith("."):
+            if entry.name not in keep and not entry.name.startswith("."):  # "."+id: another writer's, or stale
                 shutil.rmtree(entry, ignore_errors=True)
+    remove_stale_temps(folder)
 
 
 def size_bytes(storage_folder: str | Path) -> int:

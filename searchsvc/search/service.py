@@ -553,13 +553,14 @@ class _View:
         # The index files are plain open files (store.open_whoosh): close them even if nobody calls close().
         weakref.finalize(self, _close_searchers, self._searchers)
         self._lock = threading.Lock()
-        self._kernel_lock = threading.Lock()  # building the kernel reads every posting list: once per view
+        self._kernel_lock = threading.Lock()
+        self._kernel_building = False  # a background thread builds the missing derived postings, once per view
+        self.kernel_settled = threading.Event()  # set once the kernel is ready or known to be unavailable
         self._facet_columns: dict[str, FacetColumn] = {}
         self._published: tuple[list[str], list[int], list[int]] | None = None
         self._ids: tuple[list[str], list[int]] | None = None
         self._stats: dict[str, Any] | None = None
         self._kernel: kernel.Kernel | None = None
-        self._kernel_failed = False
         self._rank_array: np.ndarray | None = None
         try:
             self.searcher()  # fail now, in the thread that opened the view, if the files are unreadable
@@ -618,28 +619,59 @@ class _View:
             self._rank_array = np.array(self.id_order()[1], dtype=np.int64)
         return self._rank_array
 
+    def _kernel_from(self, searcher: Searcher, build_missing: bool) -> kernel.Kernel | None:
+        segments = []
+        for leaf, offset in searcher.leaf_searchers():
+            reader = leaf.reader()
+            derived = postings.load(self.ix.storage.folder, reader.segment(), reader, build_missing)
+            if derived is None:
+                return None
+            live = np.ones(derived.documents, dtype=bool)
+            if reader.has_deletions():
+                live[np.fromiter(reader.deleted_docs_set, dtype=np.int64)] = False
+            segments.append(kernel.Segment(derived, offset, live))
+        return kernel.Kernel(segments, self.schema, WEIGHTING.K1, WEIGHTING.B)
+
     def kernel(self, searcher: Searcher) -> kernel.Kernel | None:
-        """The search kernel over this view's segments: their derived postings memory-mapped (built and written
-        first when missing or stale; postings.load). None when they cannot be read: the Whoosh path answers."""
-        if self._kernel is not None or self._kernel_failed:
+        """The search kernel over this view's segments, their derived postings memory-mapped. None while they
+        are being built and when they cannot be: the Whoosh path answers. Files missing or stale (an index built
+        by older code, a commit whose write failed) are built by a background thread (postings.load reads every
+        posting list), never inside a request, which would overrun its `query_timeout`."""
+        if self._kernel is not None or self.kernel_settled.is_set():
             return self._kernel
         with self._kernel_lock:
-            if self._kernel is not None or self._kernel_failed:
+            if self._kernel is not None or self.kernel_settled.is_set() or self._kernel_building:
                 return self._kernel
             try:
-                segments = []
-                for leaf, offset in searcher.leaf_searchers():
-                    reader = leaf.reader()
-                    derived = postings.load(self.ix.storage.folder, reader.segment(), reader)
-                    live = np.ones(derived.documents, dtype=bool)
-                    if reader.has_deletions():
-                        live[np.fromiter(reader.deleted_docs_set, dtype=np.int64)] = False
-                    segments.append(kernel.Segment(derived, offset, live))
-                self._kernel = kernel.Kernel(segments, self.schema, WEIGHTING.K1, WEIGHTING.B)
+                found = self._kernel_from(searcher, build_missing=False)
             except Exception:  # the Whoosh path still answers everything
                 log.warning("the search kernel is unavailable for %s", self.marker.generation, exc_info=True)
-                self._kernel_failed = True
-        return self._kernel
+                self.kernel_settled.set()
+                return None
+            if found is not None:
+                self._kernel = found
+                self.kernel_settled.set()
+                return found
+            self._kernel_building = True
+        name = f"searchsvc-kernel-{self.marker.generation}"
+        threading.Thread(target=self._build_kernel, name=name, daemon=True).start()
+        return None
+
+    def _build_kernel(self) -> None:
+        """The background thread's work: build (and write) the missing derived postings, with a searcher of its
+        own (a searcher serves one thread)."""
+        started = time.monotonic()
+        try:
+            searcher = self.open_searcher()
+            try:
+                self._kernel = self._kernel_from(searcher, build_missing=True)
+            finally:
+                searcher.close()
+            log.info("built the kernel's postings of %s in %.1f s", self.marker.generation, time.monotonic() - started)
+        except Exception:  # the view's files were removed meanwhile, a damaged segment: the Whoosh path answers
+            log.warning("the search kernel is unavailable for %s", self.marker.generation, exc_info=True)
+        finally:
+            self.kernel_settled.set()
 
     def after_rank(self, doc_id: str) -> int:
         """The id rank from which documents come after `doc_id` in id order."""

@@ -1,0 +1,107 @@
+"""The kernel's derived postings files (index/postings.py): missing ones are built outside requests, and the
+temporary folders of a write that died are cleaned up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TEST_SETTINGS, hit_ids
+
+from searchsvc.config import load_settings
+from searchsvc.index import postings
+from searchsvc.index.store import IndexStore, read_toc
+from searchsvc.search.requests import SearchRequest
+from searchsvc.search.service import SearchService
+
+TIMEOUT = 1.0
+
+
+def _service(index_dir: Path, **overrides: Any) -> SearchService:
+    settings = {**TEST_SETTINGS, "index_dir": str(index_dir), "cache_size": 0, "query_timeout": TIMEOUT, **overrides}
+    return SearchService(load_settings(settings, env={}))
+
+
+def _kernel_root(index_dir: Path) -> Path:
+    ix, _ = IndexStore(index_dir).open()
+    return Path(ix.storage.folder) / postings.FOLDER
+
+
+def test_missing_derived_postings_are_built_outside_the_request(
+    own_index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index built by older code (no kernel files): the first search answers within its time bound by the
+    Whoosh path while a background thread builds them (held here until the search is done), then the kernel
+    answers alike."""
+    root = _kernel_root(own_index_dir)
+    shutil.rmtree(root)
+    release = threading.Event()
+    real = postings.build
+
+    def slow_build(reader: Any, segment_id: str) -> dict[str, Any]:
+        release.wait(10)  # a segment of a large index: seconds of reading every posting list
+        return real(reader, segment_id)
+
+    monkeypatch.setattr(postings, "build", slow_build)
+    request = SearchRequest(q="harbour ferry", facets=("person",))
+    plain = _service(own_index_dir, search_kernel=False)
+    svc = _service(own_index_dir, search_kernel=True)
+    try:
+        expected = plain.search(request).to_json()
+        started = time.monotonic()
+        first = svc.search(request).to_json()
+        took = time.monotonic() - started
+        release.set()
+        assert took < TIMEOUT, f"the first search waited {took:.1f} s for the kernel's files"
+        assert not first["timed_out"] and hit_ids(first) == hit_ids(expected) and first["total"] == expected["total"]
+        with svc._use() as (view, searcher):
+            assert view.kernel_settled.wait(30)
+            assert view.kernel(searcher) is not None
+        assert any((entry / "docs.npy").exists() for entry in root.iterdir())
+        again = svc.search(request).to_json()
+        assert hit_ids(again) == hit_ids(expected) and again["total"] == expected["total"]
+    finally:
+        release.set()
+        svc.close()
+        plain.close()
+
+
+def _temps(root: Path) -> tuple[Path, Path]:
+    """A temporary folder a crashed write left an hour and more ago, and one a live writer is filling."""
+    segment_id = next(p.name for p in root.iterdir() if not p.name.startswith("."))
+    dead, live = root / f".{segment_id}-crashed", root / f".{segment_id}-writing"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "keys.npy").write_bytes(b"partial")
+    old = time.time() - postings.STALE_TEMP_SECONDS - 60
+    os.utime(dead, (old, old))
+    return dead, live
+
+
+def test_a_commit_removes_the_temporary_folders_of_a_crashed_write(own_index_dir: Path) -> None:
+    root = _kernel_root(own_index_dir)
+    dead, live = _temps(root)
+    ix, _ = IndexStore(own_index_dir).open()
+    postings.write_missing(ix.storage, ix.indexname)  # what every commit runs (indexer.commit)
+    assert not dead.exists()
+    assert live.exists()  # maybe another process's write in progress
+
+
+def test_building_missing_postings_removes_the_temporary_folders_of_a_crashed_write(own_index_dir: Path) -> None:
+    root = _kernel_root(own_index_dir)
+    dead, live = _temps(root)
+    ix, _ = IndexStore(own_index_dir).open()
+    shutil.rmtree(postings.folder_of(ix.storage.folder, read_toc(ix).segments[0].segment_id()))
+    svc = _service(own_index_dir, search_kernel=False)
+    try:
+        with svc._use() as (_, searcher):
+            for leaf, _ in searcher.leaf_searchers():  # what the view's background build runs
+                assert postings.load(ix.storage.folder, leaf.reader().segment(), leaf.reader()) is not None
+    finally:
+        svc.close()
+    assert not dead.exists() and live.exists()
