@@ -169,7 +169,8 @@ def document(doc_id: str) -> str:
     record = service.get_document(doc_id)
     if record is None:
         raise NotFoundError(f"there is no document with the id {doc_id!r}")
-    similar = service.similar(doc_id, SIMILAR) or []
+    found = service.similar(doc_id, SIMILAR)
+    similar = found.hits if found is not None else []
     return render_template(
         "document.html",
         doc=record,

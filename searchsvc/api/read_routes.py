@@ -255,10 +255,10 @@ def document(doc_id: str) -> Response:
 def similar(doc_id: str) -> Response:
     state = _state()
     params = _params(state.similar_schema)
-    hits = state.service.similar(doc_id, params["limit"])
-    if hits is None:
+    found = state.service.similar(doc_id, params["limit"])
+    if found is None:
         raise NotFoundError(f"no document with id {doc_id!r}", "doc_id")
-    return json_response({"id": doc_id, "hits": hits})
+    return json_response({"id": doc_id, "hits": found.hits, "timed_out": found.timed_out})
 
 
 @bp.get("/entities")

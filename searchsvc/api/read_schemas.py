@@ -407,6 +407,10 @@ class SimilarHitSchema(Schema):
 class SimilarResponseSchema(Schema):
     id = fields.String(required=True)
     hits = fields.List(fields.Nested(SimilarHitSchema), required=True)
+    timed_out = fields.Boolean(
+        required=True,
+        metadata={"description": "query_timeout passed: the hits are the best of the documents ranked by then."},
+    )
 
 
 class EntityCountSchema(Schema):

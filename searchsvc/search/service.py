@@ -53,7 +53,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 from whoosh import classify, scoring
@@ -100,6 +100,10 @@ _FACET_COLUMNS = {
     "published": "published",
     "mentioned": "mentioned_month",
 }
+# Similar documents: their terms are chosen from the first SIMILAR_CHARS characters of the document (the lead of a
+# long one, as feedback reads a lead), SIMILAR_TERMS of them.
+SIMILAR_CHARS = 20_000
+SIMILAR_TERMS = 12
 SUGGEST_BELOW = 5  # offer a did-you-mean when fewer hits than this were found
 SUGGEST_UNCHECKED = 2  # words looked up before did-you-mean reads the clock (then before each word)
 HIGHLIGHT_CHARS_PER_CLOCK_CHECK = 20_000
@@ -189,6 +193,18 @@ def _collection_stats(searcher: Searcher, queries: list[wq.Query]) -> Stats:
 
 # STOPWORDS as the text analyzer indexes them: feedback never adds them.
 _STOPWORD_STEMS = frozenset(stem(normalise(w)) for w in STOPWORDS)
+
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Similar:
+    """Documents like one: at most `limit` hits (id, score, title, published, url, source), best first;
+    `timed_out`: `query_timeout` passed, the hits are the best of the documents ranked by then."""
+
+    hits: list[dict[str, Any]]
+    timed_out: bool
 
 
 class SearchRecorder(Protocol):
@@ -735,15 +751,15 @@ class _View:
             return self._facet_columns.setdefault(facet, column)
 
 
-class _ResultCache:
-    """A small thread-safe LRU of search results keyed by (view key, request)."""
+class _ResultCache(Generic[V]):
+    """A small thread-safe LRU of results keyed by (view key, request)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._data: OrderedDict[Any, SearchResult] = OrderedDict()
+        self._data: OrderedDict[Any, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Any) -> SearchResult | None:
+    def get(self, key: Any) -> V | None:
         if self.size <= 0:
             return None
         with self._lock:
@@ -752,7 +768,7 @@ class _ResultCache:
                 self._data.move_to_end(key)
             return value
 
-    def put(self, key: Any, value: SearchResult) -> None:
+    def put(self, key: Any, value: V) -> None:
         if self.size <= 0:
             return
         with self._lock:
@@ -784,7 +800,8 @@ class SearchService:
         # starts near 0 at boot, so 0.0 looks recent for the first refresh_interval seconds of a host's uptime.
         self._checked = NEVER
         self._lock = threading.Lock()
-        self._cache = _ResultCache(settings.cache_size)
+        self._cache: _ResultCache[SearchResult] = _ResultCache(settings.cache_size)
+        self._similar_cache: _ResultCache[Similar] = _ResultCache(settings.cache_size)
 
     # -- views -----------------------------------------------------------------------------------------------
     def _current(self) -> _View:
@@ -808,6 +825,7 @@ class SearchService:
             self._view = fresh
             self._checked = time.monotonic()
             self._cache.clear()
+            self._similar_cache.clear()
             if view is not None:
                 self._retire(view)
             return fresh
@@ -1257,31 +1275,64 @@ class SearchService:
         except IndexUnavailableError:
             return set()
 
-    def similar(self, doc_id: str, limit: int = 10) -> list[dict[str, Any]] | None:
-        """Documents sharing the most distinctive body terms with `doc_id` (None if it does not exist)."""
-        with self._use() as (_, searcher):
+    def similar(self, doc_id: str, limit: int = 10) -> Similar | None:
+        """Documents sharing the most distinctive terms of the first SIMILAR_CHARS characters of `doc_id` (None
+        if it does not exist). Bounded like a search: one `query_timeout` covers choosing the terms and ranking,
+        past it the documents ranked so far are returned, flagged `timed_out`; answers are cached per view."""
+        with self._use() as (view, searcher):
+            key = (view.key, "similar", doc_id, limit)
+            cached = self._similar_cache.get(key)
+            if cached is not None:
+                return cached
+            deadline = time.monotonic() + self.settings.query_timeout
             docnum = searcher.document_number(id=doc_id)
             if docnum is None:
                 return None
             stored = searcher.stored_fields(docnum)
             if not (stored.get("body") or "").strip():
-                return []
-            text = combined_text(stored.get("title") or "", stored["body"])
-            results = searcher.more_like(docnum, COMBINED_FIELD, text=text, top=limit, numterms=12)
-            out = []
-            for hit in results:
-                record = record_from_stored(hit.fields())
+                return Similar([], False)
+            text = combined_text(stored.get("title") or "", stored["body"])[:SIMILAR_CHARS]
+            terms = searcher.key_terms_from_text(COMBINED_FIELD, text, numterms=SIMILAR_TERMS, normalize=False)
+            if time.monotonic() > deadline:
+                return Similar([], True)
+            q = wq.Or([wq.Term(COMBINED_FIELD, word, boost=weight) for word, weight in terms])
+            ranked, timed_out = self._similar_ranked(view, searcher, q, limit + 1, deadline)
+            out: list[dict[str, Any]] = []
+            for score, d in ranked:
+                if d == docnum or len(out) == limit:
+                    continue
+                record = record_from_stored(searcher.stored_fields(d))
                 out.append(
                     {
                         "id": record["id"],
-                        "score": round(float(hit.score), 4),
+                        "score": round(float(score or 0.0), 4),
                         "title": record["title"],
                         "published": record["published"],
                         "url": record["url"],
                         "source": record["source"],
                     }
                 )
-            return out
+        found = Similar(out, timed_out)
+        if not timed_out:
+            self._similar_cache.put(key, found)
+        return found
+
+    def _similar_ranked(
+        self, view: _View, searcher: Searcher, q: wq.Query, wanted: int, deadline: float
+    ) -> tuple[list[tuple[float | None, int]], bool]:
+        """The best `wanted` (rounded score, docnum) of `q` by BM25, and whether time ran out: by the kernel
+        when it answers, else by Whoosh's matchers with the search's collector (which reads the clock)."""
+        found = self._kernel_of(view, searcher)
+        if found is not None:
+            try:
+                docs, scores, timed_out = found.run(q, found.live_statistics(), _verifier(searcher), deadline)
+                ranked = kernel.top(docs, scores, view.rank_array(), wanted, SCORE_DIGITS)
+                return [(score, int(d)) for score, d in ranked], timed_out
+            except kernel.Unsupported as exc:
+                log.debug("the kernel takes no %s: the Whoosh path answers", exc)
+        collector = _BoundedCollector(wanted, 0, deadline, False, view.id_order()[1])
+        searcher.search_with_collector(q, collector)
+        return collector.ranked(), collector.timed_out
 
     def entities(self, kind: str, prefix: str = "", limit: int = 10) -> list[dict[str, Any]]:
         """Entity names of one type starting with `prefix` (case-insensitive), or known by a name that does
