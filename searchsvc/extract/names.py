@@ -79,7 +79,6 @@ _POSSESSIVE = re.compile(rf"(?:[{_APOSTROPHES}]s|(?<=s)[{_APOSTROPHES}])$")
 _LEADING_THE = re.compile(r"^(?:the|The|THE|a|an)\s+")
 _TRAILING_CONNECTOR = re.compile(r"(?<!\s)\s++(?:and|or|of|the|&)$")  # from a run's start: linear
 _TRAILING_SCORE = re.compile(r"(?<!\s)\s++\d++[-\u2013:]\d++$")  # "Nottingham Forest 2-0" (but "Radio 4" stays)
-_OPEN_PAREN = re.compile(r"\s*\([^)]*$")  # "World Health Organization (WHO"
 _NATIONALITY = re.compile(r"^[A-Z][a-z]+(?:an|ese|ish|ian|ic|i|ch)$")
 _NUMERIC = re.compile(r"^[\d\s.,:/%$£€¥+\-–]+(?:bn|m|k|st|nd|rd|th|s)?$")
 _ACRONYM = re.compile(r"^(?:[A-Z]\.?){2,}$|^[A-Z][A-Z0-9&.\-]*[A-Z0-9]$")
@@ -100,6 +99,14 @@ def strip_possessive(text: str) -> str:
     return _POSSESSIVE.sub("", text).rstrip()
 
 
+def drop_open_paren(text: str) -> str:
+    """Drop an unclosed "(" and what follows it, with the spaces before it: "World Health Organization (WHO" ->
+    "World Health Organization". The first "(" after the last ")": found in linear time, where the regex
+    `\\s*\\([^)]*$` tried every "(" and scanned to the ")" from each, quadratic on "((((...)"."""
+    opening = text.find("(", text.rfind(")") + 1)
+    return text if opening < 0 else text[:opening].rstrip()
+
+
 @functools.lru_cache(maxsize=65536)
 def strip_edges(text: str) -> str:
     """Drop quotes, brackets and punctuation around a name (a final "." is kept: it may close "U.S.")."""
@@ -107,7 +114,7 @@ def strip_edges(text: str) -> str:
     previous = None
     while previous != text:
         previous = text
-        text = _OPEN_PAREN.sub("", text)
+        text = drop_open_paren(text)
         text = text.strip(_EDGE_PUNCT)
         text = strip_possessive(text)
         text = _TRAILING_SCORE.sub("", text) if re.search(r"[A-Za-z]", text) else text
