@@ -231,6 +231,10 @@ class IndexStore:
         the marker is replaced; so when this returns (and a task is marked done) a power cut loses nothing."""
         # First publish: the new gen-* folder is the only entry, which read_marker would call foreign.
         previous = self.read_marker(any_version=True) if (self.root / MARKER).exists() else None
+        # Every file, not only those the last commit wrote: an fsync of a file already synced costs ~0.2 ms, and
+        # syncing only the changed ones (by mtime) measured 33 ms a publish against 35 ms (median of 20 each,
+        # one-document commits, 9-13 files; the rest is the new segment, TOC, marker and folder, which must be
+        # synced): not worth a rule that could miss a file.
         sync_folder(self.root / generation)
         marker = Marker(generation, time.time(), SCHEMA_VERSION)
         tmp = self.root / f".{MARKER}.{os.getpid()}.tmp"
