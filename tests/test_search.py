@@ -363,8 +363,9 @@ def test_get_document(service: SearchService) -> None:
 
 
 def test_similar(service: SearchService) -> None:
-    similar = service.similar("harbour-b", 5)
-    assert similar is not None
+    found = service.similar("harbour-b", 5)
+    assert found is not None and not found.timed_out
+    similar = found.hits
     assert "harbour-b" not in [h["id"] for h in similar]
     assert similar[0]["id"] in {"undated-note", "harbour-a"}
     assert service.similar("missing") is None
