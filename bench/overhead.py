@@ -17,6 +17,7 @@ import contextlib
 import functools
 import http.client
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +45,17 @@ def memoised(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+PATHS_ENV = "BENCH_OVERHEAD_PATHS"  # a file of request paths, one a line, that each worker answers once at start
+
+
+def _warmed(app: Any) -> Any:
+    """`app` after answering every path of PATHS_ENV once, in this worker: its memo is full before any timing."""
+    client = app.test_client()
+    for path in Path(os.environ[PATHS_ENV]).read_text("utf-8").split():
+        client.get(path)
+    return app
+
+
 def searchsvc_app() -> Any:
     """searchsvc.wsgi's app with SearchService.search memoised."""
     from searchsvc.app import create_app
@@ -51,7 +63,7 @@ def searchsvc_app() -> Any:
     app = create_app()
     service = app.extensions["searchsvc"].service
     service.search = memoised(service.search)
-    return app
+    return _warmed(app)
 
 
 def fts5_app() -> Any:
@@ -59,7 +71,7 @@ def fts5_app() -> Any:
     app = fts5_service.create_app()
     searcher = app.extensions["fts5"]
     searcher.search = memoised(searcher.search)
-    return app
+    return _warmed(app)
 
 
 def one_client(server: serving.Server, paths: Sequence[str]) -> list[float]:
@@ -129,13 +141,30 @@ def servers(index_dir: Path, db: Path, workers: int, logs: Path, memo: bool) -> 
     conf = serving.searchsvc_gunicorn_settings()
     with (
         serving.gunicorn(
-            index_dir, workers, logs / "overhead-searchsvc.log", app="bench.overhead:searchsvc_app()" if memo else None
+            index_dir,
+            workers,
+            logs / "overhead-searchsvc.log",
+            app="bench.overhead:searchsvc_app()" if memo else None,
+            cache_size=0,
         ) as ours,
         serving.fts5_gunicorn(
             db, workers, logs / "overhead-fts5.log", conf, app="bench.overhead:fts5_app()" if memo else None
         ) as peer,
     ):
-        yield {"searchsvc": ours, "fts5": peer}
+        both = {"searchsvc": ours, "fts5": peer}
+        for server in both.values():
+            settled(server)
+        yield both
+
+
+def settled(server: serving.Server, quiet_s: float = 0.5, limit_s: float = 120) -> None:
+    """Wait until the workers are idle (a memoised worker answers its paths once at start, after /ready)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = sum(server.cpu().values())
+        time.sleep(quiet_s)
+        if sum(server.cpu().values()) - before < 0.02:
+            return
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -158,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     articles = reuters.load_articles(args.data / "reuters21578")
     mix = sidebyside.http_mix(queries.vocabulary(articles), args.queries, args.seed)
     paths = [q.path for q in mix]
+    listing = WORK / "overhead-paths.txt"
+    listing.parent.mkdir(parents=True, exist_ok=True)
+    listing.write_text("\n".join(paths) + "\n", "utf-8")
+    os.environ[PATHS_ENV] = str(listing)  # the servers inherit it
     out: dict[str, Any] = {"load_start": load_average(), "requests_per_service": args.rounds * len(paths)}
     for memo in (True, False):
         with servers(args.index, args.db, args.workers, WORK / "logs", memo) as both:
