@@ -67,8 +67,8 @@ workers = _settings.workers
 worker_class = "gthread"
 threads = 4
 # One listening socket shared by the workers (gunicorn's default), not one per worker (reuse_port): reuse_port
-# split bursts of 8 keep-alive connections more evenly in 5 of 7 runs of 8 to 20 bursts, but its p99 at 8
-# connections was higher in all 7 (README, Performance: worker balance); and a socket per worker resets the
+# split bursts of 8 keep-alive connections more evenly in 6 of 8 runs of 8 to 20 bursts, but its p99 at 8
+# connections was higher in all 8 (README, Performance: worker balance); and a socket per worker resets the
 # connections queued on a worker that dies, and would let a second server share the port. The worker model was
 # measured the same way: 4 gthread workers x 2 threads or 3 x 4 did no better on 2 cores, and sync workers (no
 # keep-alive, and a slow client holds a whole worker) lost a third of the req/s.
