@@ -208,3 +208,31 @@ def test_phrase_words_are_adjacent_only_without_a_word_between() -> None:
     assert highlight_title("U.S. and U.S.A.", marks(phrases=[(("us", "and", "usa"), False)])) == [
         "<mark>U.S. and U.S.A</mark>."
     ]
+
+
+@fuzz(300)
+@given(
+    st.text(alphabet=st.sampled_from(list("ab <&>\"'\n\t") + ["\u00a0", "\ue000", "\ue001", "\u2028"]), max_size=30),
+    st.data(),
+)
+def test_render_escapes_and_collapses_each_segment_alone(text: str, data: st.DataObject) -> None:
+    import html
+    import re
+
+    cuts = sorted(data.draw(st.sets(st.integers(0, len(text)), max_size=6)))
+    spans = [(a, b) for a, b in zip(cuts[::2], cuts[1::2], strict=False) if a < b]
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+
+    def plain(segment: str) -> str:
+        return re.sub(r"\s+", " ", html.escape(segment, quote=False))
+
+    expected, pos = [], start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        expected += [plain(text[pos:s]), f"<mark>{plain(text[s:e])}</mark>"]
+        pos = e
+    expected.append(plain(text[pos:end]))
+    assert render(text, spans, start, end) == "".join(expected).strip()

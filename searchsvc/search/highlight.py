@@ -35,6 +35,7 @@ MAX_FRAGMENTS = 3
 _WORD = re.compile(WORD_PATTERN)
 _SPACE = re.compile(r"\s+")
 _NAME_FIELDS = ("entity", *ENTITY_TYPES)
+_OPEN, _CLOSE = "\ue000", "\ue001"  # <mark> and </mark> while a fragment is escaped (see render)
 
 
 def normalise(word: str) -> str:
@@ -253,14 +254,28 @@ def _merge(spans: Iterable[tuple[int, int]], text: str) -> list[tuple[int, int]]
 
 # -- rendering -----------------------------------------------------------------------------------------------
 def render(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
-    """text[start:end] with spans in <mark>, everything HTML-escaped, whitespace runs collapsed."""
+    """text[start:end] with spans in <mark>, everything HTML-escaped, whitespace runs collapsed.
+
+    The tags stand in the text as two private-use characters while it is escaped and collapsed in one pass each
+    (neither is whitespace nor escaped, so each segment comes out as if done alone); a text holding either
+    character is done segment by segment."""
     end = len(text) if end is None else end
+    clipped = [(max(s, start), min(e, end)) for s, e in spans if e > start and s < end]
+    if text.find(_OPEN, start, end) >= 0 or text.find(_CLOSE, start, end) >= 0:
+        return _rendered_by_segment(text, clipped, start, end)
     out: list[str] = []
     pos = start
-    for s, e in spans:
-        if e <= start or s >= end:
-            continue
-        s, e = max(s, start), min(e, end)
+    for s, e in clipped:
+        out += (text[pos:s], _OPEN, text[s:e], _CLOSE)
+        pos = e
+    out.append(text[pos:end])
+    return _plain("".join(out)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>").strip()
+
+
+def _rendered_by_segment(text: str, clipped: list[tuple[int, int]], start: int, end: int) -> str:
+    out: list[str] = []
+    pos = start
+    for s, e in clipped:
         out.append(_plain(text[pos:s]))
         out.append(f"<mark>{_plain(text[s:e])}</mark>")
         pos = e
