@@ -11,6 +11,7 @@ response is bounded whatever the documents' size.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterable
@@ -34,6 +35,7 @@ CONTEXT_CHARS = 70
 MAX_FRAGMENTS = 3
 _WORD = re.compile(WORD_PATTERN)
 _SPACE = re.compile(r"\s+")
+_SPACE_TO_COLLAPSE = re.compile(r"\s{2,}|[^\S ]")  # what _SPACE finds but a lone " " (to leave alone)
 _NAME_FIELDS = ("entity", *ENTITY_TYPES)
 _OPEN, _CLOSE = "\ue000", "\ue001"  # <mark> and </mark> while a fragment is escaped (see render)
 
@@ -62,7 +64,8 @@ class Marks:
         again if words were added since."""
         size = (len(self.stems), len(self.names), len(self.phrases))
         if self._compiled is None or self._compiled[0] != size:
-            self._compiled = (size, _finder(self))
+            phrases = tuple(dict.fromkeys(self.phrases))
+            self._compiled = (size, _finder(frozenset(self.stems), frozenset(self.names), phrases))
         return self._compiled[1]
 
 
@@ -145,16 +148,22 @@ class _Finder:
     word, and the sets that decide whether they are."""
 
     candidates: re.Pattern[str] | None
+    term_stems: frozenset[str]  # marked alone
+    term_names: frozenset[str]
     stems: frozenset[str]  # every stemmed word wanted: terms and words of stemmed phrases
     names: frozenset[str]  # every unstemmed word wanted
     phrases: tuple[tuple[tuple[str, ...], bool], ...]  # distinct, in order
 
 
-def _finder(marks: Marks) -> _Finder:
-    stems = frozenset(marks.stems | {w for ws, stemmed in marks.phrases if stemmed for w in ws})
-    names = frozenset(marks.names | {w for ws, stemmed in marks.phrases if not stemmed for w in ws})
+@functools.lru_cache(maxsize=256)
+def _finder(
+    term_stems: frozenset[str], term_names: frozenset[str], phrases: tuple[tuple[tuple[str, ...], bool], ...]
+) -> _Finder:
+    """Compiled once per distinct marks (a request's title and body usually share theirs; so do repeated queries)."""
+    stems = term_stems | {w for ws, stemmed in phrases if stemmed for w in ws}
+    names = term_names | {w for ws, stemmed in phrases if not stemmed for w in ws}
     prefixes = {w for w in names if w} | {p for s in stems for p in _stem_prefixes(s)}
-    return _Finder(_candidate_pattern(prefixes), stems, names, tuple(dict.fromkeys(marks.phrases)))
+    return _Finder(_candidate_pattern(prefixes), term_stems, term_names, stems, names, phrases)
 
 
 def _stem_prefixes(s: str) -> list[str]:
@@ -221,7 +230,7 @@ def find_spans(text: str, marks: Marks) -> list[tuple[int, int]]:
         stemmed = stem(word) if stems else word
         if word in names or stemmed in stems:
             candidates.append((word, stemmed, m.start(), m.end()))
-            if word in marks.names or stemmed in marks.stems:
+            if word in finder.term_names or stemmed in finder.term_stems:
                 spans.append((m.start(), m.end()))
     for words, is_stemmed in finder.phrases:
         key = 1 if is_stemmed else 0
@@ -284,7 +293,7 @@ def _rendered_by_segment(text: str, clipped: list[tuple[int, int]], start: int, 
 
 
 def _plain(segment: str) -> str:
-    return _SPACE.sub(" ", html.escape(segment, quote=False))
+    return _SPACE_TO_COLLAPSE.sub(" ", html.escape(segment, quote=False))
 
 
 def highlight_title(title: str, marks: Marks) -> list[str]:
