@@ -212,7 +212,7 @@ def test_phrase_words_are_adjacent_only_without_a_word_between() -> None:
 
 @fuzz(300)
 @given(
-    st.text(alphabet=st.sampled_from(list("ab <&>\"'\n\t") + ["\u00a0", "\ue000", "\ue001", "\u2028"]), max_size=30),
+    st.text(alphabet=st.sampled_from(list("ab <&>\"'\n\t") + ["\u00a0", "\ue000", "\ue001", "\u2028", "\x1e", "\x85"]), max_size=30),
     st.data(),
 )
 def test_render_escapes_and_collapses_each_segment_alone(text: str, data: st.DataObject) -> None:

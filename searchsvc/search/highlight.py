@@ -278,7 +278,9 @@ def render(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | N
         out += (text[pos:s], _OPEN, text[s:e], _CLOSE)
         pos = e
     out.append(text[pos:end])
-    return _plain("".join(out)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>").strip()
+    # Splitting on whitespace runs and joining with one space is _plain's collapse and the final strip at once.
+    escaped = " ".join(html.escape("".join(out), quote=False).split())
+    return escaped.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
 
 
 def _rendered_by_segment(text: str, clipped: list[tuple[int, int]], start: int, end: int) -> str:
