@@ -210,9 +210,13 @@ def test_phrase_words_are_adjacent_only_without_a_word_between() -> None:
     ]
 
 
+# Letters, what HTML escapes, whitespace of several kinds, and the characters render stands for the tags with.
+RENDERED = list("ab <&>\"'\n\t") + ["\u00a0", "\ue000", "\ue001", "\u2028", "\x1e", "\x85"]
+
+
 @fuzz(300)
 @given(
-    st.text(alphabet=st.sampled_from(list("ab <&>\"'\n\t") + ["\u00a0", "\ue000", "\ue001", "\u2028", "\x1e", "\x85"]), max_size=30),
+    st.text(alphabet=st.sampled_from(RENDERED), max_size=30),
     st.data(),
 )
 def test_render_escapes_and_collapses_each_segment_alone(text: str, data: st.DataObject) -> None:
@@ -236,3 +240,16 @@ def test_render_escapes_and_collapses_each_segment_alone(text: str, data: st.Dat
         pos = e
     expected.append(plain(text[pos:end]))
     assert render(text, spans, start, end) == "".join(expected).strip()
+
+
+def test_every_capital_of_a_wanted_letter_is_looked_for() -> None:
+    from searchsvc.search.highlight import OTHER_CAPITALS
+
+    others: dict[str, str] = {}
+    for c in map(chr, range(0x110000)):
+        low = c.lower()
+        if len(low) == 1 and low != c and c not in (low.upper(), low.title()):
+            assert low not in others, "more than one other capital for a letter"
+            others[low] = c
+    assert others == OTHER_CAPITALS
+    assert highlight_title("\u212aelvin", marks(names={"kelvin"})) == ["<mark>\u212aelvin</mark>"]

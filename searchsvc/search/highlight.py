@@ -178,8 +178,14 @@ def _stem_prefixes(s: str) -> list[str]:
     return found
 
 
+# Capitals whose lowercase is a letter that does not uppercase back to them (Kelvin sign K -> k); the test
+# checks this against every Unicode character.
+OTHER_CAPITALS = {"k": "\u212a", "å": "\u212b", "ω": "\u2126", "ß": "\u1e9e", "θ": "\u03f4"}
+
+
 def _cased(ch: str) -> str:
-    variants = dict.fromkeys([ch, ch.upper(), ch.title()])
+    """The characters a token may have where `ch` is wanted: those that lowercase to it (one character each)."""
+    variants = dict.fromkeys([ch, ch.upper(), ch.title(), OTHER_CAPITALS.get(ch, ch)])
     return "".join(re.escape(v) for v in variants if len(v) == 1)
 
 
