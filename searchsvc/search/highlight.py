@@ -168,11 +168,11 @@ def _finder(
 
 def _stem_prefixes(s: str) -> list[str]:
     """What every word stemming to `s` starts with, once lowercased and its dots dropped: all of `s` but its last
-    letter (the stemmer rewrites endings only: "happy" -> "happi"), and for "...ie" also "...y" (Snowball's
-    "dying" -> "die"). Checked against the 217,830 distinct words of the corpora in ../shared/data."""
+    letter, and at least its first two (the stemmer rewrites endings only: "happy" -> "happi"), and for "...ie"
+    also "...y" (Snowball's "dying" -> "die"). Checked against the 217,830 distinct words of ../shared/data."""
     if not s:
         return []
-    found = [s[: max(1, len(s) - 1)].rstrip("'’") or s[:1]]
+    found = [s[: max(min(2, len(s)), len(s) - 1)].rstrip("'’") or s[:1]]
     if s.endswith("ie") and len(s) > 2:
         found.append(s[:-2] + "y")
     return found
