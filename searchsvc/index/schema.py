@@ -391,7 +391,8 @@ def _unlocated(doc: Document, entry: Sequence[Any], at: int) -> tuple[tuple[int,
 
 
 def record_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict of a stored document: what /documents/<id> shows."""
+    """A plain dict of a stored document: what /documents/<id> shows (search hits and similar documents show
+    summary_from_stored)."""
     entities: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ENTITY_TYPES}
     title, body = stored.get("title") or "", stored.get("body") or ""
     for entry in stored.get("entities_json") or ():

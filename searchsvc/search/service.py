@@ -1239,7 +1239,7 @@ class SearchService:
             results = searcher.more_like(docnum, COMBINED_FIELD, text=text, top=limit, numterms=12)
             out = []
             for hit in results:
-                record = record_from_stored(hit.fields())
+                record = summary_from_stored(hit.fields())
                 out.append(
                     {
                         "id": record["id"],
