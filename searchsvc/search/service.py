@@ -70,7 +70,7 @@ from searchsvc.config import Settings
 from searchsvc.errors import IndexUnavailableError, ParameterError
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index import postings
-from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored
+from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored, summary_from_stored
 from searchsvc.index.store import IndexStatus, IndexStore, IndexStoreError, Marker
 from searchsvc.search import docsets, kernel
 from searchsvc.search.aliases import canonical_terms, completions
@@ -1170,29 +1170,27 @@ class SearchService:
         scanned = 0  # characters highlighted since the clock was last read
         hits = []
         for score, docnum in page:
-            stored = searcher.stored_fields(docnum)
-            record = record_from_stored(stored)
+            shown = summary_from_stored(searcher.stored_fields(docnum))
+            title, body = shown["title"], shown["body"]
             highlights: dict[str, list[str]] = {"title": [], "body": []}
             if marks is not None and complete and scanned >= HIGHLIGHT_CHARS_PER_CLOCK_CHECK:
                 scanned = 0
                 complete = time.monotonic() <= deadline
             if marks is not None and complete:
-                scanned += len(record["title"]) + min(len(record["body"]), MAX_SCAN_CHARS)
-                highlights = {
-                    "title": highlight_title(record["title"], marks["title"]),
-                    "body": highlight_body(record["body"], marks["body"]),
-                }
+                scanned += len(title) + min(len(body), MAX_SCAN_CHARS)
+                highlights["title"] = highlight_title(title, marks["title"])
+                highlights["body"] = highlight_body(body, marks["body"])
             hits.append(
                 Hit(
-                    id=record["id"],
+                    id=shown["id"],
                     score=None if score is None else round(float(score), 4),
-                    title=record["title"],
-                    published=record["published"],
-                    url=record["url"],
-                    source=record["source"],
+                    title=title,
+                    published=shown["published"],
+                    url=shown["url"],
+                    source=shown["source"],
                     highlights=highlights,
-                    entities={k: [e["name"] for e in record["entities"][k]] for k in ENTITY_TYPES},
-                    dates=[d["value"] for d in record["dates"]],
+                    entities=shown["entities"],
+                    dates=shown["dates"],
                 )
             )
         return hits, complete
@@ -1241,7 +1239,7 @@ class SearchService:
             results = searcher.more_like(docnum, COMBINED_FIELD, text=text, top=limit, numterms=12)
             out = []
             for hit in results:
-                record = record_from_stored(hit.fields())
+                record = summary_from_stored(hit.fields())
                 out.append(
                     {
                         "id": record["id"],
