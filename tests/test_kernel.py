@@ -163,6 +163,69 @@ def test_the_kernel_answers_as_the_whoosh_path(
             without.close()
 
 
+# -- positions: a small vocabulary, so that phrases, slop phrases and parts both match and miss -----------------
+FEW = ["storm", "port", "the", "rain"]  # "the": a stopword stays in a phrase
+NAMES = ["Ann Lee", "Lee Ann", "Bo Lee"]  # `entity:"lee ann"` is one name, or the end and start of two
+few = st.sampled_from(FEW)
+dense_document = st.fixed_dictionaries(
+    {
+        "title": st.lists(few, min_size=1, max_size=4).map(" ".join),
+        "body": st.lists(few, min_size=1, max_size=8).map(" ".join),
+        "day": st.integers(0, 5),
+        "people": st.lists(st.sampled_from(NAMES), max_size=3, unique=True),
+    }
+)
+_phrase = st.tuples(
+    st.lists(few, min_size=2, max_size=3).map(" ".join), st.sampled_from(["", "", "~0", "~1", "~2", "~3"])
+).map(lambda p: f'"{p[0]}"{p[1]}')
+_scoped_phrase = st.tuples(st.sampled_from(["title:", "body:"]), _phrase).map("".join)
+_positional_leaf = st.one_of(
+    _phrase,
+    _scoped_phrase,
+    _scoped_phrase,
+    st.tuples(st.sampled_from(["title:", "body:"]), few).map("".join),
+    st.sampled_from(["title:st*", "body:r*", "title:p?rt"]),
+    st.sampled_from(['entity:"ann lee"', 'entity:"lee ann"', 'entity:"lee bo"', 'entity:"bo lee"~1']),
+    few,
+)
+positional_query = st.one_of(
+    _positional_leaf,
+    st.tuples(_positional_leaf, _positional_leaf).map(" ".join),
+    st.tuples(_positional_leaf, _positional_leaf).map(lambda ab: f"{ab[0]} OR {ab[1]}"),
+    st.tuples(_positional_leaf, _positional_leaf).map(lambda ab: f"{ab[0]} -{ab[1]}"),
+    st.lists(_positional_leaf, min_size=4, max_size=6).map(" ".join),  # match=auto reads it as natural language
+)
+
+
+@fuzz(40)
+@given(
+    docs=st.lists(dense_document, min_size=1, max_size=24),
+    segments=st.integers(1, 4),
+    deletions=st.lists(st.integers(0, 23), max_size=6, unique=True),
+    queries=st.lists(positional_query, min_size=1, max_size=6),
+    sort=st.sampled_from(["relevance", "published"]),
+)
+def test_the_kernel_checks_positions_as_whoosh_does(
+    docs: list[dict[str, Any]], segments: int, deletions: list[int], queries: list[str], sort: str
+) -> None:
+    """Phrases (with slop, repeated words, stopwords), phrases and words kept to `title:` or `body:`, and phrases
+    on entity names: every match and its score as Whoosh's searcher finds them, and the same whole answers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "index"
+        build_index(path, docs, segments, [n for n in deletions if n < len(docs)])
+        with_kernel, without = service(path, True), service(path, False)
+        try:
+            for q in queries:
+                req = SearchRequest(q=q, sort=sort, limit=30)
+                expected, got = answer(without, req), answer(with_kernel, req)
+                assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), req
+                if "error" not in got:
+                    assert_scores_equal(with_kernel, req)
+        finally:
+            with_kernel.close()
+            without.close()
+
+
 def assert_scores_equal(svc: SearchService, req: SearchRequest) -> None:
     """Every match's score, the kernel's against Whoosh's searcher (live statistics), to float precision."""
     with svc._use() as (view, searcher):
