@@ -338,6 +338,22 @@ def test_the_kernel_stops_at_the_deadline_between_segments(index_path: Path, mon
         svc.close()
 
 
+def test_the_kernel_stops_at_the_deadline_between_batches_of_positions(
+    index_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = [{"title": "port", "body": "storm harbour", "day": n % 40, "people": []} for n in range(30)]
+    build_index(index_path, docs, 1, [])  # one segment: only the check between batches can stop it
+    monkeypatch.setattr(kernel, "POSITION_BATCH", 4)
+    svc = service(index_path, True, query_timeout=0.0)
+    try:
+        phrase = svc.search(SearchRequest(q='"storm harbour"'), use_cache=False)
+        assert phrase.timed_out and phrase.total_relation == "gte" and phrase.total == 4
+        part = svc.search(SearchRequest(q="body:storm"), use_cache=False)
+        assert part.timed_out and part.total == 4
+    finally:
+        svc.close()
+
+
 def test_bm25_is_whooshs_formula() -> None:
     tf, fl = np.array([1.0, 3.0]), np.array([10.0, 4.0])
     expected = [
