@@ -282,6 +282,38 @@ def test_the_derived_postings_are_written_at_commit_and_rebuilt_when_deleted(ind
     assert (written / "docs.npy").exists()
 
 
+def test_the_derived_positions_are_whooshs(index_path: Path) -> None:
+    """Every posting's positions in `text` and `entity`, and each document's title length, as Whoosh stores them
+    (deleted documents included: deletions are masked at query time)."""
+    docs = [*DOCS, {"title": "storm storm", "body": "the storm and the port", "day": 4, "people": ["Wang Yi"]}]
+    build_index(index_path, docs, 2, [1])
+    ix, _ = IndexStore(index_path).open()
+    with ix.searcher() as searcher:
+        for leaf, _ in searcher.leaf_searchers():
+            reader = leaf.reader()
+            derived = postings.build(reader, "s")
+            found = postings._from_arrays(derived)
+            assert found.positional == ("text", "entity")
+            checked = 0
+            for fieldname in found.positional:
+                for text in reader.lexicon(fieldname):
+                    matcher = postings._raw_postings(reader, fieldname, text)
+                    expected = {}
+                    while matcher.is_active():
+                        expected[matcher.id()] = list(matcher.value_as("positions"))
+                        matcher.next()
+                    docs_of = np.array(sorted(expected), dtype=np.int64)
+                    of, at = found.positions_of(found.find(fieldname, text), docs_of)
+                    got: dict[int, list[int]] = {}
+                    for d, p in zip(of.tolist(), at.tolist(), strict=True):
+                        got.setdefault(d, []).append(p)
+                    assert got == expected, (fieldname, text)
+                    checked += len(expected)
+            assert checked > 0
+            titles = reader.column_reader("title_positions")
+            assert found.title_positions.tolist() == [titles[d] for d in range(reader.doc_count_all())]
+
+
 def test_stale_derived_files_are_rebuilt(index_path: Path) -> None:
     build_index(index_path, [*DOCS, *DOCS], 1, [])
     ix, _ = IndexStore(index_path).open()
