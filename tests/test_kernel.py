@@ -3,7 +3,10 @@
 The property test builds random small indexes (random documents, several segments, deletions) and runs random
 queries (words, OR, AND, NOT, field scopes, prefixes, phrases, filters, sorts) through two services on the same
 index, one with the kernel and one without: the same hits in the same order, the same scores, counts and facets.
-A second check compares every match's score with Whoosh's searcher, to float precision.
+A second check compares every match's score with Whoosh's searcher, to float precision. A third property test
+does the same over a vocabulary of four words, so that phrases, slop phrases and `title:`/`body:` parts (which
+the kernel checks from its own position arrays) both match and miss often; a planted off-by-one or slop error
+in that check fails it.
 """
 
 from __future__ import annotations
