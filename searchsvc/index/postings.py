@@ -13,8 +13,8 @@ files when they are missing or stale (another segment id, document count or form
       starts.npy    int64: where each key's postings start in docs/freqs (one more entry: the end)
       docs.npy      int32: document numbers within the segment, ascending per key
       freqs.npy     float32: the posting's weight (term frequency)
-      pos_starts.npy int64: where each posting's positions start in positions.npy (one more entry: the end); a
-                    posting of a field without positions has none
+      pos_starts.npy uint32 (int64 past 2**32 positions): where each posting's positions start in positions.npy
+                    (one more entry: the end); a posting of a field without positions has none
       positions.npy int32: the positions of the postings of the fields with positions (`text`, `entity`),
                     ascending per posting
       title_positions.npy int32 per document: positions the title takes in `text` (field_parts.py)
@@ -112,7 +112,7 @@ class SegmentPostings:
         document then position order."""
         lo, hi = int(self.starts[i]), int(self.starts[i + 1])
         at = lo + np.searchsorted(self.docs[lo:hi], docs)
-        first, last = self.pos_starts[at], self.pos_starts[at + 1]
+        first, last = self.pos_starts[at].astype(np.int64), self.pos_starts[at + 1].astype(np.int64)
         counts = last - first
         # Every posting's range of positions gathered at once: `first` repeated, plus 0, 1, ... within each.
         offsets = np.repeat(first - np.cumsum(counts) + counts, counts)
@@ -189,7 +189,9 @@ def _positions(deltas: list[int], counts: list[int]) -> tuple[np.ndarray, np.nda
     running = np.cumsum(np.asarray(deltas, dtype=np.int64))
     before = np.concatenate(([0], running))[starts[:-1]]  # the running sum before each posting
     positions = running - np.repeat(before, counts)
-    return positions.astype(np.int32), starts
+    # One entry per posting of every field: half the size in uint32 (a segment of 2**32 positions keeps int64).
+    narrow = starts[-1] < 2**32
+    return positions.astype(np.int32), starts.astype(np.uint32) if narrow else starts
 
 
 def _lengths(reader: Any, fieldname: str, documents: int) -> np.ndarray:
