@@ -172,6 +172,7 @@ def create_app(db: str | None = None) -> Any:
 
     searcher = Searcher(Path(db or os.environ["FTS5_DB"]))
     app = Flask(__name__)
+    app.extensions["fts5"] = searcher
 
     @app.get("/ready")
     def ready() -> Any:
@@ -184,7 +185,7 @@ def create_app(db: str | None = None) -> Any:
             limit = min(max(int(args.get("limit", 10)), 1), 100)
             offset = min(max(int(args.get("offset", 0)), 0), 10_000)
             highlight = args.get("highlight", "true").lower() == "true"
-            return jsonify(searcher.search(args.get("q", ""), limit, offset, highlight))
+            return jsonify(app.extensions["fts5"].search(args.get("q", ""), limit, offset, highlight))
         except (QuerySyntaxError, ValueError) as exc:
             return jsonify(error={"code": "invalid_query", "message": str(exc)}), 400
 

@@ -7,6 +7,7 @@ and the SearchRequest that api.py would build from them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -316,7 +317,9 @@ def expansion_ok(runner: Runner) -> Callable[[BenchQuery], bool]:
 def run_inprocess(
     runner: Runner, queries: Sequence[BenchQuery], warmup: Sequence[BenchQuery], rounds: int
 ) -> dict[str, Any]:
-    """Per category and overall: raw and service latencies (ms), their ratio, hits, errors."""
+    """Per category and overall: raw and service latencies (ms), their ratio, hits, errors; and the service
+    without highlights ("bare"): the same work as the raw Whoosh query (rank, count, read the page), so raw/bare
+    is what the kernel gains over Whoosh like for like."""
     raw_q = [runner.raw_query(q) for q in queries]
     for q in warmup:
         runner.raw(q, runner.raw_query(q))
@@ -327,16 +330,24 @@ def run_inprocess(
                 raise
     raw_ms: dict[str, list[float]] = {c: [] for c in CATEGORIES}
     svc_ms: dict[str, list[float]] = {c: [] for c in CATEGORIES}
+    bare_ms: dict[str, list[float]] = {c: [] for c in CATEGORIES}
     errors: Counter[str] = Counter()
     messages: list[str] = []
     gte: Counter[str] = Counter()
     for rnd in range(rounds):
         for i, (query, wq) in enumerate(zip(queries, raw_q, strict=True)):
             request = query.request()
-            order = ("raw", "svc") if (i + rnd) % 2 == 0 else ("svc", "raw")
+            lanes = ("raw", "svc", "bare")
+            order = lanes[(i + rnd) % 3 :] + lanes[: (i + rnd) % 3]
             for which in order:
                 if which == "raw":
                     raw_ms[query.category].append(runner.raw(query, wq)[0])
+                    continue
+                if which == "bare":
+                    with contextlib.suppress(Exception):  # an error is counted by the "svc" lane
+                        bare_ms[query.category].append(
+                            runner.timed_service(runner.service, replace(request, highlight=False))[0]
+                        )
                     continue
                 try:
                     ms, result = runner.timed_service(runner.service, request)
@@ -352,13 +363,13 @@ def run_inprocess(
                     gte[query.category] += 1
     categories = {}
     for c in CATEGORIES:
-        categories[c] = _compare(raw_ms[c], svc_ms[c])
+        categories[c] = _compare(raw_ms[c], svc_ms[c], bare_ms[c])
         categories[c]["errors"] = errors[c]
         categories[c]["total_gte"] = gte[c]
     groups = {
-        "plain": _compare(_cat(raw_ms, PLAIN), _cat(svc_ms, PLAIN)),
+        "plain": _compare(_cat(raw_ms, PLAIN), _cat(svc_ms, PLAIN), _cat(bare_ms, PLAIN)),
         "hl+facets": categories["hl+facets"],
-        "all": _compare(_cat(raw_ms, CATEGORIES), _cat(svc_ms, CATEGORIES)),
+        "all": _compare(_cat(raw_ms, CATEGORIES), _cat(svc_ms, CATEGORIES), _cat(bare_ms, CATEGORIES)),
     }
     return {
         "queries": len(queries),
@@ -374,9 +385,11 @@ def _cat(by_category: Mapping[str, list[float]], names: Iterable[str]) -> list[f
     return [ms for c in names for ms in by_category[c]]
 
 
-def _compare(raw: Sequence[float], svc: Sequence[float]) -> dict[str, Any]:
-    r, s = latency_summary(raw), latency_summary(svc)
+def _compare(raw: Sequence[float], svc: Sequence[float], bare: Sequence[float] = ()) -> dict[str, Any]:
+    r, s, b = latency_summary(raw), latency_summary(svc), latency_summary(bare)
     return {
+        "bare_p50": b["p50"],
+        "bare_p95": b["p95"],
         "n": len(svc),
         "raw_p50": r["p50"],
         "raw_p95": r["p95"],

@@ -86,12 +86,13 @@ def gunicorn(
     log: Path,
     gunicorn_args: str = "",
     conf: Path | None = None,
+    app: str | None = None,
     **settings: Any,
 ) -> Iterator[Server]:
     """`python -m gunicorn -c searchsvc/gunicorn_conf.py searchsvc.wsgi:app` on a free port, ready to answer
     searches (GET /ready is 200); stopped with SIGTERM. `settings` are extra SEARCHSVC_* values;
     `gunicorn_args` (GUNICORN_CMD_ARGS) override the config file, for levers the config does not expose;
-    `conf` replaces the config file."""
+    `conf` replaces the config file, `app` the WSGI app (bench/overhead.py's memoised one)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCHSVC_")}
     env.update(
@@ -107,15 +108,18 @@ def gunicorn(
     if gunicorn_args:
         env["GUNICORN_CMD_ARGS"] = gunicorn_args
     config = str(conf or ROOT / "searchsvc" / "gunicorn_conf.py")
-    command = [sys.executable, "-m", "gunicorn", "-c", config, "searchsvc.wsgi:app"]
+    command = [sys.executable, "-m", "gunicorn", "-c", config, app or "searchsvc.wsgi:app"]
     with _started(command, env, port, workers, log) as server:
         yield server
 
 
 @contextmanager
-def fts5_gunicorn(db: Path, workers: int, log: Path, conf: Mapping[str, Any]) -> Iterator[Server]:
+def fts5_gunicorn(
+    db: Path, workers: int, log: Path, conf: Mapping[str, Any], app: str | None = None
+) -> Iterator[Server]:
     """The FTS5 peer (bench/fts5_service.py) under gunicorn with searchsvc's worker settings (`conf`, from
-    searchsvc_gunicorn_settings): the same worker count, worker class, threads, keep-alive and reuse_port."""
+    searchsvc_gunicorn_settings): the same worker count, worker class, threads, keep-alive and reuse_port. Like
+    searchsvc it writes one access line per request (gunicorn's own format) to its log, so that both pay for one."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SEARCHSVC_", "GUNICORN_"))}
     env.update(FTS5_DB=str(db), PYTHONPATH=str(ROOT))
@@ -135,8 +139,10 @@ def fts5_gunicorn(db: Path, workers: int, log: Path, conf: Mapping[str, Any]) ->
         str(conf["keepalive"]),
         "--log-level",
         "warning",
+        "--access-logfile",
+        "-",
         *(["--reuse-port"] if conf.get("reuse_port") else []),
-        "bench.fts5_service:create_app()",
+        app or "bench.fts5_service:create_app()",
     ]
     with _started(command, env, port, workers, log) as server:
         yield server

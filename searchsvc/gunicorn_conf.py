@@ -10,7 +10,6 @@ worker opens the index itself after the fork.
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import uuid
 from typing import Any
@@ -67,12 +66,12 @@ bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
 worker_class = "gthread"
 threads = 4
-# A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over the workers by a hash of
-# each connection's addresses. With one shared socket, a burst of keep-alive clients went mostly to whichever worker
-# woke first (7:1 or 8:0 of 8 in some trials, tripling the p99 at 8 connections); `make bench` measures the split
-# both ways. The master holds no socket, so connections still queued on a worker's socket when that worker dies are
-# reset; and SO_REUSEPORT would let a second server of the same user share the port, so on_starting refuses one.
-reuse_port = True
+# One listening socket shared by the workers (gunicorn's default), not one per worker (reuse_port): reuse_port
+# split bursts of 8 keep-alive connections more evenly in 6 of 8 runs of 8 to 20 bursts, but its p99 at 8
+# connections was higher in all 8 (README, Performance: worker balance); and a socket per worker resets the
+# connections queued on a worker that dies, and would let a second server share the port. The worker model was
+# measured the same way: 4 gthread workers x 2 threads or 3 x 4 did no better on 2 cores, and sync workers (no
+# keep-alive, and a slow client holds a whole worker) lost a third of the req/s.
 # A worker silent for this long is killed and replaced; searches stop themselves at query_timeout.
 timeout = max(30, int(_settings.query_timeout * 4))
 # Under Docker's default 10 s stop grace period; searches end within query_timeout (5 s).
@@ -101,21 +100,7 @@ control_socket_disable = True
 # prometheus_client is imported anywhere in this process: it reads the variable when it is imported, so
 # monitoring is imported inside the hooks below, not at the top of this file (which tests import).
 def on_starting(server: object) -> None:
-    _refuse_a_taken_port()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="searchsvc-metrics-")
-
-
-def _refuse_a_taken_port() -> None:
-    """With reuse_port, binding a port another server already listens on would succeed and split the traffic
-    between the two: bind it once without SO_REUSEPORT first, so a taken port fails as it does without."""
-    try:
-        infos = socket.getaddrinfo(_settings.host, _settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no obstacle
-            probe.bind(address)
-    except OSError as exc:
-        raise SystemExit(f"searchsvc: cannot listen on {_settings.host}:{_settings.port}: {exc}") from None
 
 
 def when_ready(server: object) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import SMALL_DOCS
 
-from bench import fts5_service, indexing, queries, reuters, run, serving, sidebyside
+from bench import fts5_service, indexing, overhead, queries, reuters, run, serving, sidebyside
 from bench.measure import latency_summary, percentile
 from bench.report import render, targets
 from searchsvc.documents import Document, iter_documents
@@ -303,3 +303,29 @@ def test_derived_files_are_told_apart_from_whoosh_files(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"x" * size)
     disk = indexing.disk_breakdown(tmp_path)
     assert disk == {"total_mb": 2.0, "whoosh_mb": 1.0, "derived_mb": 1.0, "derived_by_kind_mb": {".npy": 1.0}}
+
+
+def test_overhead_apps_answer_each_search_once_per_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench.overhead times the HTTP layer alone: the peer's search runs once per distinct request (at start,
+    for the listed paths), and later requests get the same answer from memory."""
+    reuters.write_jsonl(
+        [{"id": "a", "title": "Cocoa", "body": "Cocoa rose in Bahia.", "published": None}], tmp_path / "c" / "a.jsonl"
+    )
+    fts5_service.build(tmp_path / "c", tmp_path / "fts5.db")
+    (tmp_path / "paths.txt").write_text("/search?q=cocoa\n/search?q=bahia\n", "utf-8")
+    monkeypatch.setenv("FTS5_DB", str(tmp_path / "fts5.db"))
+    monkeypatch.setenv(overhead.PATHS_ENV, str(tmp_path / "paths.txt"))
+    calls: list[str] = []
+    real = fts5_service.Searcher.search
+
+    def counted(self: fts5_service.Searcher, q: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(q)
+        return real(self, q, *args, **kwargs)
+
+    monkeypatch.setattr(fts5_service.Searcher, "search", counted)
+    client = overhead.fts5_app().test_client()
+    assert calls == ["cocoa", "bahia"]  # answered once each while the app was made
+    for _ in range(3):
+        assert client.get("/search?q=cocoa").get_json()["hits"][0]["id"] == "a"
+    assert client.get("/search?q=rose").get_json()["total"] == 1
+    assert calls == ["cocoa", "bahia", "rose"]

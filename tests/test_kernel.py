@@ -3,7 +3,10 @@
 The property test builds random small indexes (random documents, several segments, deletions) and runs random
 queries (words, OR, AND, NOT, field scopes, prefixes, phrases, filters, sorts) through two services on the same
 index, one with the kernel and one without: the same hits in the same order, the same scores, counts and facets.
-A second check compares every match's score with Whoosh's searcher, to float precision.
+A second check compares every match's score with Whoosh's searcher, to float precision. A third property test
+does the same over a vocabulary of four words, so that phrases, slop phrases and `title:`/`body:` parts (which
+the kernel checks from its own position arrays) both match and miss often; a planted off-by-one or slop error
+in that check fails it.
 """
 
 from __future__ import annotations
@@ -170,6 +173,69 @@ def test_the_kernel_answers_as_the_whoosh_path(
             without.close()
 
 
+# -- positions: a small vocabulary, so that phrases, slop phrases and parts both match and miss -----------------
+FEW = ["storm", "port", "the", "rain"]  # "the": a stopword stays in a phrase
+NAMES = ["Ann Lee", "Lee Ann", "Bo Lee"]  # `entity:"lee ann"` is one name, or the end and start of two
+few = st.sampled_from(FEW)
+dense_document = st.fixed_dictionaries(
+    {
+        "title": st.lists(few, min_size=1, max_size=4).map(" ".join),
+        "body": st.lists(few, min_size=1, max_size=8).map(" ".join),
+        "day": st.integers(0, 5),
+        "people": st.lists(st.sampled_from(NAMES), max_size=3, unique=True),
+    }
+)
+_phrase = st.tuples(
+    st.lists(few, min_size=2, max_size=3).map(" ".join), st.sampled_from(["", "", "~0", "~1", "~2", "~3"])
+).map(lambda p: f'"{p[0]}"{p[1]}')
+_scoped_phrase = st.tuples(st.sampled_from(["title:", "body:"]), _phrase).map("".join)
+_positional_leaf = st.one_of(
+    _phrase,
+    _scoped_phrase,
+    _scoped_phrase,
+    st.tuples(st.sampled_from(["title:", "body:"]), few).map("".join),
+    st.sampled_from(["title:st*", "body:r*", "title:p?rt"]),
+    st.sampled_from(['entity:"ann lee"', 'entity:"lee ann"', 'entity:"lee bo"', 'entity:"bo lee"~1']),
+    few,
+)
+positional_query = st.one_of(
+    _positional_leaf,
+    st.tuples(_positional_leaf, _positional_leaf).map(" ".join),
+    st.tuples(_positional_leaf, _positional_leaf).map(lambda ab: f"{ab[0]} OR {ab[1]}"),
+    st.tuples(_positional_leaf, _positional_leaf).map(lambda ab: f"{ab[0]} -{ab[1]}"),
+    st.lists(_positional_leaf, min_size=4, max_size=6).map(" ".join),  # match=auto reads it as natural language
+)
+
+
+@fuzz(40)
+@given(
+    docs=st.lists(dense_document, min_size=1, max_size=24),
+    segments=st.integers(1, 4),
+    deletions=st.lists(st.integers(0, 23), max_size=6, unique=True),
+    queries=st.lists(positional_query, min_size=1, max_size=6),
+    sort=st.sampled_from(["relevance", "published"]),
+)
+def test_the_kernel_checks_positions_as_whoosh_does(
+    docs: list[dict[str, Any]], segments: int, deletions: list[int], queries: list[str], sort: str
+) -> None:
+    """Phrases (with slop, repeated words, stopwords), phrases and words kept to `title:` or `body:`, and phrases
+    on entity names: every match and its score as Whoosh's searcher finds them, and the same whole answers."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "index"
+        build_index(path, docs, segments, [n for n in deletions if n < len(docs)])
+        with_kernel, without = service(path, True), service(path, False)
+        try:
+            for q in queries:
+                req = SearchRequest(q=q, sort=sort, limit=30)
+                expected, got = answer(without, req), answer(with_kernel, req)
+                assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), req
+                if "error" not in got:
+                    assert_scores_equal(with_kernel, req)
+        finally:
+            with_kernel.close()
+            without.close()
+
+
 def assert_scores_equal(svc: SearchService, req: SearchRequest) -> None:
     """Every match's score, the kernel's against Whoosh's searcher (live statistics), to float precision."""
     with svc._use() as (view, searcher):
@@ -226,6 +292,38 @@ def test_the_derived_postings_are_written_at_commit_and_rebuilt_when_deleted(ind
     assert (written / "docs.npy").exists()
 
 
+def test_the_derived_positions_are_whooshs(index_path: Path) -> None:
+    """Every posting's positions in `text` and `entity`, and each document's title length, as Whoosh stores them
+    (deleted documents included: deletions are masked at query time)."""
+    docs = [*DOCS, {"title": "storm storm", "body": "the storm and the port", "day": 4, "people": ["Wang Yi"]}]
+    build_index(index_path, docs, 2, [1])
+    ix, _ = IndexStore(index_path).open()
+    with ix.searcher() as searcher:
+        for leaf, _ in searcher.leaf_searchers():
+            reader = leaf.reader()
+            derived = postings.build(reader, "s")
+            found = postings._from_arrays(derived)
+            assert found.positional == ("text", "entity")
+            checked = 0
+            for fieldname in found.positional:
+                for text in reader.lexicon(fieldname):
+                    matcher = postings._raw_postings(reader, fieldname, text)
+                    expected = {}
+                    while matcher.is_active():
+                        expected[matcher.id()] = list(matcher.value_as("positions"))
+                        matcher.next()
+                    docs_of = np.array(sorted(expected), dtype=np.int64)
+                    of, at = found.positions_of(found.find(fieldname, text), docs_of)
+                    got: dict[int, list[int]] = {}
+                    for d, p in zip(of.tolist(), at.tolist(), strict=True):
+                        got.setdefault(d, []).append(p)
+                    assert got == expected, (fieldname, text)
+                    checked += len(expected)
+            assert checked > 0
+            titles = reader.column_reader("title_positions")
+            assert found.title_positions.tolist() == [titles[d] for d in range(reader.doc_count_all())]
+
+
 def test_stale_derived_files_are_rebuilt(index_path: Path) -> None:
     build_index(index_path, [*DOCS, *DOCS], 1, [])
     ix, _ = IndexStore(index_path).open()
@@ -278,6 +376,22 @@ def test_the_kernel_stops_at_the_deadline_between_segments(index_path: Path, mon
         assert result.timed_out and result.total_relation == "gte" and 1 <= len(result.hits) <= result.total < 30
         phrase = svc.search(SearchRequest(q='"storm storm"'), use_cache=False)
         assert phrase.timed_out and phrase.total_relation == "gte" and phrase.total < 30
+    finally:
+        svc.close()
+
+
+def test_the_kernel_stops_at_the_deadline_between_batches_of_positions(
+    index_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = [{"title": "port", "body": "storm harbour", "day": n % 40, "people": []} for n in range(30)]
+    build_index(index_path, docs, 1, [])  # one segment: only the check between batches can stop it
+    monkeypatch.setattr(kernel, "POSITION_BATCH", 4)
+    svc = service(index_path, True, query_timeout=0.0)
+    try:
+        phrase = svc.search(SearchRequest(q='"storm harbour"'), use_cache=False)
+        assert phrase.timed_out and phrase.total_relation == "gte" and phrase.total == 4
+        part = svc.search(SearchRequest(q="body:storm"), use_cache=False)
+        assert part.timed_out and part.total == 4
     finally:
         svc.close()
 

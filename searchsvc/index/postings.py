@@ -15,7 +15,15 @@ temporary ".<segment id>-*" folder renamed into place; one left by a crash is re
       starts.npy    int64: where each key's postings start in docs/freqs (one more entry: the end)
       docs.npy      int32: document numbers within the segment, ascending per key
       freqs.npy     float32: the posting's weight (term frequency)
+      pos_starts.npy uint32 (int64 past 2**32 positions): where each posting's positions start in positions.npy
+                    (one more entry: the end); a posting of a field without positions has none
+      positions.npy int32: the positions of the postings of the fields with positions (`text`, `entity`),
+                    ascending per posting
+      title_positions.npy int32 per document: positions the title takes in `text` (field_parts.py)
       lengths.npy   float32 [scored field, document]: field lengths as Whoosh decodes them (one lossy byte)
+
+Positions let the kernel check phrases and `title:`/`body:` parts itself, a whole segment's candidates at once,
+where Whoosh walks them one document at a time.
 
 Deletions are not in the files: they change without a new segment, so the kernel masks the segment's deleted
 documents at query time. Terms of the fields the kernel answers (KERNEL_FIELDS) are kept; `id`, `path` and the
@@ -40,18 +48,22 @@ from typing import Any
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.columns import NumericColumn
+from whoosh.compat import loads
+from whoosh.formats import Positions
 from whoosh.index import FileIndex
 from whoosh.reading import SegmentReader
+from whoosh.system import _INT_SIZE
 from whoosh.util.numeric import byte_to_length
 
 log = logging.getLogger("searchsvc")
 
-FORMAT = 2
+FORMAT = 3  # 3: positions
 FOLDER = "kernel"
 KERNEL_FIELDS = ("text", "entity", "person", "org", "place", "tags", "source", "published", "mentioned")
 SEP = b"\x00"
 STALE_TEMP_SECONDS = 3600.0  # a temporary folder of _write untouched this long was left by a writer that died
-_FILES = ("keys", "ends", "starts", "docs", "freqs", "lengths")
+_FILES = ("keys", "ends", "starts", "docs", "freqs", "pos_starts", "positions", "title_positions", "lengths")
+TITLE_POSITIONS = "title_positions"  # the column (schema.py)
 _LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
 
 
@@ -82,6 +94,10 @@ class SegmentPostings:
     starts: np.ndarray
     docs: np.ndarray
     freqs: np.ndarray
+    positional: tuple[str, ...]  # the fields whose postings have positions here
+    pos_starts: np.ndarray
+    positions: np.ndarray
+    title_positions: np.ndarray
     lengths: np.ndarray  # [len(scored), documents]
 
     def find(self, fieldname: str, text: bytes) -> int:
@@ -94,6 +110,18 @@ class SegmentPostings:
         """(document numbers, weights) of key `i`."""
         lo, hi = int(self.starts[i]), int(self.starts[i + 1])
         return self.docs[lo:hi], self.freqs[lo:hi]
+
+    def positions_of(self, i: int, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(document of each position, position) of key `i` in `docs` (ascending documents that key holds), in
+        document then position order."""
+        lo, hi = int(self.starts[i]), int(self.starts[i + 1])
+        at = lo + np.searchsorted(self.docs[lo:hi], docs)
+        first, last = self.pos_starts[at].astype(np.int64), self.pos_starts[at + 1].astype(np.int64)
+        counts = last - first
+        # Every posting's range of positions gathered at once: `first` repeated, plus 0, 1, ... within each.
+        offsets = np.repeat(first - np.cumsum(counts) + counts, counts)
+        index = offsets + np.arange(int(counts.sum()), dtype=np.int64)
+        return np.repeat(docs, counts), self.positions[index]
 
     def doc_frequency(self, i: int) -> int:
         return int(self.starts[i + 1] - self.starts[i])
@@ -122,23 +150,52 @@ def _raw_postings(reader: Any, fieldname: str, text: bytes) -> Any:
     return terms.matcher(fieldname, text, reader.schema[fieldname].format, scorer=None)
 
 
-def _leaf_postings(matcher: Any) -> Iterator[tuple[list[int], Any]]:
-    """(ids, weights) a block at a time from Whoosh-Reloaded's W3LeafMatcher (pinned); other matchers one by one."""
+def _leaf_postings(matcher: Any, values: bool) -> Iterator[tuple[list[int], Any, Any]]:
+    """(ids, weights, raw values or None) a block at a time from Whoosh-Reloaded's W3LeafMatcher (pinned); other
+    matchers one by one."""
     if type(matcher).__name__ != "W3LeafMatcher" or getattr(matcher, "_byteids", True) or matcher._i:
-        ids, weights = [], []
+        ids, weights, raw = [], [], []
         while matcher.is_active():
             ids.append(matcher.id())
             weights.append(matcher.weight())
+            if values:
+                raw.append(matcher.value())
             matcher.next()
-        yield ids, weights
+        yield ids, weights, raw if values else None
         return
     while matcher.is_active():
         if matcher._data is None:
             matcher._read_data()
         ids = list(accumulate(matcher._data[0]))
         matcher._read_weights()
-        yield ids, matcher._weights
+        if values:
+            matcher._read_values()
+        yield ids, matcher._weights, matcher._values if values else None
         matcher._next_block()
+
+
+def _has_positions(field: Any) -> bool:
+    """Whether the field's postings hold positions as formats.Positions encodes them (the only encoding read)."""
+    return type(field.format) is Positions
+
+
+def _position_deltas(raw: Any) -> Iterator[list[int]]:
+    """Each value's position deltas (formats.Positions.decode_positions, without the running sum)."""
+    for value in raw:
+        body = value[_INT_SIZE:]
+        yield loads(body if body.endswith(b".") else body + b".")
+
+
+def _positions(deltas: list[int], counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, starts): each posting's deltas summed from 0, as decode_positions does."""
+    starts = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    running = np.cumsum(np.asarray(deltas, dtype=np.int64))
+    before = np.concatenate(([0], running))[starts[:-1]]  # the running sum before each posting
+    positions = running - np.repeat(before, counts)
+    # One entry per posting of every field: half the size in uint32 (a segment of 2**32 positions keeps int64).
+    narrow = starts[-1] < 2**32
+    return positions.astype(np.int32), starts.astype(np.uint32) if narrow else starts
 
 
 def _lengths(reader: Any, fieldname: str, documents: int) -> np.ndarray:
@@ -154,30 +211,48 @@ def _lengths(reader: Any, fieldname: str, documents: int) -> np.ndarray:
     return np.array([reader.doc_field_length(d, fieldname, 0) or 0 for d in range(documents)], dtype=np.float32)
 
 
+def _title_positions(reader: Any, documents: int) -> np.ndarray:
+    if TITLE_POSITIONS not in reader.schema or not reader.has_column(TITLE_POSITIONS):
+        return np.zeros(documents, dtype=np.int32)
+    column = reader.column_reader(TITLE_POSITIONS)
+    return np.fromiter((column[d] for d in range(documents)), dtype=np.int32, count=documents)
+
+
 def build(reader: Any, segment_id: str) -> dict[str, Any]:
     """The arrays of one segment, read from its Whoosh segment reader."""
     schema = reader.schema
     documents = reader.doc_count_all()
     fields = [f for f in KERNEL_FIELDS if f in schema]
     scored = [f for f in fields if schema[f].scorable]
+    positional = [f for f in fields if _has_positions(schema[f])]
     keys: list[bytes] = []
     starts = [0]
     doc_parts: list[Any] = []
     freq_parts: list[Any] = []
+    deltas: list[int] = []
+    counts: list[int] = []  # positions per posting (0 in a field without them)
     total = 0
     for fieldname in sorted(fields):
         prefix = fieldname.encode("utf-8") + SEP
+        with_positions = fieldname in positional
         for text in reader.lexicon(fieldname):
             n = 0
-            for ids, weights in _leaf_postings(_raw_postings(reader, fieldname, text)):
+            for ids, weights, raw in _leaf_postings(_raw_postings(reader, fieldname, text), with_positions):
                 doc_parts.append(np.asarray(ids, dtype=np.int32))
                 freq_parts.append(np.asarray(weights, dtype=np.float32))
                 n += len(ids)
+                if raw is None:
+                    counts.extend([0] * len(ids))
+                    continue
+                for codes in _position_deltas(raw):
+                    deltas.extend(codes)
+                    counts.append(len(codes))
             keys.append(prefix + text)
             total += n
             starts.append(total)
     # Sorted already: fields in name order, each field's lexicon in order, and "\0" below every other byte.
     blob = b"".join(keys)
+    positions, pos_starts = _positions(deltas, counts)
     return {
         "meta": {
             "format": FORMAT,
@@ -185,6 +260,7 @@ def build(reader: Any, segment_id: str) -> dict[str, Any]:
             "documents": documents,
             "fields": fields,
             "scored": scored,
+            "positional": positional,
             "field_totals": {f: reader.field_length(f) for f in scored},
         },
         "keys": np.frombuffer(blob, dtype=np.uint8) if blob else np.zeros(0, dtype=np.uint8),
@@ -192,6 +268,9 @@ def build(reader: Any, segment_id: str) -> dict[str, Any]:
         "starts": np.array(starts, dtype=np.int64),
         "docs": np.concatenate(doc_parts) if doc_parts else np.zeros(0, dtype=np.int32),
         "freqs": np.concatenate(freq_parts) if freq_parts else np.zeros(0, dtype=np.float32),
+        "pos_starts": pos_starts,
+        "positions": positions,
+        "title_positions": _title_positions(reader, documents),
         "lengths": np.stack([_lengths(reader, f, documents) for f in scored])
         if scored
         else np.zeros((0, documents), dtype=np.float32),
@@ -226,6 +305,10 @@ def _from_arrays(arrays: dict[str, Any]) -> SegmentPostings:
         starts=arrays["starts"],
         docs=arrays["docs"],
         freqs=arrays["freqs"],
+        positional=tuple(meta["positional"]),
+        pos_starts=arrays["pos_starts"],
+        positions=arrays["positions"],
+        title_positions=arrays["title_positions"],
         lengths=arrays["lengths"],
     )
 

@@ -391,7 +391,8 @@ def _unlocated(doc: Document, entry: Sequence[Any], at: int) -> tuple[tuple[int,
 
 
 def record_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict of a stored document: what /documents/<id> and search hits show."""
+    """A plain dict of a stored document: what /documents/<id> shows (search hits and similar documents show
+    summary_from_stored)."""
     entities: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ENTITY_TYPES}
     title, body = stored.get("title") or "", stored.get("body") or ""
     for entry in stored.get("entities_json") or ():
@@ -405,12 +406,7 @@ def record_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
             }
         )
     return {
-        "id": stored["id"],
-        "title": stored.get("title", ""),
-        "body": stored.get("body", ""),
-        "published": stored.get("published_raw"),
-        "url": stored.get("url"),
-        "source": stored.get("source") or None,
+        **_shown_fields(stored),
         "author": stored.get("author"),
         "tags": [t for t in (stored.get("tags") or "").split(",") if t],
         "entities": entities,
@@ -423,6 +419,30 @@ def record_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
             }
             for d in stored.get("dates_json") or ()
         ],
+    }
+
+
+def summary_from_stored(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What a search hit shows of a stored document: the record's fields, entity names by type and date values,
+    without the spans, mentions and aliases that hits do not show (building those cost as much as the rest)."""
+    entities: dict[str, list[str]] = {kind: [] for kind in ENTITY_TYPES}
+    for entry in stored.get("entities_json") or ():
+        entities[entry[0]].append(entry[1])
+    return {
+        **_shown_fields(stored),
+        "entities": entities,
+        "dates": [d[0] for d in stored.get("dates_json") or ()],
+    }
+
+
+def _shown_fields(stored: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": stored["id"],
+        "title": stored.get("title", ""),
+        "body": stored.get("body", ""),
+        "published": stored.get("published_raw"),
+        "url": stored.get("url"),
+        "source": stored.get("source") or None,
     }
 
 

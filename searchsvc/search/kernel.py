@@ -8,9 +8,12 @@ add, and Whoosh's quirks kept (a one-term prefix drops its boost; a multi-term e
 statistics; a lone child of a compound query drops the compound's boost). tests/test_kernel.py holds the two
 paths equal on random indexes, queries and deletions.
 
-Positions stay in Whoosh: a phrase (or a `title:`/`body:` part) takes its candidates from the kernel (the AND of
-its words) and has them verified by the Whoosh matcher of that one query, skipping to each candidate. A query the
-kernel does not know raises Unsupported, and the service takes the Whoosh path.
+A phrase (or a `title:`/`body:` part) takes its candidates from the kernel (the AND of its words), then checks
+their positions from the derived arrays, all candidates of a batch at once (a position is the key
+document * 2**32 + position, and each word's keys are matched to the previous word's by np.searchsorted); a
+field whose positions are not in the arrays has them verified by the Whoosh matcher of that one query instead,
+skipping to each candidate. A query the kernel does not know raises Unsupported, and the service takes the
+Whoosh path.
 """
 
 from __future__ import annotations
@@ -25,12 +28,17 @@ import numpy as np
 from whoosh import query as wq
 
 from searchsvc.index.postings import KERNEL_FIELDS, SegmentPostings
+from searchsvc.index.schema import body_start
 from searchsvc.search.expansion import Expanded
 from searchsvc.search.field_parts import FieldPart
 
 # Postings read (or candidates verified by Whoosh) between clock checks: the clock is read between segments and
 # between batches of verified candidates, so a narrow search reads it never.
 DEADLINE_EVERY = 1024
+# Candidates whose positions the kernel checks between clock checks: each costs a few array elements, not a
+# Whoosh skip, so a batch is larger than the verifier's.
+POSITION_BATCH = 8 * DEADLINE_EVERY
+_POSITION = np.int64(2**32 - 1)  # a position key's low half: document * 2**32 + position
 
 
 class Unsupported(Exception):
@@ -363,21 +371,69 @@ class _Run:
         return self.terms_or(q.fieldname, btexts, q.boost, live=bool(q.constantscore))
 
     # -- positions -----------------------------------------------------------------------------------------
-    def _verified(self, q: wq.Query, mask: np.ndarray, score: np.ndarray) -> _Result:
+    def _checked(
+        self, mask: np.ndarray, score: np.ndarray, check: Callable[[np.ndarray], np.ndarray], batch: int
+    ) -> _Result:
+        """The candidates of `mask` that `check` (ascending docnums of this segment -> those that match) keeps, a
+        batch at a time, the clock read between batches: past the deadline the rest are left out."""
         candidates = np.flatnonzero(mask)
         if not len(candidates):
             return mask, score
         kept = np.zeros(self.n, dtype=bool)
-        for start in range(0, len(candidates), DEADLINE_EVERY):
+        for start in range(0, len(candidates), batch):
             if start and self.deadline is not None and time.monotonic() > self.deadline:
-                self.timed_out = True  # the candidates not verified are left out
+                self.timed_out = True
                 break
-            found = self.verify(q, self.index, candidates[start : start + DEADLINE_EVERY])
-            kept[found] = True
+            kept[check(candidates[start : start + batch])] = True
         return kept, np.where(kept, score, 0.0)
 
+    def _verified(self, q: wq.Query, mask: np.ndarray, score: np.ndarray) -> _Result:
+        """Positions checked by Whoosh (a field whose positions are not in the arrays)."""
+        return self._checked(mask, score, lambda docs: self.verify(q, self.index, docs), DEADLINE_EVERY)
+
+    def _positioned(self, mask: np.ndarray, score: np.ndarray, check: Callable[[np.ndarray], np.ndarray]) -> _Result:
+        return self._checked(mask, score, check, POSITION_BATCH)
+
+    def _keys(self, fieldname: str, btext: bytes, docs: np.ndarray) -> np.ndarray:
+        """document * 2**32 + position of each position of the term in `docs` (documents that hold it), sorted."""
+        of, positions = self.postings.positions_of(self.postings.find(fieldname, btext), docs)
+        self.work += len(positions)
+        return (of.astype(np.int64) << 32) | positions.astype(np.int64)
+
+    def _in_order(
+        self, fieldname: str, words: Sequence[bytes], slop: int, docs: np.ndarray, part: str | None = None
+    ) -> np.ndarray:
+        """The documents of `docs` (each holding every word) where the words stand in order, each 1..slop
+        positions after the previous one, as Whoosh's SpanNear2Matcher (ordered, mindist 1) finds them: its spans
+        grow by one word at a time, and a span's next word must start 1..slop past the span's end, the previous
+        word's position; so only where each partial phrase ends is kept. With `part` (FieldPart), a `title`
+        phrase ends inside the first title copy, a `body` phrase starts in the body."""
+        ends = self._keys(fieldname, words[0], docs)
+        if part == "body":
+            ends = ends[(ends & _POSITION) >= self._body_starts(ends >> 32)]
+        for word in words[1:]:
+            if not len(ends):
+                break
+            keys = self._keys(fieldname, word, docs)
+            before = np.searchsorted(ends, keys) - 1  # the nearest end before each position
+            near = before >= 0
+            near[near] = keys[near] - ends[before[near]] <= slop
+            ends = keys[near]
+        if part == "title":
+            ends = ends[(ends & _POSITION) < self.postings.title_positions[ends >> 32]]
+        return np.unique(ends >> 32)
+
+    def _body_starts(self, docs: np.ndarray) -> np.ndarray:
+        """schema.body_start of each document's title length (each distinct length computed once)."""
+        lengths, inverse = np.unique(self.postings.title_positions[docs], return_inverse=True)
+        return np.array([body_start(int(n)) for n in lengths], dtype=np.int64)[inverse]
+
+    def _positional(self, fieldname: str) -> bool:
+        return fieldname in self.postings.positional
+
     def phrase(self, q: wq.Phrase) -> _Result:
-        """Candidates: every word (SpanNear2's intersection, whose score is the sum of the words' scores)."""
+        """Candidates: every word (SpanNear2's intersection, whose score is the sum of the words' scores); then
+        their positions."""
         if q.fieldname not in self.kernel.schema:
             return self.empty()
         words = [self._btext(q.fieldname, w) for w in q.words]
@@ -387,27 +443,55 @@ class _Run:
         mask, score = parts[0] if len(parts) == 1 else self._sum(parts, 1.0, union=False)
         if self.scored and q.boost != 1.0:
             score = score * q.boost
-        return self._verified(q, mask, score)
+        if not self._positional(q.fieldname):
+            return self._verified(q, mask, score)
+        return self._positioned(mask, score, lambda docs: self._in_order(q.fieldname, words, q.slop, docs))
 
     def field_part(self, q: FieldPart) -> _Result:
         """`title:`/`body:`: the query on `text` (field_parts._with_spans scores a pattern's terms as an Or with
-        the query's boost on each, with the searcher's statistics), then positions checked by Whoosh."""
+        the query's boost on each, with the searcher's statistics), then positions checked: a phrase as above, a
+        word (or any word of a pattern) at a position inside the part."""
         inner = q.q
+        words: list[bytes] = []
         if isinstance(inner, wq.Phrase):
             words = [self._btext(inner.fieldname, w) for w in inner.words]
             parts = [self.term(inner.fieldname, w, inner.boost) for w in words]
             mask, score = parts[0] if len(parts) == 1 else self._sum(parts, 1.0, union=False)
         elif isinstance(inner, Expanded):
-            present = [t for t in inner.btexts if t and self.postings.find(inner.fieldname, t) >= 0]
-            if not present:
+            words = [t for t in inner.btexts if t and self.postings.find(inner.fieldname, t) >= 0]
+            if not words:
                 return self.empty()
-            parts = [self.term(inner.fieldname, t, inner.boost) for t in present]
+            parts = [self.term(inner.fieldname, t, inner.boost) for t in words]
             mask, score = parts[0] if len(parts) == 1 else self._sum(parts, 1.0, union=True)
         elif isinstance(inner, wq.Term):
             mask, score = self.node(inner)
+            words = [self._btext(inner.fieldname, inner.text)]
         else:
             raise Unsupported(f"FieldPart of {type(inner).__name__}")
-        return self._verified(q, mask, score)
+        if not self._positional(inner.fieldname) or not words:
+            return self._verified(q, mask, score)
+        if isinstance(inner, wq.Phrase):
+            return self._positioned(
+                mask, score, lambda docs: self._in_order(inner.fieldname, words, inner.slop, docs, q.part)
+            )
+        return self._positioned(mask, score, lambda docs: self._in_part(inner.fieldname, words, docs, q.part))
+
+    def _in_part(self, fieldname: str, words: Sequence[bytes], docs: np.ndarray, part: str) -> np.ndarray:
+        """The documents of `docs` where any of `words` stands inside `part` (a word's span is its position)."""
+        found = []
+        for word in words:
+            held = self.postings.postings(self.postings.find(fieldname, word))[0]
+            mine = docs[np.isin(docs, held, assume_unique=True)]
+            if not len(mine):
+                continue
+            keys = self._keys(fieldname, word, mine)
+            of, position = keys >> 32, keys & _POSITION
+            if part == "title":
+                inside = position < self.postings.title_positions[of]
+            else:
+                inside = position >= self._body_starts(of)
+            found.append(of[inside])
+        return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
 
 def top(

@@ -50,7 +50,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -62,15 +62,14 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.collectors import Collector
 from whoosh.columns import NumericColumn
 from whoosh.index import FileIndex
-from whoosh.matching import ListMatcher, NullMatcher, WrappingMatcher
-from whoosh.query.spans import SpanNear2
+from whoosh.matching import ListMatcher, NullMatcher
 from whoosh.searching import Searcher
 
 from searchsvc.config import Settings
 from searchsvc.errors import IndexUnavailableError, ParameterError
 from searchsvc.extract.types import ENTITY_TYPES
 from searchsvc.index import postings
-from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored
+from searchsvc.index.schema import COMBINED_FIELD, combined_text, record_from_stored, summary_from_stored
 from searchsvc.index.store import IndexStatus, IndexStore, IndexStoreError, Marker, read_toc
 from searchsvc.search import docsets, kernel
 from searchsvc.search.aliases import canonical_terms, completions
@@ -423,35 +422,20 @@ def _positional(q: wq.Query) -> bool:
 
 
 def _verifier(searcher: Searcher) -> kernel.Verifier:
-    """Positions checked by Whoosh for the kernel: which candidates (ascending docnums of one segment) the
-    matcher of `q` (a phrase or a field part) on that segment matches, skipping to each."""
+    """Positions checked by Whoosh for the kernel, where its arrays lack them (a field whose format they do not
+    read): which candidates (ascending docnums of one segment) the matcher of `q` on that segment matches,
+    skipping to each."""
     leaves = [leaf for leaf, _ in searcher.leaf_searchers()]
 
     def verify(q: wq.Query, segment: int, candidates: np.ndarray) -> np.ndarray:
         leaf = leaves[segment]
-        matcher = q.matcher(leaf, leaf.boolean_context())
-        while type(matcher) is WrappingMatcher:  # a boost
-            matcher = matcher.child
-        if isinstance(matcher, SpanNear2.SpanNear2Matcher):
-            return _phrase_at(matcher, candidates)
-        return _skipped_to(matcher, candidates, lambda: True)
+        return _skipped_to(q.matcher(leaf, leaf.boolean_context()), candidates)
 
     return verify
 
 
-def _phrase_at(matcher: Any, candidates: np.ndarray) -> np.ndarray:
-    """The candidates where a phrase's words stand as it says. The phrase matcher's own skip_to() goes on to
-    compute the spans of every later document holding all the words until one matches; here its intersection of
-    the words is moved to each candidate and the spans of that one document are computed (Whoosh's
-    SpanNear2Matcher._get_spans, pinned)."""
-    if matcher.ordered and matcher.mindist == 1:
-        return _skipped_to(matcher.child, candidates, lambda: _in_order(matcher))
-    return _skipped_to(matcher.child, candidates, lambda: bool(matcher._get_spans()))
-
-
-def _skipped_to(cursor: Any, candidates: np.ndarray, holds: Callable[[], bool]) -> np.ndarray:
-    """The candidates (ascending docnums) that `cursor`, a Whoosh matcher skipped to each in turn, stands on and
-    where `holds()` is true then."""
+def _skipped_to(cursor: Any, candidates: np.ndarray) -> np.ndarray:
+    """The candidates (ascending docnums) that `cursor`, a Whoosh matcher skipped to each in turn, stands on."""
     kept = []
     for d in candidates.tolist():
         if not cursor.is_active():
@@ -460,22 +444,9 @@ def _skipped_to(cursor: Any, candidates: np.ndarray, holds: Callable[[], bool]) 
             cursor.skip_to(d)
             if not cursor.is_active():
                 break
-        if cursor.id() == d and holds():
+        if cursor.id() == d:
             kept.append(d)
     return np.array(kept, dtype=np.int64)
-
-
-def _in_order(matcher: Any) -> bool:
-    """SpanNear2Matcher._get_spans for an ordered phrase (mindist 1) on the words' positions alone: each word
-    1..slop positions after where the phrase so far ends (its spans are single positions, so a span is only
-    where it ends). The same answer without building and sorting Span objects."""
-    ends = set(matcher.ms[0].value_as("positions"))
-    slop = matcher.slop
-    for word in matcher.ms[1:]:
-        if not ends:
-            return False
-        ends = {p for p in word.value_as("positions") if any(1 <= p - e <= slop for e in ends)}
-    return bool(ends)
 
 
 def _and_all(qs: list[wq.Query]) -> wq.Query:
@@ -1217,29 +1188,27 @@ class SearchService:
         scanned = 0  # characters highlighted since the clock was last read
         hits = []
         for score, docnum in page:
-            stored = searcher.stored_fields(docnum)
-            record = record_from_stored(stored)
+            shown = summary_from_stored(searcher.stored_fields(docnum))
+            title, body = shown["title"], shown["body"]
             highlights: dict[str, list[str]] = {"title": [], "body": []}
             if marks is not None and complete and scanned >= HIGHLIGHT_CHARS_PER_CLOCK_CHECK:
                 scanned = 0
                 complete = time.monotonic() <= deadline
             if marks is not None and complete:
-                scanned += len(record["title"]) + min(len(record["body"]), MAX_SCAN_CHARS)
-                highlights = {
-                    "title": highlight_title(record["title"], marks["title"]),
-                    "body": highlight_body(record["body"], marks["body"]),
-                }
+                scanned += len(title) + min(len(body), MAX_SCAN_CHARS)
+                highlights["title"] = highlight_title(title, marks["title"])
+                highlights["body"] = highlight_body(body, marks["body"])
             hits.append(
                 Hit(
-                    id=record["id"],
+                    id=shown["id"],
                     score=None if score is None else round(float(score), 4),
-                    title=record["title"],
-                    published=record["published"],
-                    url=record["url"],
-                    source=record["source"],
+                    title=title,
+                    published=shown["published"],
+                    url=shown["url"],
+                    source=shown["source"],
                     highlights=highlights,
-                    entities={k: [e["name"] for e in record["entities"][k]] for k in ENTITY_TYPES},
-                    dates=[d["value"] for d in record["dates"]],
+                    entities=shown["entities"],
+                    dates=shown["dates"],
                 )
             )
         return hits, complete
@@ -1301,7 +1270,7 @@ class SearchService:
             for score, d in ranked:
                 if d == docnum or len(out) == limit:
                     continue
-                record = record_from_stored(searcher.stored_fields(d))
+                record = summary_from_stored(searcher.stored_fields(d))
                 out.append(
                     {
                         "id": record["id"],
