@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST_SETTINGS, hit_ids
+from conftest import MODEL, TEST_SETTINGS, hit_ids
 
 from searchsvc.config import load_settings
 from searchsvc.index import postings
+from searchsvc.index.indexer import IndexOptions, index_paths
 from searchsvc.index.store import IndexStore, read_toc
 from searchsvc.search.requests import SearchRequest
 from searchsvc.search.service import SearchService
@@ -105,3 +106,18 @@ def test_building_missing_postings_removes_the_temporary_folders_of_a_crashed_wr
     finally:
         svc.close()
     assert not dead.exists() and live.exists()
+
+
+def test_an_unchanged_index_run_writes_the_derived_postings_an_upgrade_left_stale(
+    own_index_dir: Path, corpus: Path
+) -> None:
+    """After an upgrade that changes the derived files' format (or after they were deleted), `searchsvc index`
+    over unchanged documents commits nothing, yet brings them up to date: no worker has to build them."""
+    root = _kernel_root(own_index_dir)
+    shutil.rmtree(root)
+    report = index_paths([corpus], IndexStore(own_index_dir), IndexOptions(model=MODEL, workers=1))
+    assert report.unchanged and not report.indexed and not report.updated
+    ix, _ = IndexStore(own_index_dir).open()
+    for segment in read_toc(ix).segments:
+        folder = postings.folder_of(ix.storage.folder, segment.segment_id())
+        assert (folder / "meta.json").is_file(), folder

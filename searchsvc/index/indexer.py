@@ -268,8 +268,13 @@ def commit(writer: Any) -> None:
             with contextlib.suppress(Exception):
                 writer.writelock.release()
         raise
+    _write_derived(writer)
+
+
+def _write_derived(ix: Any) -> None:
+    """The search kernel's derived postings of the segments of `ix` (an index or its writer) that lack them."""
     try:
-        postings.write_missing(writer.storage, writer.indexname)
+        postings.write_missing(ix.storage, ix.indexname)
     except Exception:  # derived files: the readers rebuild what is missing
         log.warning("cannot write the search kernel's postings", exc_info=True)
 
@@ -429,8 +434,10 @@ def index_paths(
             if writer is None and (fresh or stale):
                 writer, generation = _open_writer(store, fresh)
             if writer is None:  # nothing changed
-                marker = store.read_marker()
-                assert marker is not None  # the store exists: the run is not fresh
+                ix, marker = store.open()
+                # Derived files an older release wrote in another format (or that were deleted) are brought
+                # up to date here, so that an upgrade's `searchsvc index` leaves nothing for the workers to build.
+                _write_derived(ix)
                 report.generation = marker.generation
                 report.seconds = time.perf_counter() - started
                 return report
