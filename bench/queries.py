@@ -236,11 +236,13 @@ class Runner:
     """The service (result cache off unless asked) and a raw Whoosh searcher over the same index."""
 
     def __init__(self, index_dir: Path, **overrides: Any) -> None:
+        from searchsvc.allocator import tune_allocator
         from searchsvc.config import load_settings
         from searchsvc.index.store import IndexStore
         from searchsvc.search.query import QueryBuilder
         from searchsvc.search.service import SearchService
 
+        tune_allocator()  # as the app does (searchsvc/allocator.py)
         self.settings = load_settings({"index_dir": str(index_dir), "cache_size": 0, **overrides}, env={})
         self.service = SearchService(self.settings)
         self.ix, _ = IndexStore(index_dir).open()

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask
 
+from searchsvc.allocator import tune_allocator
 from searchsvc.api import pages
 from searchsvc.api import read_routes as api
 from searchsvc.api import write_routes as api_writes
@@ -24,6 +25,7 @@ from searchsvc.search.service import SearchService
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` holds setting overrides by name (what tests pass), e.g. {"index_dir": ...}."""
     settings = load_settings(config)
+    tune_allocator()  # the kernel's per-query arrays, on the worker's threads (allocator.py)
     app = Flask("searchsvc")
     # Document ids are opaque: "a//b" is an id, not a path to normalise with an HTML 308 redirect.
     app.url_map.merge_slashes = False
