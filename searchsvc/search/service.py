@@ -173,9 +173,16 @@ class _FrozenBM25(BM25):
         return _FrozenScorer(searcher, fieldname, text, self.B, self.K1, qf, idf, avgfl)
 
 
-def _collection_stats(searcher: Searcher, queries: list[wq.Query]) -> Stats:
-    """The statistics BM25 reads for the terms of `queries`, as WEIGHTING reads them now."""
+def _collection_stats(searcher: Searcher, queries: list[wq.Query], found: kernel.Kernel | None = None) -> Stats:
+    """The statistics BM25 reads for the terms of `queries`, as WEIGHTING reads them now; document frequencies
+    from the kernel's arrays when there is one (the same counts, without Whoosh's term-table lookups)."""
     parent = searcher.get_parent()
+
+    def frequency(fieldname: str, text: str | bytes) -> int:
+        if found is None or fieldname not in postings.KERNEL_FIELDS:
+            return int(parent.doc_frequency(fieldname, text))
+        return found.doc_frequency(fieldname, text.encode("utf-8") if isinstance(text, str) else text)
+
     frequencies: dict[tuple[str, str], int] = {}
     lengths: dict[str, float] = {}
     for q in queries:
@@ -184,7 +191,7 @@ def _collection_stats(searcher: Searcher, queries: list[wq.Query]) -> Stats:
                 continue
             key = (fieldname, text.decode("utf-8") if isinstance(text, bytes) else text)
             if key not in frequencies and len(frequencies) < MAX_STATS_TERMS:
-                frequencies[key] = parent.doc_frequency(fieldname, text)
+                frequencies[key] = frequency(fieldname, text)
             if fieldname not in lengths:
                 lengths[fieldname] = parent.avg_field_length(fieldname) or 1
     return Stats(parent.doc_count_all(), lengths, frequencies)
@@ -947,7 +954,8 @@ class SearchService:
                 built = _with_terms(built, feedback)
             stats = cursor.stats if cursor is not None and cursor.stats is not None else None
             if stats is None:
-                stats = _collection_stats(searcher, [built.query, *([built.scoring] if built.scoring else [])])
+                queries = [built.query, *([built.scoring] if built.scoring else [])]
+                stats = _collection_stats(searcher, queries, self._kernel_of(view, searcher))
             matches = self._by_relevance(view, searcher, request, built, deadline, cursor, stats)
         else:
             matches = self._by_date(view, searcher, request, built.query, deadline, cursor)
