@@ -121,3 +121,16 @@ def test_an_unchanged_index_run_writes_the_derived_postings_an_upgrade_left_stal
     for segment in read_toc(ix).segments:
         folder = postings.folder_of(ix.storage.folder, segment.segment_id())
         assert (folder / "meta.json").is_file(), folder
+
+
+def test_derived_arrays_are_narrowed_only_when_every_value_fits() -> None:
+    """Positions and frequencies are stored as uint16 when they fit (half the pages a worker maps); a long
+    document's positions past 65,535 and fractional weights keep their wide type, unchanged."""
+    import numpy as np
+
+    small = postings._narrowest(np.array([0, 7, 65_535], dtype=np.int64), np.int32)
+    assert small.dtype == np.uint16 and small.tolist() == [0, 7, 65_535]
+    long_document = postings._narrowest(np.array([0, 65_536, 2_000_000], dtype=np.int64), np.int32)
+    assert long_document.dtype == np.int32 and long_document.tolist() == [0, 65_536, 2_000_000]
+    weights = postings._narrowest(np.array([1.0, 2.5], dtype=np.float32), np.float32)
+    assert weights.dtype == np.float32 and weights.tolist() == [1.0, 2.5]

@@ -14,11 +14,11 @@ temporary ".<segment id>-*" folder renamed into place; one left by a crash is re
       ends.npy      int64: where each key ends in keys.npy
       starts.npy    int64: where each key's postings start in docs/freqs (one more entry: the end)
       docs.npy      int32: document numbers within the segment, ascending per key
-      freqs.npy     float32: the posting's weight (term frequency)
+      freqs.npy     uint16 (whole frequencies up to 65,535) or float32: the posting's weight (term frequency)
       pos_starts.npy uint32 (int64 past 2**32 positions): where each posting's positions start in positions.npy
                     (one more entry: the end); a posting of a field without positions has none
-      positions.npy int32: the positions of the postings of the fields with positions (`text`, `entity`),
-                    ascending per posting
+      positions.npy uint16 (every position below 65,536) or int32: the positions of the postings of the fields
+                    with positions (`text`, `entity`), ascending per posting
       title_positions.npy int32 per document: positions the title takes in `text` (field_parts.py)
       lengths.npy   float32 [scored field, document]: field lengths as Whoosh decodes them (one lossy byte)
 
@@ -197,7 +197,17 @@ def _positions(deltas: list[int], counts: list[int]) -> tuple[np.ndarray, np.nda
     positions = running - np.repeat(before, counts)
     # One entry per posting of every field: half the size in uint32 (a segment of 2**32 positions keeps int64).
     narrow = starts[-1] < 2**32
-    return positions.astype(np.int32), starts.astype(np.uint32) if narrow else starts
+    return _narrowest(positions, np.int32), starts.astype(np.uint32) if narrow else starts
+
+
+def _narrowest(values: np.ndarray, wide: Any) -> np.ndarray:
+    """`values` as uint16 when they are all whole numbers from 0 to 65,535 (positions in news-sized documents,
+    term frequencies), else as `wide`: the files are memory-mapped, and what a worker maps counts in its RSS."""
+    if len(values) and values.min() >= 0 and values.max() <= np.iinfo(np.uint16).max:
+        narrow = values.astype(np.uint16)
+        if np.array_equal(narrow, values):
+            return narrow
+    return values.astype(wide)
 
 
 def _lengths(reader: Any, fieldname: str, documents: int) -> np.ndarray:
@@ -269,7 +279,7 @@ def build(reader: Any, segment_id: str) -> dict[str, Any]:
         "ends": np.fromiter(accumulate(len(k) for k in keys), dtype=np.int64, count=len(keys)),
         "starts": np.array(starts, dtype=np.int64),
         "docs": np.concatenate(doc_parts) if doc_parts else np.zeros(0, dtype=np.int32),
-        "freqs": np.concatenate(freq_parts) if freq_parts else np.zeros(0, dtype=np.float32),
+        "freqs": _narrowest(np.concatenate(freq_parts), np.float32) if freq_parts else np.zeros(0, dtype=np.float32),
         "pos_starts": pos_starts,
         "positions": positions,
         "title_positions": _title_positions(reader, documents),
