@@ -87,7 +87,8 @@ def run_child(
 
 def proc_memory_mb(pid: int) -> dict[str, float]:
     """Resident memory of a process from /proc/<pid>/status: current (VmRSS), peak (VmHWM), anonymous
-    (RssAnon) and file-backed (RssFile: mapped index files, shared with the page cache)."""
+    (RssAnon) and file-backed (RssFile: mapped index files, shared with the page cache); and from smaps_rollup
+    the proportional share (Pss), which counts a page mapped by two workers half in each."""
     out: dict[str, float] = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -101,6 +102,12 @@ def proc_memory_mb(pid: int) -> dict[str, float]:
             if name:
                 out[name] = round(int(value.split()[0]) / 1024, 1)
     except (OSError, ValueError):
+        pass
+    try:  # Pss: shared pages divided among the processes mapping them (each worker maps the same index files)
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                out["pss_mb"] = round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
         pass
     return out
 

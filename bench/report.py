@@ -94,6 +94,14 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         add(f"p99 at {ol['clients']} connections / FTS5's", p99, "<= 1.5", _le(p99, 1.5), basis)
         rss = max((w.get("peak_rss_mb", 0) for w in ours.get("workers", [])), default=None)
         add("peak RSS per searchsvc worker (MB)", rss, "< 200", _lt(rss, 200), f"VmHWM, {docs:,} articles")
+        pss = max((w.get("pss_mb", 0) for w in ours.get("workers", [])), default=None)
+        add(
+            "PSS per searchsvc worker (MB)",
+            pss,
+            "< 200",
+            _lt(pss, 200),
+            "after the load: shared index pages counted once across the workers, not once in each",
+        )
     for scale in results.get("scales", []):
         s = scale["searchsvc"]
         basis = (
@@ -419,7 +427,10 @@ def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
                     load["latency_ms"]["p50"],
                     load["latency_ms"]["p99"],
                     _split(r.get("split")),
-                    " ".join(f"{_fmt(w.get('rss_mb'))} ({_fmt(w.get('anon_mb'))})" for w in r["workers"]),
+                    " ".join(
+                        f"{_fmt(w.get('rss_mb'))} ({_fmt(w.get('pss_mb'))}, {_fmt(w.get('anon_mb'))})"
+                        for w in r["workers"]
+                    ),
                     " ".join(_fmt(w.get("cpu_s_during_load")) for w in r["workers"]),
                     r["one_client"]["errors"] + load["errors"],
                 ]
@@ -433,7 +444,7 @@ def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
                 "p50 ms",
                 "p99 ms",
                 "split",
-                "RSS (anon) MB/worker",
+                "RSS (PSS, anon) MB/worker",
                 "cpu s/worker",
                 "errors",
             ],
@@ -441,8 +452,9 @@ def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
         )
         lines.append(
             "  split = client connections each worker held once all had their first answer; RSS = VmRSS of each "
-            "serving worker after the load, anon = its private part (RssAnon; the rest maps files, shared, and "
-            "counted once per mapping: each FTS5 thread maps the database)"
+            "serving worker after the load, PSS = its proportional share (a page two workers map counts half in "
+            "each), anon = its private part (RssAnon; the rest maps files, shared, and counted once per mapping: "
+            "each FTS5 thread maps the database)"
         )
         agree = sbs.get("agreement")
         if agree:
