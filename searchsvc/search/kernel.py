@@ -280,14 +280,15 @@ class _Run:
                 mask |= m
             else:
                 mask &= m
-        score = np.zeros(self.n)
-        if self.scored:
-            for _, s in parts:
-                score += s
-            if not union:
-                score[~mask] = 0.0
-            if boost != 1.0:
-                score *= boost
+        if not self.scored:
+            return mask, self.no_scores
+        score = parts[0][1] + parts[1][1] if len(parts) > 1 else parts[0][1].copy()  # 0 + a + b, as Whoosh adds
+        for _, s in parts[2:]:
+            score += s
+        if not union:
+            score[~mask] = 0.0
+        if boost != 1.0:
+            score *= boost
         return mask, score
 
     def node(self, q: wq.Query) -> _Result:
