@@ -11,6 +11,7 @@ in that check fails it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import tempfile
@@ -154,11 +155,14 @@ def index_path() -> Iterator[Path]:
     segments=st.integers(1, 4),
     deletions=st.lists(st.integers(0, 23), max_size=6, unique=True),
     requests=st.lists(request, min_size=1, max_size=5),
+    share=st.sampled_from([0, kernel.SPARSE_SHARE]),
 )
 def test_the_kernel_answers_as_the_whoosh_path(
-    docs: list[dict[str, Any]], segments: int, deletions: list[int], requests: list[SearchRequest]
+    docs: list[dict[str, Any]], segments: int, deletions: list[int], requests: list[SearchRequest], share: int
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    """`share` 0: every union of the sparse evaluator merged by sorting (tiny test segments are otherwise added
+    into arrays), so both ways are held to Whoosh's answers."""
+    with tempfile.TemporaryDirectory() as tmp, _sparse_share(share):
         path = Path(tmp) / "index"
         build_index(path, docs, segments, [n for n in deletions if n < len(docs)])
         with_kernel, without = service(path, True), service(path, False)
@@ -214,13 +218,14 @@ positional_query = st.one_of(
     deletions=st.lists(st.integers(0, 23), max_size=6, unique=True),
     queries=st.lists(positional_query, min_size=1, max_size=6),
     sort=st.sampled_from(["relevance", "published"]),
+    share=st.sampled_from([0, kernel.SPARSE_SHARE]),
 )
 def test_the_kernel_checks_positions_as_whoosh_does(
-    docs: list[dict[str, Any]], segments: int, deletions: list[int], queries: list[str], sort: str
+    docs: list[dict[str, Any]], segments: int, deletions: list[int], queries: list[str], sort: str, share: int
 ) -> None:
     """Phrases (with slop, repeated words, stopwords), phrases and words kept to `title:` or `body:`, and phrases
     on entity names: every match and its score as Whoosh's searcher finds them, and the same whole answers."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _sparse_share(share):
         path = Path(tmp) / "index"
         build_index(path, docs, segments, [n for n in deletions if n < len(docs)])
         with_kernel, without = service(path, True), service(path, False)
@@ -234,6 +239,15 @@ def test_the_kernel_checks_positions_as_whoosh_does(
         finally:
             with_kernel.close()
             without.close()
+
+
+@contextlib.contextmanager
+def _sparse_share(share: int) -> Iterator[None]:
+    saved, kernel.SPARSE_SHARE = kernel.SPARSE_SHARE, share
+    try:
+        yield
+    finally:
+        kernel.SPARSE_SHARE = saved
 
 
 def assert_scores_equal(svc: SearchService, req: SearchRequest) -> None:
@@ -359,10 +373,12 @@ def test_queries_the_kernel_does_not_answer_take_the_whoosh_path(
     try:
         expected = answer(svc, SearchRequest(q="harbour talks", facets=("person",)))
         monkeypatch.setattr(kernel._Run, "node", refusing)
+        monkeypatch.setattr(kernel._Run, "_sparse", refusing)  # the evaluator of terms, ORs, ANDs and phrases
         assert answer(svc, SearchRequest(q="harbour talks", facets=("person",))) == expected
         assert calls  # the kernel was asked, and refused
     finally:
         monkeypatch.setattr(kernel._Run, "node", real)
+        monkeypatch.undo()
         svc.close()
 
 

@@ -39,6 +39,10 @@ DEADLINE_EVERY = 1024
 # Whoosh skip, so a batch is larger than the verifier's.
 POSITION_BATCH = 8 * DEADLINE_EVERY
 _POSITION = np.int64(2**32 - 1)  # a position key's low half: document * 2**32 + position
+# A union of sparse parts merges them by sorting (~log2 of their number, some 20 steps a posting); adding them into
+# one array per document costs a pass over the segment's documents. Sorting while the parts hold under an eighth
+# of the segment's documents, where it is surely the cheaper (a common word is added into an array).
+SPARSE_SHARE = 8
 
 
 class Unsupported(Exception):
@@ -91,6 +95,21 @@ class Segment:
 _Result = tuple[np.ndarray, np.ndarray]
 # (query, segment index, ascending candidate docnums within the segment) -> the candidates the query matches.
 Verifier = Callable[[wq.Query, int, np.ndarray], np.ndarray]
+_Sparse = tuple[np.ndarray, np.ndarray]  # (matching docnums of the segment, ascending; their scores)
+
+
+class _Dense(Exception):
+    """A shape the sparse evaluator leaves to the dense one."""
+
+
+def _no_matches() -> _Sparse:
+    return np.zeros(0, dtype=np.int64), np.zeros(0)
+
+
+def _holds(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """Which of `needles` are in `haystack` (both ascending): a binary search each."""
+    at = np.minimum(np.searchsorted(haystack, needles), len(haystack) - 1)
+    return haystack[at] == needles if len(haystack) else np.zeros(len(needles), dtype=bool)
 
 
 class Kernel:
@@ -137,11 +156,18 @@ class Kernel:
         work = 0  # postings read since the clock was last read
         for n, segment in enumerate(self.segments):
             run = _Run(self, segment, n, stats, verify, deadline, scored)
-            mask, score = run.node(q)
-            mask = mask & segment.live  # not in place: the mask may be a term's, memoised by the run
-            found = np.flatnonzero(mask)
-            docs.append(found.astype(np.int64) + segment.offset)
-            scores.append(score[found])
+            sparse = run.sparse(q)
+            if sparse is not None:
+                matched, score = sparse
+                live = segment.live[matched]
+                docs.append(matched[live] + segment.offset)
+                scores.append(score[live])
+            else:
+                mask, score = run.node(q)
+                mask = mask & segment.live  # not in place: the mask may be a term's, memoised by the run
+                found = np.flatnonzero(mask)
+                docs.append(found.astype(np.int64) + segment.offset)
+                scores.append(score[found])
             if run.timed_out:
                 timed_out = True
                 break
@@ -182,6 +208,7 @@ class _Run:
         # (field, term, live statistics) -> its unboosted result: `auto` queries hold each word twice. Results
         # are never changed in place.
         self.memo: dict[tuple[str, bytes, bool, bool], _Result] = {}
+        self.sparse_memo: dict[tuple[str, bytes], _Sparse] = {}
         self._no_scores: np.ndarray | None = None
 
     def empty(self) -> _Result:
@@ -271,6 +298,102 @@ class _Run:
         if self.scored and boost != 1.0:
             score *= boost
         return mask, score
+
+    # -- sparse: the common shapes -------------------------------------------------------------------------
+    def sparse(self, q: wq.Query) -> _Sparse | None:
+        """A scored query made only of terms, their ORs and ANDs and phrases (what most searches are), as the
+        documents it matches (ascending) and their scores: arrays as long as the postings read, not one value per
+        document of the segment, which `node` allocates and zeroes several times a query (4 MB an array at 500k
+        documents). The same values as `node`, added in the same order. None: another shape, for `node`."""
+        if not self.scored:
+            return None
+        try:
+            return self._sparse(q)
+        except _Dense:
+            return None
+
+    def _sparse(self, q: wq.Query) -> _Sparse:
+        if type(q) is wq.Term:
+            docs, scores = self._sparse_term(q.fieldname, self._btext(q.fieldname, q.text))
+            return docs, scores if q.boost == 1.0 else scores * q.boost
+        if type(q) in (wq.Or, wq.And):
+            if isinstance(q, wq.Or) and (q.minmatch or q.scale):
+                raise _Dense
+            subs = list(q.subqueries)
+            if not subs:
+                return _no_matches()
+            if len(subs) == 1:  # CompoundQuery.matcher: the child alone, the compound's boost dropped
+                return self._sparse(subs[0])
+            docs, scores = self._sparse_sum([self._sparse(sub) for sub in subs], union=isinstance(q, wq.Or))
+            return docs, scores if q.boost == 1.0 else scores * q.boost
+        if type(q) is wq.Phrase and q.fieldname in self.kernel.schema and self._positional(q.fieldname):
+            words = [self._btext(q.fieldname, w) for w in q.words]
+            if not words:
+                return _no_matches()
+            docs, scores = self._sparse_sum([self._sparse_term(q.fieldname, w) for w in words], union=False)
+            if q.boost != 1.0:
+                scores = scores * q.boost
+            kept = self._kept(docs, lambda d: self._in_order(q.fieldname, words, q.slop, d), POSITION_BATCH)
+            at = np.searchsorted(docs, kept)
+            return docs[at], scores[at]
+        raise _Dense
+
+    def _sparse_term(self, fieldname: str, btext: bytes) -> _Sparse:
+        """_term's matches and scores, without the dense arrays."""
+        if fieldname not in KERNEL_FIELDS or fieldname not in self.kernel.schema:
+            raise _Dense  # node raises Unsupported
+        key = (fieldname, btext)
+        found = self.sparse_memo.get(key)
+        if found is not None:
+            return found
+        i = self.postings.find(fieldname, btext)
+        if i < 0:
+            found = _no_matches()
+        else:
+            docs, tf = self.postings.postings(i)
+            self.work += len(docs)
+            lengths = self.postings.field_lengths(fieldname)
+            if lengths is None:
+                values = tf.astype(np.float64)
+            else:
+                idf, avgfl = self._term_params(fieldname, btext, False)
+                values = bm25(
+                    idf, tf.astype(np.float64), lengths[docs].astype(np.float64), avgfl, self.kernel.b, self.kernel.k1
+                )
+            found = (docs.astype(np.int64), values)
+        self.sparse_memo[key] = found
+        return found
+
+    def _sparse_sum(self, parts: list[_Sparse], union: bool) -> _Sparse:
+        """The parts' documents (all of them, or those in every part) and their scores summed in the parts' order,
+        as the dense sum adds whole arrays (a document missing from a part adds that part's 0.0). A union of many
+        postings is added into one array per document (merging by sorting would cost more); an intersection
+        looks the smallest part's documents up in the others (binary search, no sorting)."""
+        if len(parts) == 1:
+            return parts[0]
+        if union:
+            if sum(len(d) for d, _ in parts) * SPARSE_SHARE > self.n:
+                score, mask = np.zeros(self.n), np.zeros(self.n, dtype=bool)
+                for d, s in parts:
+                    score[d] += s  # each part's documents are distinct
+                    mask[d] = True
+                docs = np.flatnonzero(mask)
+                return docs, score[docs]
+            docs, inverse = np.unique(np.concatenate([d for d, _ in parts]), return_inverse=True)
+            # bincount adds each document's weights in input order, from 0.0: 0 + a + b, as the dense sum.
+            return docs, np.bincount(inverse, weights=np.concatenate([s for _, s in parts]), minlength=len(docs))
+        ordered = sorted(parts, key=lambda p: len(p[0]))
+        docs = ordered[0][0]
+        for d, _ in ordered[1:]:
+            if not len(docs):
+                return _no_matches()
+            docs = docs[_holds(d, docs)]
+        if not len(docs):
+            return _no_matches()
+        scores = np.zeros(len(docs))
+        for d, s in parts:
+            scores += s[np.searchsorted(d, docs)]
+        return docs, scores
 
     # -- combining -----------------------------------------------------------------------------------------
     def _sum(self, parts: list[_Result], boost: float, union: bool) -> _Result:
@@ -381,12 +504,18 @@ class _Run:
         if not len(candidates):
             return mask, score
         kept = np.zeros(self.n, dtype=bool)
+        kept[self._kept(candidates, check, batch)] = True
+        return kept, np.where(kept, score, 0.0)
+
+    def _kept(self, candidates: np.ndarray, check: Callable[[np.ndarray], np.ndarray], batch: int) -> np.ndarray:
+        """The candidates (ascending) that `check` keeps, a batch at a time, the clock read between batches."""
+        found = []
         for start in range(0, len(candidates), batch):
             if start and self.deadline is not None and time.monotonic() > self.deadline:
-                self.timed_out = True
+                self.timed_out = True  # the candidates not checked are left out
                 break
-            kept[check(candidates[start : start + batch])] = True
-        return kept, np.where(kept, score, 0.0)
+            found.append(np.asarray(check(candidates[start : start + batch]), dtype=np.int64))
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     def _verified(self, q: wq.Query, mask: np.ndarray, score: np.ndarray) -> _Result:
         """Positions checked by Whoosh (a field whose positions are not in the arrays)."""
