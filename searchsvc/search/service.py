@@ -1104,7 +1104,8 @@ class SearchService:
             return None
         total, exact = len(docs), not timed_out
         if exact and not request.facets:
-            if not by_collector and docsets.lower_bound(searcher, q) >= bound:
+            # The lower bound never exceeds the matches counted here, so it is only looked up when they reach it.
+            if not by_collector and total >= bound and docsets.lower_bound(searcher, q) >= bound:
                 total, exact = bound, False  # as the Whoosh path: document frequencies alone prove it
             elif by_collector and total >= bound:
                 total, exact = bound, False  # the Whoosh path's collector counts up to the bound
