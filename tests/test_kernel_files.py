@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from conftest import MODEL, TEST_SETTINGS, hit_ids
+from hypothesis import given
+from hypothesis import strategies as st
 
 from searchsvc.config import load_settings
 from searchsvc.index import postings
@@ -134,3 +136,30 @@ def test_derived_arrays_are_narrowed_only_when_every_value_fits() -> None:
     assert long_document.dtype == np.int32 and long_document.tolist() == [0, 65_536, 2_000_000]
     weights = postings._narrowest(np.array([1.0, 2.5], dtype=np.float32), np.float32)
     assert weights.dtype == np.float32 and weights.tolist() == [1.0, 2.5]
+
+
+@given(
+    keys=st.lists(st.binary(min_size=1, max_size=6), min_size=0, max_size=400, unique=True),
+    probes=st.lists(st.binary(max_size=7), min_size=1, max_size=20),
+    block=st.sampled_from([2, 3, postings.BLOCK]),
+)
+def test_key_lookups_in_blocks_find_what_a_plain_bisect_finds(
+    keys: list[bytes], probes: list[bytes], block: int
+) -> None:
+    """The derived keys are bisected through a sample of every BLOCK-th key, then within one block: the same
+    insertion points as bisecting them all, for keys present, absent, before the first and past the last."""
+    import bisect
+
+    import numpy as np
+
+    ordered = sorted(keys)
+    blob = np.frombuffer(b"".join(ordered), dtype=np.uint8) if ordered else np.zeros(0, dtype=np.uint8)
+    ends = np.cumsum([len(k) for k in ordered], dtype=np.int64)
+    saved, postings.BLOCK = postings.BLOCK, block  # small blocks: many block edges in a few keys
+    try:
+        found = postings._Keys(blob, ends)
+        for probe in [*probes, *ordered, *(k + b"\x00" for k in ordered)]:  # each key and just past it
+            assert found.bisect_left(probe) == bisect.bisect_left(ordered, probe)
+            assert found.bisect_right(probe) == bisect.bisect_right(ordered, probe)
+    finally:
+        postings.BLOCK = saved

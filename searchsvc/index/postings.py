@@ -64,6 +64,7 @@ SEP = b"\x00"
 STALE_TEMP_SECONDS = 3600.0  # a temporary folder of _write untouched this long was left by a writer that died
 _FILES = ("keys", "ends", "starts", "docs", "freqs", "pos_starts", "positions", "title_positions", "lengths")
 TITLE_POSITIONS = "title_positions"  # the column (schema.py)
+BLOCK = 64  # keys per block of the sampled key index (_Keys)
 _LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float32)
 
 
@@ -75,6 +76,8 @@ class _Keys:
     def __init__(self, blob: np.ndarray, ends: np.ndarray) -> None:
         self.blob = blob.tobytes()
         self.ends = np.asarray(ends)
+        # Every BLOCK-th key as a list, bisected in C first; then only a block is bisected key by key.
+        self.sample = [self[i] for i in range(0, len(self.ends), BLOCK)]
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -82,6 +85,17 @@ class _Keys:
     def __getitem__(self, i: int) -> bytes:
         start = int(self.ends[i - 1]) if i else 0
         return self.blob[start : int(self.ends[i])]
+
+    def _block(self, key: bytes) -> tuple[int, int]:
+        """The range of indexes where `key` would be inserted: the block after the last sampled key <= it."""
+        j = max(0, bisect.bisect_right(self.sample, key) - 1)
+        return j * BLOCK, min(len(self.ends), (j + 1) * BLOCK)
+
+    def bisect_left(self, key: bytes) -> int:
+        return bisect.bisect_left(self, key, *self._block(key))
+
+    def bisect_right(self, key: bytes) -> int:
+        return bisect.bisect_right(self, key, *self._block(key))
 
 
 @dataclass
@@ -105,7 +119,7 @@ class SegmentPostings:
     def find(self, fieldname: str, text: bytes) -> int:
         """The key's index, or -1."""
         key = fieldname.encode("utf-8") + SEP + text
-        i = bisect.bisect_left(self.keys, key)
+        i = self.keys.bisect_left(key)
         return i if i < len(self.keys) and self.keys[i] == key else -1
 
     def postings(self, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +145,7 @@ class SegmentPostings:
     def range(self, fieldname: str, lo: bytes, hi: bytes) -> range:
         """Indexes of the keys of `fieldname` from `lo` to `hi` (both included)."""
         prefix = fieldname.encode("utf-8") + SEP
-        return range(bisect.bisect_left(self.keys, prefix + lo), bisect.bisect_right(self.keys, prefix + hi))
+        return range(self.keys.bisect_left(prefix + lo), self.keys.bisect_right(prefix + hi))
 
     def field_lengths(self, fieldname: str) -> np.ndarray | None:
         return self.lengths[self.scored.index(fieldname)] if fieldname in self.scored else None
