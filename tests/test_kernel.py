@@ -166,16 +166,7 @@ def test_the_kernel_answers_as_the_whoosh_path(
     with tempfile.TemporaryDirectory() as tmp, _sparse_share(share):
         path = Path(tmp) / "index"
         build_index(path, docs, segments, [n for n in deletions if n < len(docs)])
-        with_kernel, without = service(path, True), service(path, False)
-        try:
-            for req in requests:
-                expected, got = answer(without, req), answer(with_kernel, req)
-                assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), req
-                if "error" not in got:
-                    assert_scores_equal(with_kernel, req)
-        finally:
-            with_kernel.close()
-            without.close()
+        assert_same_answers(path, requests)
 
 
 # -- positions: a small vocabulary, so that phrases, slop phrases and parts both match and miss -----------------
@@ -229,17 +220,7 @@ def test_the_kernel_checks_positions_as_whoosh_does(
     with tempfile.TemporaryDirectory() as tmp, _sparse_share(share):
         path = Path(tmp) / "index"
         build_index(path, docs, segments, [n for n in deletions if n < len(docs)])
-        with_kernel, without = service(path, True), service(path, False)
-        try:
-            for q in queries:
-                req = SearchRequest(q=q, sort=sort, limit=30)
-                expected, got = answer(without, req), answer(with_kernel, req)
-                assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), req
-                if "error" not in got:
-                    assert_scores_equal(with_kernel, req)
-        finally:
-            with_kernel.close()
-            without.close()
+        assert_same_answers(path, [SearchRequest(q=q, sort=sort, limit=30) for q in queries])
 
 
 def _mapped(array: np.ndarray) -> bool:
@@ -259,6 +240,20 @@ def _sparse_share(share: int) -> Iterator[None]:
         yield
     finally:
         kernel.SPARSE_SHARE = saved
+
+
+def assert_same_answers(path: Path, requests: list[SearchRequest]) -> None:
+    """Each request's whole answer with the kernel and without, and every match's score against Whoosh's."""
+    with_kernel, without = service(path, True), service(path, False)
+    try:
+        for req in requests:
+            expected, got = answer(without, req), answer(with_kernel, req)
+            assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), req
+            if "error" not in got:
+                assert_scores_equal(with_kernel, req)
+    finally:
+        with_kernel.close()
+        without.close()
 
 
 def assert_scores_equal(svc: SearchService, req: SearchRequest) -> None:

@@ -253,16 +253,17 @@ class _Run:
         mask[docs] = True
         if not self.scored:
             return mask, score
-        lengths = self.postings.field_lengths(fieldname)
-        if lengths is None:  # not scorable: Whoosh's WeightScorer, the posting's weight
-            values = tf.astype(np.float64)
-        else:
-            idf, avgfl = self._term_params(fieldname, btext, live)
-            values = bm25(
-                idf, tf.astype(np.float64), lengths[docs].astype(np.float64), avgfl, self.kernel.b, self.kernel.k1
-            )
-        score[docs] = values
+        score[docs] = self._scores(fieldname, btext, docs, tf, live)
         return mask, score
+
+    def _scores(self, fieldname: str, btext: bytes, docs: np.ndarray, tf: np.ndarray, live: bool) -> np.ndarray:
+        """The term's score in each of `docs` (its postings, weights `tf`): BM25, or for a field that is not
+        scorable Whoosh's WeightScorer, the posting's weight."""
+        lengths = self.postings.field_lengths(fieldname)
+        if lengths is None:
+            return tf.astype(np.float64)
+        idf, avgfl = self._term_params(fieldname, btext, live)
+        return bm25(idf, tf.astype(np.float64), lengths[docs].astype(np.float64), avgfl, self.kernel.b, self.kernel.k1)
 
     def _btext(self, fieldname: str, text: Any) -> bytes:
         if isinstance(text, bytes):
@@ -352,15 +353,7 @@ class _Run:
         else:
             docs, tf = self.postings.postings(i)
             self.work += len(docs)
-            lengths = self.postings.field_lengths(fieldname)
-            if lengths is None:
-                values = tf.astype(np.float64)
-            else:
-                idf, avgfl = self._term_params(fieldname, btext, False)
-                values = bm25(
-                    idf, tf.astype(np.float64), lengths[docs].astype(np.float64), avgfl, self.kernel.b, self.kernel.k1
-                )
-            found = (docs.astype(np.int64), values)
+            found = (docs.astype(np.int64), self._scores(fieldname, btext, docs, tf, False))
         self.sparse_memo[key] = found
         return found
 
