@@ -397,6 +397,11 @@ def render(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _rounds(sbs: Mapping[str, Any]) -> str:
+    rounds = sbs["services"].get("searchsvc", {}).get("one_client", {}).get("rounds")
+    return f"{rounds} rounds" if rounds else "rounds"
+
+
 def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
     """The issue 16 tables: searchsvc and the FTS5 peer over HTTP, their answers compared, the worker balance
     trials, disk and memory, and the in-process engines at each scale."""
@@ -409,7 +414,8 @@ def render_side_by_side(results: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"side by side over HTTP: {build['documents']:,} articles, {sbs['queries']} queries (terms, OR, AND, "
             f"phrases; top 10 with highlights; cache off); gunicorn {g['workers']} workers, {g['worker_class']} "
-            f"x {g['threads']} threads, reuse_port {g['reuse_port']}; 1 client: the mix x rounds; "
+            f"x {g['threads']} threads, reuse_port {g['reuse_port']}; 1 client: the mix x {_rounds(sbs)} per service, "
+            "the two taking turns; "
             f"{sbs['clients']} keep-alive connections opened at once: {sbs['requests']} requests"
         )
         rows = []

@@ -54,7 +54,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=2000, help="HTTP requests of each load run (default 2000)")
     p.add_argument("--trials", type=int, default=12, help="worker balance trials per configuration (default 12)")
     p.add_argument("--trial-requests", type=int, default=200, help="requests per balance trial (default 200)")
-    p.add_argument("--rounds", type=int, default=2, help="rounds over the query mix, in-process and 1 client")
+    p.add_argument("--rounds", type=int, default=2, help="rounds over the query mix in-process (default 2)")
+    p.add_argument(
+        "--http-rounds",
+        type=int,
+        default=None,
+        help="rounds of the 1-client HTTP lane per service, the two taking turns (default 4; --full 10)",
+    )
     p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive HTTP clients (default 8)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers of both services (default 2)")
     p.add_argument("--seed", type=int, default=1987)
@@ -87,8 +93,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.copies = 5 if args.full else 1
     if args.scale_copies is None:
         args.scale_copies = 25 if args.full else 0
+    if args.http_rounds is None:
+        args.http_rounds = 10 if args.full else 4
     if args.smoke:
-        args.copies, args.slice, args.rounds = min(args.copies, 2), min(args.slice, 60), 1
+        args.copies, args.slice, args.rounds, args.http_rounds = min(args.copies, 2), min(args.slice, 60), 1, 2
         args.scale_copies = min(args.scale_copies, 3)
         args.slice_runs = min(args.slice_runs, 2)
         args.queries, args.http_queries = min(args.queries, 3), min(args.http_queries, 5)
@@ -101,6 +109,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "requests",
         "slice",
         "rounds",
+        "http_rounds",
         "clients",
         "slice_runs",
         "workers",
@@ -224,14 +233,20 @@ def side_by_side_phase(
     }
     index_dir, db = Path(build["index_dir"]), Path(build["fts5_db"])
 
-    with serving.gunicorn(index_dir, args.workers, logs / "gunicorn-searchsvc.log", cache_size=0) as srv:
-        ours = sidebyside.answers(srv, mix)
-        out["services"]["searchsvc"] = phases.run(
-            "HTTP searchsvc", sidebyside.measure, srv, mix, load, args.clients, args.rounds
+    with contextlib.ExitStack() as stack:
+        servers = {
+            "searchsvc": stack.enter_context(
+                serving.gunicorn(index_dir, args.workers, logs / "gunicorn-searchsvc.log", cache_size=0)
+            ),
+            "fts5": stack.enter_context(serving.fts5_gunicorn(db, args.workers, logs / "gunicorn-fts5.log", conf)),
+        }
+        ours, peer = (sidebyside.answers(servers[label], mix) for label in ("searchsvc", "fts5"))
+        one = phases.run(
+            "HTTP 1 client, searchsvc and FTS5 round by round", sidebyside.one_client, servers, mix, args.http_rounds
         )
-    with serving.fts5_gunicorn(db, args.workers, logs / "gunicorn-fts5.log", conf) as srv:
-        peer = sidebyside.answers(srv, mix)
-        out["services"]["fts5"] = phases.run("HTTP FTS5", sidebyside.measure, srv, mix, load, args.clients, args.rounds)
+        for label, name in (("searchsvc", "searchsvc"), ("fts5", "FTS5")):
+            loaded = phases.run(f"HTTP load {name}", sidebyside.under_load, servers[label], mix, load, args.clients)
+            out["services"][label] = {"one_client": one[label], **loaded}
     out["agreement"] = sidebyside.agreement(mix, ours, peer)
 
     if args.trials:

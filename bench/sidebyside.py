@@ -10,7 +10,7 @@ import json
 import random
 import statistics
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,18 +77,49 @@ def answers(server: serving.Server, mix: Sequence[BenchQuery]) -> list[dict[str,
     return out
 
 
-def measure(
-    server: serving.Server,
-    mix: Sequence[BenchQuery],
-    load_requests: Sequence[tuple[str, str]],
-    clients: int,
-    rounds: int,
-) -> dict[str, Any]:
-    """Warm every worker thread, then: 1 client over the mix `rounds` times (latency without queueing), then
-    `clients` keep-alive clients over `load_requests` (throughput, p99, and the connection split)."""
+def one_client(servers: Mapping[str, serving.Server], mix: Sequence[BenchQuery], rounds: int) -> dict[str, Any]:
+    """One keep-alive client over the mix `rounds` times per server (latency without queueing), the servers
+    taking turns round by round and alternating which goes first, so that both meet the same moments of the
+    machine: the median of a single run of one service after the other moved 10-20 % between runs. Per label,
+    drive()'s summary over all its rounds."""
     requests = [(q.category, q.path) for q in mix]
-    serving.drive(server, requests, clients)  # warm-up: every thread has served a search
-    one = serving.drive(server, requests * rounds, 1)
+    for server in servers.values():
+        serving.drive(server, requests, 1)  # warm-up: the connection's thread has served the mix once
+    samples: dict[str, dict[str, list[float]]] = {label: defaultdict(list) for label in servers}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in servers}
+    labels = list(servers)
+    for rnd in range(rounds):
+        for label in labels if rnd % 2 == 0 else labels[::-1]:
+            r = serving.drive(servers[label], requests, 1)
+            for category, ms in r.pop("_samples").items():
+                samples[label][category].extend(ms)
+            runs[label].append(r)
+    out = {}
+    for label in labels:
+        by_category = samples[label]
+        seconds = sum(r["seconds"] for r in runs[label])
+        count = sum(r["requests"] for r in runs[label])
+        out[label] = {
+            "clients": 1,
+            "rounds": rounds,
+            "requests": count,
+            "seconds": round(seconds, 2),
+            "req_per_s": round(count / seconds, 1) if seconds else 0.0,
+            "latency_ms": latency_summary([ms for v in by_category.values() for ms in v]),
+            "round_p50s": [r["latency_ms"]["p50"] for r in runs[label]],
+            "categories": {c: latency_summary(v) for c, v in sorted(by_category.items())},
+            "errors": sum(r["errors"] for r in runs[label]),
+            "error_examples": [e for r in runs[label] for e in r["error_examples"]][:5],
+        }
+    return out
+
+
+def under_load(
+    server: serving.Server, mix: Sequence[BenchQuery], load_requests: Sequence[tuple[str, str]], clients: int
+) -> dict[str, Any]:
+    """Warm every worker thread, then `clients` keep-alive clients over `load_requests` (throughput, p99, the
+    connection split), and each worker's memory and CPU time during the load."""
+    serving.drive(server, [(q.category, q.path) for q in mix], clients)  # warm-up: every thread has served
     before = server.cpu()
     load = serving.drive(server, load_requests, clients, on_connected=lambda: serving.connection_split(server))
     after = server.cpu()
@@ -96,9 +127,8 @@ def measure(
     for worker in workers:
         pid = int(worker["pid"])
         worker["cpu_s_during_load"] = round(after.get(pid, 0.0) - before.get(pid, 0.0), 1)
-    for r in (one, load):
-        r.pop("_samples")
-    return {"one_client": one, "load": load, "workers": workers, "split": load["connected"]}
+    load.pop("_samples")
+    return {"load": load, "workers": workers, "split": load["connected"]}
 
 
 def balance_trials(

@@ -206,6 +206,43 @@ def test_drive_counts_requests_errors_and_keeps_connections_alive() -> None:
         thread.join()
 
 
+class _LoggingHandler(_Handler):
+    seen: list[tuple[int, str]] = []  # (server port, path), in arrival order
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.seen.append((self.server.server_address[1], self.path))
+        super().do_GET()
+
+
+def test_one_client_lane_alternates_the_services_round_by_round() -> None:
+    """The 1-client latencies of both services come from rounds taken in turn, first one then the other first,
+    so that a slow minute of the machine falls on both (one service's run after the other's moved the median)."""
+    servers, threads = [], []
+    for _ in range(2):
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _LoggingHandler)
+        servers.append(httpd)
+        threads.append(threading.Thread(target=httpd.serve_forever, daemon=True))
+        threads[-1].start()
+    _LoggingHandler.seen.clear()
+    try:
+        a, b = (serving.Server("127.0.0.1", h.server_address[1], None, Path("unused")) for h in servers)  # type: ignore[arg-type]
+        mix = [queries.BenchQuery("term", {"q": w}) for w in ("x", "y")]
+        out = sidebyside.one_client({"a": a, "b": b}, mix, rounds=3)
+        ports = [port for port, _ in _LoggingHandler.seen]
+        blocks = [ports[i] for i in range(0, len(ports), 2)]  # each round drives the two queries of the mix
+        warm, timed = blocks[:2], blocks[2:]
+        assert warm == [a.port, b.port]
+        assert timed == [a.port, b.port, b.port, a.port, a.port, b.port]
+        for label in ("a", "b"):
+            assert (out[label]["rounds"], out[label]["requests"], out[label]["errors"]) == (3, 6, 0)
+            assert len(out[label]["round_p50s"]) == 3 and out[label]["categories"]["term"]["n"] == 6
+    finally:
+        for httpd, thread in zip(servers, threads, strict=True):
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join()
+
+
 def test_skips_with_a_message_without_the_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run.main(["--data", str(tmp_path), "--work", str(tmp_path / "work")]) == 0
     assert "skipped" in capsys.readouterr().out
