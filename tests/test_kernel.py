@@ -424,3 +424,24 @@ def test_bm25_is_whooshs_formula() -> None:
         whoosh_bm25(2.0, t, f, 7.0, WEIGHTING.B, WEIGHTING.K1) for t, f in zip(tf.tolist(), fl.tolist(), strict=True)
     ]
     assert kernel.bm25(2.0, tf, fl, 7.0, WEIGHTING.B, WEIGHTING.K1).tolist() == expected
+
+
+@fuzz(60)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(1, 20_000),
+    distinct=st.sampled_from([3, 50, 10_000]),
+    wanted=st.integers(1, 40),
+)
+def test_the_page_is_the_best_by_rounded_score_then_id_order(seed: int, size: int, distinct: int, wanted: int) -> None:
+    """kernel.top against sorting everything: ties in the rounded score are common (few distinct scores) and
+    broken by id order; kth_largest's first pass over block maxima must never drop a value of the page."""
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, distinct, size) / 7.0 + rng.random(size) * 1e-6
+    docs = np.sort(rng.choice(size * 2, size, replace=False)).astype(np.int64)
+    ranks = rng.permutation(size * 2).astype(np.int64)
+    expected = sorted(
+        ((round(float(s), 4), int(d)) for s, d in zip(scores, docs, strict=True)), key=lambda sd: (-sd[0], ranks[sd[1]])
+    )[:wanted]
+    assert kernel.top(docs, scores, ranks, wanted, 4) == expected
+    assert kernel.kth_largest(scores, min(wanted, size)) == np.sort(scores)[size - min(wanted, size)]
