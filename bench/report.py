@@ -236,7 +236,7 @@ def render(results: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append(
             f"queries in-process: service.search (cache off) vs the raw Whoosh query it builds, ms "
-            f"({q['queries']} queries x {q['rounds']} rounds, interleaved)"
+            f"({q['queries']} queries x {q['rounds']} rounds, the lanes in turn)"
         )
         columns = ("n", "raw_p50", "raw_p95", "svc_p50", "svc_p95", "p50_ratio", "p95_ratio")
         by_category = q["categories"]

@@ -193,7 +193,7 @@ def inprocess_phase(
     build: dict[str, Any], mix: list[queries.BenchQuery], rounds: int, phases: Phases
 ) -> dict[str, Any]:
     """The side-by-side mix in this process: service.search (cache off, highlights on) against the raw Whoosh
-    query it builds, interleaved; then the FTS5 peer's search function."""
+    query it builds, the lanes in turn; then the FTS5 peer's search function."""
     runner = queries.Runner(Path(build["index_dir"]))
     try:
         ours = phases.run(
