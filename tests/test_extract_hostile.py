@@ -45,3 +45,29 @@ def test_a_document_of_many_open_parentheses_extracts_in_a_second_or_two(text: s
     started = time.perf_counter()
     extractor.extract(text)
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The " * 10_000 + "Bank of England said.",
+        "Putin" + "'s" * 10_000,
+        '"' + 'the "' * 6_000 + "Merkel",
+        "Arsenal" + " and" * 10_000,
+    ],
+)
+def test_a_mention_of_thousands_of_repeated_words_is_cleaned_at_once(text: str) -> None:
+    """Each rule of strip_edges takes one word off an edge per pass; a mention longer than any name is no name
+    (these took 3-13 s to extract, quadratic in their length)."""
+    extractor = Extractor()
+    extractor.extract("Warm up in Paris.")
+    started = time.perf_counter()
+    extractor.extract(text)
+    strip_edges(text)
+    assert time.perf_counter() - started < 2.0
+    assert strip_edges(text) == ""
+
+
+def test_a_long_name_is_still_a_name() -> None:
+    name = "Organisation for the Prohibition of Chemical Weapons-United Nations Joint Investigative Mechanism"
+    assert strip_edges(f'"{name}",') == name

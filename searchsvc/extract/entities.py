@@ -91,6 +91,8 @@ def resolve_entities(mentions: Iterable[RawMention], text: str = "") -> tuple[En
     phrases: list[list[str]] = []
     for d in definitions:
         long = strip_edges(d.long)
+        if not long:
+            continue
         canonical = known_long_form(d.short) or known_long_form(long) or long
         short_alias[acronym_key(d.short)] = canonical
         long_alias[long.lower()] = canonical
