@@ -163,3 +163,27 @@ def test_key_lookups_in_blocks_find_what_a_plain_bisect_finds(
             assert found.bisect_right(probe) == bisect.bisect_right(ordered, probe)
     finally:
         postings.BLOCK = saved
+
+
+def test_derived_files_are_synced_before_they_are_renamed_into_place(
+    own_index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut must not leave a kernel folder whose meta.json is valid over files still unwritten (zeros):
+    every file is synced in the temporary folder, then the rename, then the folder holding it."""
+    from searchsvc.index import store
+
+    events: list[tuple[str, str]] = []
+    fsync, replace = store._fsync, os.replace
+    monkeypatch.setattr(store, "_fsync", lambda path, **kw: (events.append(("sync", str(path))), fsync(path, **kw)))
+    monkeypatch.setattr(postings.os, "replace", lambda a, b: (events.append(("rename", str(b))), replace(a, b))[1])
+    ix, _ = IndexStore(own_index_dir).open()
+    segment = read_toc(ix).segments[0]
+    folder = postings.folder_of(ix.storage.folder, segment.segment_id())
+    shutil.rmtree(folder)
+    with ix.reader() as reader:
+        leaf = reader.leaf_readers()[0][0] if hasattr(reader, "leaf_readers") else reader
+        assert postings.load(ix.storage.folder, leaf.segment(), leaf) is not None
+    renamed = events.index(("rename", str(folder)))
+    synced = {Path(p).name for kind, p in events[:renamed] if kind == "sync"}
+    assert synced >= {"meta.json", *(f"{name}.npy" for name in postings._FILES)}
+    assert ("sync", str(folder.parent)) in events[renamed:]

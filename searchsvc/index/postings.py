@@ -55,6 +55,8 @@ from whoosh.reading import SegmentReader
 from whoosh.system import _INT_SIZE
 from whoosh.util.numeric import byte_to_length
 
+from searchsvc.index.store import sync_folder
+
 log = logging.getLogger("searchsvc")
 
 FORMAT = 3  # 3: positions
@@ -304,16 +306,20 @@ def build(reader: Any, segment_id: str) -> dict[str, Any]:
 
 
 def _write(folder: Path, arrays: dict[str, Any]) -> None:
-    """Written to a temporary folder, then renamed into place: a reader sees all the files or none."""
+    """Written to a temporary folder, synced, then renamed into place: a reader sees all the files or none, and
+    after a power cut the folder holds the whole files or is absent (unsynced, a file could come back as zeros
+    behind a valid meta.json, and the kernel would answer from them)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         for name in _FILES:
             np.save(tmp / f"{name}.npy", arrays[name], allow_pickle=False)
         (tmp / "meta.json").write_text(json.dumps(arrays["meta"]))
+        sync_folder(tmp)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
+        sync_folder(folder.parent)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
         if not (folder / "meta.json").exists():  # not written by a concurrent builder either
