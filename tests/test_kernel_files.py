@@ -187,3 +187,35 @@ def test_derived_files_are_synced_before_they_are_renamed_into_place(
     synced = {Path(p).name for kind, p in events[:renamed] if kind == "sync"}
     assert synced >= {"meta.json", *(f"{name}.npy" for name in postings._FILES)}
     assert ("sync", str(folder.parent)) in events[renamed:]
+
+
+def test_one_process_builds_missing_files_while_the_others_wait_and_read_them(
+    own_index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two gunicorn workers finding a segment's files missing: one builds (a lock file beside the folder), the
+    other waits and reads what it wrote, instead of building a second copy at the same time."""
+    built: list[str] = []
+    original = postings.build
+
+    def slow_build(reader: Any, segment_id: str) -> dict[str, Any]:
+        built.append(segment_id)
+        time.sleep(0.3)  # long enough for the other builder to arrive while this one works
+        return original(reader, segment_id)
+
+    monkeypatch.setattr(postings, "build", slow_build)
+    ix, _ = IndexStore(own_index_dir).open()
+    shutil.rmtree(postings.folder_of(ix.storage.folder, read_toc(ix).segments[0].segment_id()))
+    results: list[Any] = []
+
+    def worker() -> None:
+        with IndexStore(own_index_dir).open()[0].reader() as reader:
+            leaf = reader.leaf_readers()[0][0]
+            results.append(postings.load(ix.storage.folder, leaf.segment(), leaf))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 2 and all(r is not None for r in results)
+    assert len(built) == 1, built

@@ -6,7 +6,8 @@ by indexer.commit for `searchsvc index` and the HTTP writer alike), memory-mappe
 copy in the page cache. The files are derived: Whoosh stays the source of truth, and `load` rebuilds a segment's
 files when they are missing or stale (another segment id, document count or format; the search service does it in
 the background, outside any request), so deleting them loses nothing. A write is a
-temporary ".<segment id>-*" folder renamed into place; one left by a crash is removed by the next write.
+temporary ".<segment id>-*" folder, synced, renamed into place; one left by a crash is removed by the next write.
+One process builds a segment's files at a time (a lock on ".<segment id>.lock"); the others wait and read them.
 
     <generation>/kernel/<segment id>/
       meta.json     format, segment id, documents (deleted ones included), fields, scored fields, their total lengths
@@ -33,6 +34,8 @@ alias table are looked up through Whoosh.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -375,14 +378,40 @@ def load(storage_folder: str | Path, segment: Any, reader: Any, build_missing: b
     found = _read(folder, segment_id, reader.doc_count_all())
     if found is not None or not build_missing:
         return found
-    remove_stale_temps(storage_folder)
-    arrays = build(reader, segment_id)
-    try:
-        _write(folder, arrays)
-    except OSError as exc:
-        log.warning("cannot write the kernel's postings of segment %s: %s", segment_id, exc)
-        return _from_arrays(arrays)
+    with _one_builder(folder):
+        found = _read(folder, segment_id, reader.doc_count_all())  # another process's build, waited for
+        if found is not None:
+            return found
+        remove_stale_temps(storage_folder)
+        arrays = build(reader, segment_id)
+        try:
+            _write(folder, arrays)
+        except OSError as exc:
+            log.warning("cannot write the kernel's postings of segment %s: %s", segment_id, exc)
+            return _from_arrays(arrays)
     return _read(folder, segment_id, reader.doc_count_all()) or _from_arrays(arrays)
+
+
+def _lock_path(folder: Path) -> Path:
+    return folder.parent / f".{folder.name}.lock"
+
+
+@contextlib.contextmanager
+def _one_builder(folder: Path) -> Iterator[None]:
+    """Held while a segment's files are built: each gunicorn worker (and the indexer) that finds them missing
+    would otherwise build its own copy at once (at 521k articles, ~100 s and ~1 GB of arrays each); the others
+    wait, then read the files the first wrote. Without a writable folder, no lock (each builds in memory)."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(_lock_path(folder), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def remove_stale_temps(storage_folder: str | Path) -> None:
@@ -416,7 +445,7 @@ def write_missing(storage: Any, indexname: str) -> None:
             continue
         reader = SegmentReader(storage, toc.schema, segment, generation=toc.generation)
         try:
-            _write(folder_of(folder, segment_id), build(reader, segment_id))
+            load(folder, segment, reader)
         finally:
             reader.close()
     root = folder / FOLDER
@@ -424,6 +453,7 @@ def write_missing(storage: Any, indexname: str) -> None:
         for entry in root.iterdir():
             if entry.name not in keep and not entry.name.startswith("."):  # "."+id: another writer's, or stale
                 shutil.rmtree(entry, ignore_errors=True)
+                _lock_path(entry).unlink(missing_ok=True)
     remove_stale_temps(folder)
 
 
