@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -94,10 +95,24 @@ def document_sources(text: str) -> set[str]:
     return out
 
 
-def _line_bounds(text: str, start: int) -> tuple[int, int]:
-    a = text.rfind("\n", 0, start) + 1
-    b = text.find("\n", start)
-    return a, len(text) if b < 0 else b
+class _Lines:
+    """Whether the line around a position is a table row or set in capitals, each line judged once: a text of
+    one long line and many mentions (20,000 characters, 375 mentions) was judged once a mention, quadratic."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.skipped: dict[int, bool] = {}
+
+    def skip(self, position: int) -> bool:
+        i = bisect.bisect_left(self.newlines, position)  # the first line break at or after `position`
+        found = self.skipped.get(i)
+        if found is None:
+            a = self.newlines[i - 1] + 1 if i else 0
+            b = self.newlines[i] if i < len(self.newlines) else len(self.text)
+            line = self.text[a:b]
+            found = self.skipped[i] = is_capitals_line(line) or is_table_line(line)
+        return found
 
 
 def is_table_line(line: str) -> bool:
@@ -126,6 +141,7 @@ def apply_conventions(mentions: Iterable[Mention], text: str) -> list[Mention]:
         return list(mentions)
     dateline = find_dateline(text)
     sources = document_sources(text)
+    lines = _Lines(text)
     out: list[Mention] = []
     placed = False
     for m in mentions:
@@ -139,9 +155,7 @@ def apply_conventions(mentions: Iterable[Mention], text: str) -> list[Mention]:
             continue
         if sources and source_key(m.text.strip()) in sources:
             continue
-        a, b = _line_bounds(text, m.start)
-        line = text[a:b]
-        if is_capitals_line(line) or is_table_line(line):
+        if lines.skip(m.start):
             continue
         inner = _INNER_DATELINE.match(m.text)
         if inner is not None:  # the dateline's place, and the name after it
