@@ -9,6 +9,7 @@ well-known acronyms (KNOWN_ACRONYMS) map to one long form in every document, def
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -170,11 +171,36 @@ def find_definitions(text: str) -> list[AcronymDefinition]:
     return list(_iter_definitions(text))
 
 
+class _WordsBefore:
+    """The words of a line before a position (as `_WORD.finditer(text, line start, position)` finds them), the
+    text's words and line breaks found once: scanning each parenthesis's line from its start cost a one-line text
+    its length once a parenthesis, quadratic. No word spans a line break or starts a parenthesis, so the words
+    of the whole text, cut at the line's start and the position, are the same."""
+
+    def __init__(self, text: str) -> None:
+        self.words = [(w.group(), w.start()) for w in _WORD.finditer(text)]
+        self.starts = [start for _, start in self.words]
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def last(self, position: int, count: int) -> list[tuple[str, int]]:
+        """The last `count` words (word, start) of the line before `position`."""
+        breaks = bisect.bisect_left(self.newlines, position)
+        line_start = self.newlines[breaks - 1] + 1 if breaks else 0
+        end = bisect.bisect_left(self.starts, position)
+        first = max(bisect.bisect_left(self.starts, line_start), end - count)
+        return self.words[first:end]
+
+
+# A long form's words at the most: max_words below for the longest short form _SHORT takes (12 characters).
+_MAX_LONG_WORDS = 24
+
+
 def _iter_definitions(text: str) -> Iterator[AcronymDefinition]:
+    words_before: _WordsBefore | None = None
     for m in _PAREN.finditer(text):
         inner = m.group(1)
-        line_start = text.rfind("\n", 0, m.start()) + 1
-        before = [(w.group(), w.start()) for w in _WORD.finditer(text, line_start, m.start())]
+        words_before = words_before or _WordsBefore(text)
+        before = words_before.last(m.start(), _MAX_LONG_WORDS)
         if _SHORT.match(inner) and before:
             max_words = min(len(_letters(inner)) + 5, 2 * len(_letters(inner)))
             window = before[-max_words:]

@@ -33,6 +33,7 @@ a model. The rules, in the order they apply:
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -98,6 +99,7 @@ def resolve_entities(mentions: Iterable[RawMention], text: str = "") -> tuple[En
         long_alias[long.lower()] = canonical
         phrases.append(long.split())
 
+    defining_parenthesis = _DefiningParentheses(definitions, mentions)
     cleaned = [(m, *clean_name(m.text, m.label)) for m in mentions]
     seen_names = Counter(name for _, name, _ in cleaned if name)
     # Votes of mentions that spaCy labelled as no kind of entity we keep: "Welsh" as NORP three times.
@@ -111,7 +113,7 @@ def resolve_entities(mentions: Iterable[RawMention], text: str = "") -> tuple[En
             label, titled = "PERSON", True
         if label != "PERSON" and len(name.split()) > 1:
             phrases.append(name.split())
-        if label not in LABEL_TYPES or _defining_parenthesis(m, definitions, mentions):
+        if label not in LABEL_TYPES or defining_parenthesis(m):
             continue
         for part_name, part in _split_enumeration(name, m, seen_names):
             w = _classify(part_name, label, part, short_alias, long_alias)
@@ -166,14 +168,37 @@ def _split_enumeration(name: str, m: RawMention, seen: Counter[str]) -> list[tup
     return out
 
 
-def _defining_parenthesis(m: RawMention, definitions: Sequence[AcronymDefinition], all_: list[RawMention]) -> bool:
-    """The "(NATO)" right after a tagged "North Atlantic Treaty Organization" is not a second mention."""
-    if m.start < 0:
-        return False
-    for d in definitions:
-        if d.paren_start <= m.start and m.end <= d.paren_end:
-            return any(o.start < d.long_end and d.long_start < o.end for o in all_ if o is not m)
-    return False
+class _DefiningParentheses:
+    """Which mentions are the "(NATO)" right after a tagged "North Atlantic Treaty Organization": not a second
+    mention. Definitions and mentions are indexed by where they start, so a mention costs a few lookups, not a pass
+    over every definition and mention (a text of thousands of definitions was quadratic)."""
+
+    def __init__(self, definitions: Sequence[AcronymDefinition], mentions: Sequence[RawMention]) -> None:
+        self.definitions = sorted(definitions, key=lambda d: d.paren_start)
+        self.paren_starts = [d.paren_start for d in self.definitions]
+        self.order = {id(d): i for i, d in enumerate(definitions)}  # the first definition holding a mention wins
+        self.widest = max((d.paren_end - d.paren_start for d in definitions), default=0)
+        placed = sorted((o for o in mentions if o.start >= 0), key=lambda o: o.start)
+        self.mentions = placed
+        self.starts = [o.start for o in placed]
+        self.longest = max((o.end - o.start for o in placed), default=0)
+
+    def __call__(self, m: RawMention) -> bool:
+        if m.start < 0:
+            return False
+        holding = None
+        i = bisect.bisect_right(self.paren_starts, m.start)  # those starting at or before the mention
+        while i > 0 and self.paren_starts[i - 1] >= m.start - self.widest:
+            i -= 1
+            d = self.definitions[i]
+            if m.end <= d.paren_end and (holding is None or self.order[id(d)] < self.order[id(holding)]):
+                holding = d
+        if holding is None:
+            return False
+        # Another mention overlapping the long form starts before its end and within `longest` before its start.
+        lo = bisect.bisect_right(self.starts, holding.long_start - self.longest)
+        hi = bisect.bisect_left(self.starts, holding.long_end)
+        return any(holding.long_start < o.end for o in self.mentions[lo:hi] if o is not m)
 
 
 def _classify(
