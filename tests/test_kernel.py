@@ -34,7 +34,7 @@ from searchsvc.index import postings
 from searchsvc.index.indexer import commit
 from searchsvc.index.schema import document_fields
 from searchsvc.index.store import IndexStore
-from searchsvc.search import kernel
+from searchsvc.search import kernel, selection
 from searchsvc.search.requests import Filters, SearchRequest
 from searchsvc.search.service import WEIGHTING, SearchService, _verifier
 
@@ -444,4 +444,4 @@ def test_the_page_is_the_best_by_rounded_score_then_id_order(seed: int, size: in
         ((round(float(s), 4), int(d)) for s, d in zip(scores, docs, strict=True)), key=lambda sd: (-sd[0], ranks[sd[1]])
     )[:wanted]
     assert kernel.top(docs, scores, ranks, wanted, 4) == expected
-    assert kernel.kth_largest(scores, min(wanted, size)) == np.sort(scores)[size - min(wanted, size)]
+    assert selection.kth_largest(scores, min(wanted, size)) == np.sort(scores)[size - min(wanted, size)]

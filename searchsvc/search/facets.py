@@ -9,6 +9,8 @@ from collections.abc import Callable, Collection, Iterable
 
 import numpy as np
 
+from searchsvc.search.selection import kth_largest
+
 
 def docnums(docs: Collection[int] | np.ndarray) -> np.ndarray:
     """Docnums as the array FacetColumn counts over (convert once when counting several facets)."""
@@ -71,10 +73,8 @@ class FacetColumn:
         counts = np.bincount(self._codes_of(docs), minlength=len(self.keys))
         if size <= 0 or not counts.any():
             return []
-        if size < len(counts):
-            floor = max(1, int(np.partition(counts, len(counts) - size)[len(counts) - size]))
-        else:
-            floor = 1
+        held = counts[counts > 0]  # np.partition is pathological on the zeros of values no match holds
+        floor = int(kth_largest(held, size)) if size < len(held) else 1
         candidates = [(int(counts[c]), self.keys[c]) for c in np.flatnonzero(counts >= floor)]
         candidates.sort(key=lambda ck: (-ck[0], ck[1]))
         return [(self.display[key], count) for count, key in candidates[:size]]

@@ -31,6 +31,7 @@ from searchsvc.index.postings import KERNEL_FIELDS, SegmentPostings
 from searchsvc.index.schema import body_start
 from searchsvc.search.expansion import Expanded
 from searchsvc.search.field_parts import FieldPart
+from searchsvc.search.selection import kth_largest
 
 # Postings read (or candidates verified by Whoosh) between clock checks: the clock is read between segments and
 # between batches of verified candidates, so a narrow search reads it never.
@@ -648,20 +649,6 @@ def top(
     rounded = _rounded(scores, digits)
     order = np.lexsort((ranks[docs], -rounded))[:wanted]
     return [(float(rounded[i]), int(docs[i])) for i in order]
-
-
-TOP_BLOCK = 64  # values a block of kth_largest's first pass
-
-
-def kth_largest(values: np.ndarray, k: int) -> float:
-    """The k-th largest of `values` (1 <= k <= len). np.partition costs some 8 ns a value here (45,000 scores:
-    380 us); the k-th largest of the blocks' maxima is a lower bound (k distinct values reach it), and most values
-    fall below it, so the partition runs over the few left (45,000 scores: 65 us)."""
-    blocks = len(values) // TOP_BLOCK
-    if blocks >= 4 * k:
-        maxima = values[: blocks * TOP_BLOCK].reshape(blocks, TOP_BLOCK).max(axis=1)
-        values = values[values >= np.partition(maxima, blocks - k)[blocks - k]]
-    return float(np.partition(values, len(values) - k)[len(values) - k])
 
 
 def _rounded(values: np.ndarray, digits: int) -> np.ndarray:
