@@ -7,6 +7,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
+from searchsvc.search import facets
 from searchsvc.search.facets import FacetColumn
 
 RAW = ["Sergey Lavrov, Wang Yi", "", "wang yi", b"Antony Blinken,Wang Yi", "Sergey Lavrov", None]
@@ -38,9 +39,21 @@ def test_distinct_values_of_some_documents() -> None:
 names = st.lists(st.sampled_from(["Ann", "ann", "Bo", "Cy", "Di", "Ed"]), max_size=4).map(", ".join)
 
 
-@given(raw=st.lists(names, max_size=30), docs=st.sets(st.integers(0, 29)), size=st.integers(1, 7))
-def test_top_matches_a_plain_count(raw: list[str], docs: set[int], size: int) -> None:
+@given(
+    raw=st.lists(names, max_size=30),
+    docs=st.sets(st.integers(0, 29)),
+    size=st.integers(1, 7),
+    share=st.sampled_from([0, 10**9]),
+)
+def test_top_matches_a_plain_count(raw: list[str], docs: set[int], size: int, share: int) -> None:
+    """Both ways to find the values of the matches (a mask over every pair; each document's own range of pairs)."""
     docs = {d for d in docs if d < len(raw)}
     counts = Counter(key for d in docs for key in {p.strip().lower(): None for p in raw[d].split(",") if p.strip()})
     expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:size]
-    assert [(name.lower(), n) for name, n in FacetColumn(raw).top(docs, size)] == expected
+    saved, facets.RANGES_SHARE = facets.RANGES_SHARE, share
+    try:
+        column = FacetColumn(raw)
+        assert [(name.lower(), n) for name, n in column.top(sorted(docs), size)] == expected
+        assert column.distinct(sorted(docs)) == len(counts)
+    finally:
+        facets.RANGES_SHARE = saved

@@ -19,6 +19,12 @@ def docnums(docs: Collection[int] | np.ndarray) -> np.ndarray:
     return np.fromiter(docs, dtype=np.int64, count=len(docs))
 
 
+# Gathering the documents' own pairs costs some steps a document and a pair; marking them in a mask costs a pass
+# over every pair of the column. Timed on the person, org and published columns at 104k articles, the two cost the
+# same where the documents number between 1/3 and 3/4 of the pairs: gathering below half.
+RANGES_SHARE = 2
+
+
 class FacetColumn:
     """The values of one facet for every document of an index view: `keys` are the normalised values
     (lowercased names, or "YYYY-MM" months), shown as `display` (the first spelling seen)."""
@@ -62,14 +68,25 @@ class FacetColumn:
         # One (document, value) pair per value held, in docnum order.
         self.pair_docs = np.array(pair_docs, dtype=np.int32)
         self.pair_codes = np.array(pair_codes, dtype=np.int32)
+        # Where each document's pairs start (one more entry: the end).
+        self.doc_starts = np.searchsorted(self.pair_docs, np.arange(self.documents + 1)).astype(np.int64)
 
     def _codes_of(self, docs: Collection[int] | np.ndarray) -> np.ndarray:
+        """The codes of the values `docs` (distinct docnums) hold, one per document and value. Few documents gather
+        their own pairs (each document's pairs are a range); many mark a mask that every pair is checked against."""
+        docs = docnums(docs)
+        if len(docs) * RANGES_SHARE < len(self.pair_docs):
+            starts, ends = self.doc_starts[docs], self.doc_starts[docs + 1]
+            lengths = ends - starts
+            # Each document's range laid end to end: the start of its range, then +1 a pair.
+            offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+            return self.pair_codes[offsets + np.arange(len(offsets))]
         held = np.zeros(self.documents, dtype=bool)
-        held[docnums(docs)] = True
+        held[docs] = True
         return self.pair_codes[held[self.pair_docs]]
 
     def top(self, docs: Collection[int] | np.ndarray, size: int) -> list[tuple[str, int]]:
-        """The `size` values held by most of `docs` (docnums), as (display form, count); ties by key."""
+        """The `size` values held by most of `docs` (distinct docnums), as (display form, count); ties by key."""
         counts = np.bincount(self._codes_of(docs), minlength=len(self.keys))
         if size <= 0 or not counts.any():
             return []
