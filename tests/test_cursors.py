@@ -169,3 +169,30 @@ def test_a_short_result_has_no_next(client: FlaskClient) -> None:
     assert full["next"] is not None
     rest = client.get("/search", query_string={"q": "harbour", "limit": 100, "cursor": full["next"]}).get_json()
     assert [h["id"] for h in full["hits"] + rest["hits"]] == [h["id"] for h in data["hits"]]
+
+
+def test_the_first_by_date_are_those_of_a_full_sort(big_index: Path) -> None:
+    """by_published picks few matches by their places in the view's date order and walks that order for many;
+    both give what sorting every match by (date key, id order) gives, after any cursor position."""
+    from searchsvc.config import load_settings
+    from searchsvc.search.service import SearchService
+
+    svc = SearchService(load_settings({"index_dir": str(big_index), "cache_size": 0}, env={}))
+    rng = random.Random(7)
+    try:
+        with svc._use() as (view, searcher):
+            n = searcher.doc_count_all()
+            ranks = view.id_order()[1]
+            for size in (1, 5, 40, 900, 1299, 1301, 5000, n):
+                docs = rng.sample(range(n), size)
+                for newest_first in (True, False):
+                    ordered = sorted(docs, key=lambda d: (view.date_key(d, newest_first), ranks[d]))
+                    keys = [(view.date_key(d, newest_first), ranks[d]) for d in ordered]
+                    for wanted in (1, 10, 300):
+                        assert view.by_published(set(docs), wanted, newest_first) == ordered[:wanted]
+                        cut = rng.randrange(len(ordered))
+                        after = keys[cut]
+                        expected = [d for d, k in zip(ordered, keys, strict=True) if k >= after][:wanted]
+                        assert view.by_published(docs, wanted, newest_first, after) == expected
+    finally:
+        svc.close()

@@ -283,11 +283,25 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
+class _DateOrder:
+    """Every docnum of a view in one date order (`docs`), and each docnum's place in it (`places`)."""
+
+    docs: list[int]
+    places: np.ndarray
+
+    @classmethod
+    def of(cls, docs: list[int]) -> _DateOrder:
+        places = np.empty(len(docs), dtype=np.int64)
+        places[docs] = np.arange(len(docs))
+        return cls(docs, places)
+
+
+@dataclass(frozen=True)
 class _Matches:
     ranked: list[tuple[float | None, int]]  # (score, or None when sorted by date; docnum), best first
     total: int
     exact: bool
-    ids: Collection[int]  # every matching docnum when facets need them
+    ids: Collection[int] | np.ndarray  # every matching docnum when facets need them
     timed_out: bool = False
 
 
@@ -551,7 +565,7 @@ class _View:
         self._kernel_building = False  # a background thread builds the missing derived postings, once per view
         self.kernel_settled = threading.Event()  # set once the kernel is ready or known to be unavailable
         self._facet_columns: dict[str, FacetColumn] = {}
-        self._published: tuple[list[str], list[int], list[int]] | None = None
+        self._published: tuple[list[str], _DateOrder, _DateOrder] | None = None  # dates; newest, oldest first
         self._ids: tuple[list[str], list[int]] | None = None
         self._stats: dict[str, Any] | None = None
         self._kernel: kernel.Kernel | None = None
@@ -673,37 +687,47 @@ class _View:
 
     def date_key(self, docnum: int, newest_first: bool) -> str:
         """The document's sort value by date: its date (or digit-wise complement), UNDATED when it has none."""
-        value = self._published_order()[0][docnum]
+        value = self._dates()[0][docnum]
         if not value:
             return UNDATED
         return _inverted(value) if newest_first else value
 
     def by_published(
-        self, docs: set[int], wanted: int, newest_first: bool, after: tuple[str, int] | None = None
+        self, docs: Collection[int] | np.ndarray, wanted: int, newest_first: bool, after: tuple[str, int] | None = None
     ) -> list[int]:
-        """The first `wanted` of `docs` by publication date (newest or oldest first), undated ones last, ties
-        by id; with `after` (date key, id rank), only those after it. Uses the index's date order, sorted once
-        per view."""
-        values, newest, oldest = self._published_order()
+        """The first `wanted` of `docs` (distinct docnums) by publication date (newest or oldest first), undated
+        ones last, ties by id; with `after` (date key, id rank), only those after it. Uses the index's date order,
+        sorted once per view."""
+        _, newest, oldest = self._dates()
+        order = newest if newest_first else oldest
+        if wanted <= 0 or not len(docs):
+            return []
         ranks = self.id_order()[1]
 
         def key(d: int) -> tuple[str, int]:
             return (self.date_key(d, newest_first), ranks[d])
 
-        if len(docs) * 8 < len(values):  # few matches: sort just them
-            candidates = docs if after is None else [d for d in docs if key(d) >= after]
-            return heapq.nsmallest(wanted, candidates, key=key)
-        order = newest if newest_first else oldest
-        start = 0 if after is None else bisect.bisect_left(order, after, key=key)
+        start = 0 if after is None else bisect.bisect_left(order.docs, after, key=key)
+        found = docnums(docs)
+        if len(found) * 8 < len(order.docs):  # few matches: the first of their places in the order
+            places = order.places[found]
+            if start:
+                places = places[places >= start]
+            if len(places) > wanted:
+                places = np.partition(places, wanted - 1)[:wanted]
+            return [order.docs[p] for p in np.sort(places).tolist()]
+        held = np.zeros(len(order.docs), dtype=bool)  # many: walk the order until enough of them came
+        held[found] = True
         out = []
-        for d in itertools.islice(order, start, None):
-            if d in docs:
+        for d in itertools.islice(order.docs, start, None):
+            if held[d]:
                 out.append(d)
                 if len(out) == wanted:
                     break
         return out
 
-    def _published_order(self) -> tuple[list[str], list[int], list[int]]:
+    def _dates(self) -> tuple[list[str], _DateOrder, _DateOrder]:
+        """Each docnum's date ("" for none), and every docnum newest first and oldest first: once per view."""
         with self._lock:
             if self._published is not None:
                 return self._published
@@ -714,8 +738,8 @@ class _View:
         newest = sorted(dated, key=lambda d: (_inverted(values[d]), ranks[d])) + undated
         oldest = sorted(dated, key=lambda d: (values[d], ranks[d])) + undated
         with self._lock:
-            self._published = (values, newest, oldest)
-        return self._published
+            self._published = (values, _DateOrder.of(newest), _DateOrder.of(oldest))
+            return self._published
 
     def facet_column(self, facet: str) -> FacetColumn:
         """The facet's values for every document, read once from its column for the view's lifetime."""
@@ -1152,14 +1176,13 @@ class SearchService:
     ) -> _Matches:
         """Every match, then the first offset+limit by publication date (after the cursor, if any)."""
         with self._phase("count"):
-            docs = None
+            docs: Collection[int] | np.ndarray | None = None
             timed_out = False
             by_kernel = self._kernel_of(view, searcher)
             if by_kernel is not None:
                 try:
                     live = by_kernel.live_statistics()
-                    matched, _, timed_out = by_kernel.run(q, live, _verifier(searcher), deadline, False)
-                    docs = set(matched.tolist())
+                    docs, _, timed_out = by_kernel.run(q, live, _verifier(searcher), deadline, False)
                 except kernel.Unsupported:
                     pass
             if docs is None:
@@ -1176,6 +1199,7 @@ class SearchService:
             if not isinstance(cursor.key, str):
                 raise ParameterError("cursor: it belongs to another sort", "cursor")
             after = (cursor.key, view.after_rank(cursor.id))
+        assert docs is not None
         with self._phase("rank"):
             top = view.by_published(docs, wanted, request.effective_sort == "-published", after)
         return _Matches([(None, d) for d in top], len(docs), not timed_out, docs, timed_out)
