@@ -136,6 +136,18 @@ class Kernel:
                 total += s.postings.doc_frequency(i)
         return total
 
+    def terms_starting(self, fieldname: str, prefix: str) -> list[str]:
+        """The terms of `fieldname` that start with `prefix`, across segments, sorted (those only deleted
+        documents hold too, as Whoosh's lexicon lists them)."""
+        start = prefix.encode("utf-8")
+        skip = len(fieldname.encode("utf-8")) + 1  # the key's "field\x00"
+        found: set[str] = set()
+        for s in self.segments:
+            keys = s.postings.keys
+            # No UTF-8 byte is 0xff: every term starting with `prefix` sorts below prefix + 0xff.
+            found.update(keys[i][skip:].decode("utf-8") for i in s.postings.range(fieldname, start, start + b"\xff"))
+        return sorted(found)
+
     def live_statistics(self) -> Statistics:
         return _Live(self.documents, {}, {})
 
