@@ -41,7 +41,7 @@ from searchsvc.search.service import WEIGHTING, SearchService, _verifier
 pytestmark = pytest.mark.usefixtures("whoosh_names_from_os_entropy")
 
 WORDS = ["harbour", "storm", "ferry", "harvest", "minister", "talks", "rain", "port", "coast", "trade"]
-PEOPLE = ["Ann Lee", "Bo Chan", "Wang Yi"]
+PEOPLE = ["Ann Lee", "Bo Chan", "Wang Yi", "Wan Li"]  # "wa*": two names' terms, in the boosted entity field
 
 words = st.sampled_from(WORDS)
 document = st.fixed_dictionaries(
@@ -58,6 +58,7 @@ def _leaf() -> st.SearchStrategy[str]:
     return st.one_of(
         words,
         words.map(lambda w: f"{w[:3]}*"),  # prefix
+        st.sampled_from(["wa*", "wan*", "l*"]),  # prefixes of names: several terms of `entity`
         words.map(lambda w: f"title:{w}"),
         words.map(lambda w: f"body:{w}"),
         st.tuples(words, words).map(lambda ab: f'"{ab[0]} {ab[1]}"'),  # phrase
@@ -167,6 +168,21 @@ def test_the_kernel_answers_as_the_whoosh_path(
         path = Path(tmp) / "index"
         build_index(path, docs, segments, [n for n in deletions if n < len(docs)])
         assert_same_answers(path, requests)
+
+
+def test_prefixes_expanding_to_several_terms_of_a_boosted_field_score_as_whoosh(tmp_path: Path) -> None:
+    """`wa*` in auto mode is an Or of the prefix on `text` and on `entity` (boost 0.25), the latter two terms
+    here: the sparse evaluator's union of expanded terms keeps the boost and the statistics Whoosh uses."""
+    docs = [
+        {"title": "harbour storm", "body": "ferry rain harvest", "day": 1, "people": ["Wang Yi", "Wan Li"]},
+        {"title": "trade", "body": "port coast harbour", "day": 2, "people": ["Wan Li"]},
+        {"title": "talks", "body": "minister", "day": 3, "people": ["Wang Yi"]},
+    ]
+    build_index(tmp_path / "index", docs, 2, [])
+    queries = ["wa*", "wan*", "l*", "har*", "har* wa*", "wa* OR talks", "wa*^2"]
+    for share in (0, kernel.SPARSE_SHARE):
+        with _sparse_share(share):
+            assert_same_answers(tmp_path / "index", [SearchRequest(q=q) for q in queries])
 
 
 # -- positions: a small vocabulary, so that phrases, slop phrases and parts both match and miss -----------------

@@ -222,7 +222,7 @@ class _Run:
         # (field, term, live statistics) -> its unboosted result: `auto` queries hold each word twice. Results
         # are never changed in place.
         self.memo: dict[tuple[str, bytes, bool, bool], _Result] = {}
-        self.sparse_memo: dict[tuple[str, bytes], _Sparse] = {}
+        self.sparse_memo: dict[tuple[str, bytes, bool], _Sparse] = {}
         self._no_scores: np.ndarray | None = None
 
     def empty(self) -> _Result:
@@ -341,6 +341,16 @@ class _Run:
                 return self._sparse(subs[0])
             docs, scores = self._sparse_sum([self._sparse(sub) for sub in subs], union=isinstance(q, wq.Or))
             return docs, scores if q.boost == 1.0 else scores * q.boost
+        if type(q) is Expanded:  # terms_or, sparse
+            btexts = [t for t in q.btexts if t]
+            if not btexts:
+                return _no_matches()
+            if len(btexts) == 1:  # MultiTerm.matcher: the term alone, the boost dropped
+                return self._sparse_term(q.fieldname, btexts[0])
+            live = bool(q.constantscore)
+            parts = [self._sparse_term(q.fieldname, t, live) for t in btexts]
+            docs, scores = self._sparse_sum(parts, union=True)
+            return docs, scores if q.boost == 1.0 else scores * q.boost
         if type(q) is wq.Phrase and q.fieldname in self.kernel.schema and self._positional(q.fieldname):
             words = [self._btext(q.fieldname, w) for w in q.words]
             if not words:
@@ -353,11 +363,11 @@ class _Run:
             return docs[at], scores[at]
         raise _Dense
 
-    def _sparse_term(self, fieldname: str, btext: bytes) -> _Sparse:
+    def _sparse_term(self, fieldname: str, btext: bytes, live: bool = False) -> _Sparse:
         """_term's matches and scores, without the dense arrays."""
         if fieldname not in KERNEL_FIELDS or fieldname not in self.kernel.schema:
             raise _Dense  # node raises Unsupported
-        key = (fieldname, btext)
+        key = (fieldname, btext, live)
         found = self.sparse_memo.get(key)
         if found is not None:
             return found
@@ -367,7 +377,7 @@ class _Run:
         else:
             docs, tf = self.postings.postings(i)
             self.work += len(docs)
-            found = (docs.astype(np.int64), self._scores(fieldname, btext, docs, tf, False))
+            found = (docs.astype(np.int64), self._scores(fieldname, btext, docs, tf, live))
         self.sparse_memo[key] = found
         return found
 
