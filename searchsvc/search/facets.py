@@ -65,6 +65,9 @@ class FacetColumn:
         self.keys = list(codes)
         for key in self.keys:
             self.display.setdefault(key, key)  # a merged name no live document writes as such
+        # Each code's place among the keys in sorted order: ties in count are broken by key, in numpy.
+        self.key_ranks = np.empty(len(self.keys), dtype=np.int64)
+        self.key_ranks[sorted(range(len(self.keys)), key=self.keys.__getitem__)] = np.arange(len(self.keys))
         # One (document, value) pair per value held, in docnum order.
         self.pair_docs = np.array(pair_docs, dtype=np.int32)
         self.pair_codes = np.array(pair_codes, dtype=np.int32)
@@ -92,9 +95,9 @@ class FacetColumn:
             return []
         held = counts[counts > 0]  # np.partition is pathological on the zeros of values no match holds
         floor = int(kth_largest(held, size)) if size < len(held) else 1
-        candidates = [(int(counts[c]), self.keys[c]) for c in np.flatnonzero(counts >= floor)]
-        candidates.sort(key=lambda ck: (-ck[0], ck[1]))
-        return [(self.display[key], count) for count, key in candidates[:size]]
+        candidates = np.flatnonzero(counts >= floor)
+        best = candidates[np.lexsort((self.key_ranks[candidates], -counts[candidates]))[:size]]
+        return [(self.display[self.keys[c]], int(counts[c])) for c in best.tolist()]
 
     def distinct(self, docs: Collection[int] | np.ndarray) -> int:
         """How many different values `docs` hold between them."""
