@@ -43,15 +43,23 @@ pytestmark = pytest.mark.usefixtures("whoosh_names_from_os_entropy")
 WORDS = ["harbour", "storm", "ferry", "harvest", "minister", "talks", "rain", "port", "coast", "trade"]
 PEOPLE = ["Ann Lee", "Bo Chan", "Wang Yi", "Wan Li"]  # "wa*": two names' terms, in the boosted entity field
 
+
+def documents(
+    vocabulary: st.SearchStrategy[str], names: list[str], body_words: int, days: int, people: int
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Documents of a few words of `vocabulary`, a day of the first `days` and up to `people` of `names`."""
+    return st.fixed_dictionaries(
+        {
+            "title": st.lists(vocabulary, min_size=1, max_size=4).map(" ".join),
+            "body": st.lists(vocabulary, min_size=1, max_size=body_words).map(" ".join),
+            "day": st.integers(0, days),
+            "people": st.lists(st.sampled_from(names), max_size=people, unique=True),
+        }
+    )
+
+
 words = st.sampled_from(WORDS)
-document = st.fixed_dictionaries(
-    {
-        "title": st.lists(words, min_size=1, max_size=4).map(" ".join),
-        "body": st.lists(words, min_size=1, max_size=14).map(" ".join),
-        "day": st.integers(0, 40),
-        "people": st.lists(st.sampled_from(PEOPLE), max_size=2, unique=True),
-    }
-)
+document = documents(words, PEOPLE, body_words=14, days=40, people=2)
 
 
 def _leaf() -> st.SearchStrategy[str]:
@@ -189,14 +197,7 @@ def test_prefixes_expanding_to_several_terms_of_a_boosted_field_score_as_whoosh(
 FEW = ["storm", "port", "the", "rain"]  # "the": a stopword stays in a phrase
 NAMES = ["Ann Lee", "Lee Ann", "Bo Lee"]  # `entity:"lee ann"` is one name, or the end and start of two
 few = st.sampled_from(FEW)
-dense_document = st.fixed_dictionaries(
-    {
-        "title": st.lists(few, min_size=1, max_size=4).map(" ".join),
-        "body": st.lists(few, min_size=1, max_size=8).map(" ".join),
-        "day": st.integers(0, 5),
-        "people": st.lists(st.sampled_from(NAMES), max_size=3, unique=True),
-    }
-)
+dense_document = documents(few, NAMES, body_words=8, days=5, people=3)
 _phrase = st.tuples(
     st.lists(few, min_size=2, max_size=3).map(" ".join), st.sampled_from(["", "", "~0", "~1", "~2", "~3"])
 ).map(lambda p: f'"{p[0]}"{p[1]}')

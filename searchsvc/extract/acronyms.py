@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .lines import LineBreaks
+
 # Words a long form may contain that give no letter to the acronym.
 _SKIP_WORDS = frozenset("and of the for on in at to de du des la le el da del y & und fur für".split())
 
@@ -180,12 +182,11 @@ class _WordsBefore:
     def __init__(self, text: str) -> None:
         self.words = [(w.group(), w.start()) for w in _WORD.finditer(text)]
         self.starts = [start for _, start in self.words]
-        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.breaks = LineBreaks(text)
 
     def last(self, position: int, count: int) -> list[tuple[str, int]]:
         """The last `count` words (word, start) of the line before `position`."""
-        breaks = bisect.bisect_left(self.newlines, position)
-        line_start = self.newlines[breaks - 1] + 1 if breaks else 0
+        _, line_start, _ = self.breaks.line_of(position)
         end = bisect.bisect_left(self.starts, position)
         first = max(bisect.bisect_left(self.starts, line_start), end - count)
         return self.words[first:end]

@@ -17,12 +17,12 @@
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from .canonical import name_key
+from .lines import LineBreaks
 from .names import ORG_HEADS
 from .types import Extraction
 from .types import RawMention as Mention
@@ -101,17 +101,15 @@ class _Lines:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.breaks = LineBreaks(text)
         self.skipped: dict[int, bool] = {}
 
     def skip(self, position: int) -> bool:
-        i = bisect.bisect_left(self.newlines, position)  # the first line break at or after `position`
-        found = self.skipped.get(i)
+        number, start, end = self.breaks.line_of(position)
+        found = self.skipped.get(number)
         if found is None:
-            a = self.newlines[i - 1] + 1 if i else 0
-            b = self.newlines[i] if i < len(self.newlines) else len(self.text)
-            line = self.text[a:b]
-            found = self.skipped[i] = is_capitals_line(line) or is_table_line(line)
+            line = self.text[start:end]
+            found = self.skipped[number] = is_capitals_line(line) or is_table_line(line)
         return found
 
 
