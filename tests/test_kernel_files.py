@@ -3,6 +3,7 @@ temporary folders of a write that died are cleaned up."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -219,3 +220,29 @@ def test_one_process_builds_missing_files_while_the_others_wait_and_read_them(
         t.join(30)
     assert len(results) == 2 and all(r is not None for r in results)
     assert len(built) == 1, built
+
+
+def test_a_view_whose_commit_was_merged_away_before_its_kernel_was_built_logs_one_line(
+    own_index_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under writes, a view's background build can find its segments merged away by a newer commit (seen under
+    kill -9 load): expected, so the log says it in one line, not with a traceback that reads as a fault; the
+    service moves on to the newer commit."""
+    shutil.rmtree(_kernel_root(own_index_dir))
+    svc = _service(own_index_dir, search_kernel=True)
+    try:
+        with svc._use() as (view, _):
+            ix, _ = IndexStore(own_index_dir).open()
+            writer = ix.writer()
+            writer.add_document(id="merged-in", title="merged in", body="harbour ferry", text="harbour ferry")
+            writer.commit(optimize=True)  # one new segment; the view's segment files are deleted
+            caplog.clear()
+            caplog.set_level(logging.INFO, logger="searchsvc")
+            view._build_kernel()  # what the view's background thread runs
+            assert view.kernel_settled.is_set() and view.kernel(view.searcher()) is None
+        assert [r.getMessage() for r in caplog.records if r.exc_info or r.levelname != "INFO"] == []
+        assert any("a newer commit replaced it" in r.getMessage() for r in caplog.records)
+        svc.refresh()
+        assert "merged-in" in hit_ids(svc.search(SearchRequest(q="harbour ferry", limit=50)).to_json())
+    finally:
+        svc.close()

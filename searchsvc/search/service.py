@@ -601,6 +601,13 @@ class _View:
             return False
         return self.ix.latest_generation() == self.toc_generation
 
+    def superseded(self) -> bool:
+        """Whether a newer commit (or rebuild) replaced this view's, whose files it may then have removed."""
+        try:
+            return self.ix.latest_generation() != self.toc_generation
+        except Exception:  # the generation's folder itself was removed by a rebuild
+            return True
+
     def close(self) -> None:
         _close_searchers(self._searchers)
 
@@ -653,8 +660,8 @@ class _View:
                 return self._kernel
             try:
                 found = self._kernel_from(searcher, build_missing=False)
-            except Exception:  # the Whoosh path still answers everything
-                log.warning("the search kernel is unavailable for %s", self.marker.generation, exc_info=True)
+            except Exception as exc:  # the Whoosh path still answers everything
+                self._no_kernel(exc)
                 self.kernel_settled.set()
                 return None
             if found is not None:
@@ -677,10 +684,18 @@ class _View:
             finally:
                 searcher.close()
             log.info("built the kernel's postings of %s in %.1f s", self.marker.generation, time.monotonic() - started)
-        except Exception:  # the view's files were removed meanwhile, a damaged segment: the Whoosh path answers
-            log.warning("the search kernel is unavailable for %s", self.marker.generation, exc_info=True)
+        except Exception as exc:  # the Whoosh path answers the view's requests
+            self._no_kernel(exc)
         finally:
             self.kernel_settled.set()
+
+    def _no_kernel(self, exc: Exception) -> None:
+        """Log why the view has no kernel: a traceback only when it is a fault, not a commit moving on."""
+        if self.superseded():  # a newer commit merged the view's segments away, their files with them
+            generation, commit = self.marker.generation, self.toc_generation
+            log.info("no kernel for %s commit %d: a newer commit replaced it (%s)", generation, commit, exc)
+        else:  # a damaged segment, a failed write
+            log.warning("the search kernel is unavailable for %s", self.marker.generation, exc_info=True)
 
     def after_rank(self, doc_id: str) -> int:
         """The id rank from which documents come after `doc_id` in id order."""
