@@ -15,6 +15,14 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+REFRESH_INTERVAL = 0.2  # the servers' SEARCHSVC_REFRESH_INTERVAL
+
+
+def wait_for_refresh(since: float, interval: float = REFRESH_INTERVAL) -> None:
+    """Sleep until every worker has looked for a newer commit after `since` (a time.time()): each looks at most
+    refresh_interval after its last look, so from then on every worker answers from the index as it was then.
+    Fresh answers in a row do not show it: they may all come from the workers that were not busy writing."""
+    time.sleep(max(0.0, since + interval + 0.1 - time.time()))
 
 
 def free_port() -> int:
@@ -46,7 +54,7 @@ def run_gunicorn(index_dir: Path, log: Path, workers: int = 2, **settings: str) 
         "SEARCHSVC_HOST": "127.0.0.1",
         "SEARCHSVC_PORT": str(port),
         "SEARCHSVC_WORKERS": str(workers),
-        "SEARCHSVC_REFRESH_INTERVAL": "0.2",
+        "SEARCHSVC_REFRESH_INTERVAL": str(REFRESH_INTERVAL),
         "SEARCHSVC_SEARCH_KEY": "",
         "PYTHONPATH": str(ROOT),
         **{f"SEARCHSVC_{k.upper()}": v for k, v in settings.items()},

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SEED_ID, assert_error, assert_security_headers, build_index, write_corpus
-from servers import Server, run_gunicorn
+from servers import Server, run_gunicorn, wait_for_refresh
 
 
 @pytest.fixture
@@ -46,6 +46,7 @@ def test_answers_from_a_rebuilt_index_without_a_restart(server: Server, own_inde
         ],
     )
     build_index(corpus, own_index_dir)
+    built = time.time()
     # refresh_interval is 0.2 s (servers.py); the deadline is for a loaded machine, not a promise of speed.
     deadline = time.monotonic() + 60
     streak = 0
@@ -54,4 +55,5 @@ def test_answers_from_a_rebuilt_index_without_a_restart(server: Server, own_inde
         hits = [h["id"] for h in server.get("/search", params={"q": "okapi"}).json()["hits"]]
         streak = streak + 1 if hits == ["okapi"] else 0
         time.sleep(0.02)
+    wait_for_refresh(built)
     assert server.get("/stats").json()["documents"] == 9

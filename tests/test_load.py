@@ -37,7 +37,7 @@ from typing import Any
 
 import requests
 from conftest import SEED_ID, SMALL_DOCS, app_config
-from servers import ROOT, Server, run_gunicorn, worker_pids
+from servers import ROOT, Server, run_gunicorn, wait_for_refresh, worker_pids
 
 from searchsvc.config import load_settings
 from searchsvc.index.store import LOCK
@@ -362,9 +362,11 @@ def search_hits(server: Server, query: str) -> list[tuple[str, str]]:
 
 def settle(server: Server, index_dir: Path, timeout: float) -> dict[int, sqlite3.Row]:
     """Wait until every task is final and every worker answers from the index as it now is: the stats an
-    in-process service reads from the index, answered 12 times in a row on new connections (so by every worker).
-    A condition with a deadline, not a pause: a loaded machine refreshes later than refresh_interval (0.2 s)."""
+    in-process service reads from the index, answered 12 times in a row on new connections (a condition with a
+    deadline, for a loaded machine), then refresh_interval after the last task (so every worker, see
+    wait_for_refresh)."""
     tasks = wait_until_final(index_dir, timeout)
+    final = time.time()
     service = SearchService(load_settings(app_config(index_dir), env={}))
     try:
         now = {key: service.stats()[key] for key in INDEX_STATS}
@@ -376,6 +378,7 @@ def settle(server: Server, index_dir: Path, timeout: float) -> dict[int, sqlite3
         answer = requests.get(server.base + "/stats", timeout=10).json()
         assert time.monotonic() < deadline, (answer, now)
         streak = streak + 1 if {key: answer[key] for key in INDEX_STATS} == now else 0
+    wait_for_refresh(final)
     return tasks
 
 

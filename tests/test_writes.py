@@ -513,3 +513,41 @@ def test_refresh_checks_at_once_on_a_freshly_booted_host(own_index_dir: Path, mo
         assert after.total == before.total + 1 and "booted" in {h.id for h in after.hits}
     finally:
         service.close()
+
+
+def test_a_commit_landing_while_a_view_opens_is_seen_refresh_interval_after_it(
+    own_index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a view takes a while on a large index or a loaded host, and a commit landing meanwhile is not in
+    it: the next look must still come refresh_interval after the commit, not that plus the opening (a worker
+    answered a whole page stale in the concurrent-writes test)."""
+    now = [100.0]
+    monkeypatch.setattr(search_module.time, "monotonic", lambda: now[0])
+    service = SearchService(load_settings(app_config(own_index_dir, refresh_interval=0.5, cache_size=0), env={}))
+    store, extractor = IndexStore(own_index_dir), writes._get_extractor(MODEL)
+
+    def commit(doc_id: str) -> None:
+        doc = document_from_mapping({"id": doc_id, "body": "Oslo harbour.", "published": "2022-01-01"})
+        apply_changes(store, [doc], [], extractor, MODEL)
+
+    real_open = search_module._View.__init__
+
+    def slow_open(view: Any, view_store: IndexStore) -> None:
+        real_open(view, view_store)  # the view reads its commit
+        commit("during")  # a commit lands while the opening goes on
+        now[0] += 0.4  # the rest of the opening
+
+    def found() -> set[str]:
+        return {h.id for h in service.search(SearchRequest(q="oslo", limit=100)).hits}
+
+    try:
+        assert "first" not in found()
+        commit("first")
+        now[0] += 0.6
+        monkeypatch.setattr(search_module._View, "__init__", slow_open)
+        assert "first" in found() and "during" not in found()  # looked at 100.6; opened at 101.0
+        monkeypatch.setattr(search_module._View, "__init__", real_open)
+        now[0] = 100.6 + 0.5
+        assert "during" in found()
+    finally:
+        service.close()

@@ -829,19 +829,22 @@ class SearchService:
             return view
         with self._lock:
             view = self._view
-            if view is not None and time.monotonic() - self._checked < self.settings.refresh_interval:
+            checked = time.monotonic()
+            if view is not None and checked - self._checked < self.settings.refresh_interval:
                 return view
+            # `checked` is the time before the look, not after: opening a view can take a while, and a commit
+            # landing meanwhile must still be seen refresh_interval after it, not that plus the opening.
             try:
                 marker = self.store.read_marker()
             except IndexStoreError as exc:
                 log.warning("index unavailable: %s", exc)
                 marker = None
             if view is not None and view.is_current(marker):
-                self._checked = time.monotonic()
+                self._checked = checked
                 return view
             fresh = _View(self.store)  # raises IndexUnavailableError; the old view (if any) stays in place
             self._view = fresh
-            self._checked = time.monotonic()
+            self._checked = checked
             self._cache.clear()
             self._similar_cache.clear()
             if view is not None:
