@@ -428,16 +428,18 @@ def measure_levers(runner: Runner, queries: Sequence[BenchQuery], app_factory: A
     plain = [q for c in PLAIN for q in by_cat[c]]
 
     # Exact counting: Whoosh's len(results) vs top-10 only; the service at its count bound vs none.
-    exact, top = [], []
+    exact: list[float] = []
+    top: list[float] = []
     for i, q in enumerate(plain):
         wq = runner.raw_query(q)
-        for which in (True, False) if i % 2 else (False, True):
-            (exact if which else top).append(runner.raw(q, wq, exact=which)[0])
+        for exact_count in (True, False) if i % 2 else (False, True):
+            (exact if exact_count else top).append(runner.raw(q, wq, exact=exact_count)[0])
     levers["raw_exact_count"] = _pair("raw Whoosh len(results)", exact, top, "exact", "top10")
     uncounted = runner.service_with(cache_size=0, count_bound=0)  # 0: never count, total is a bare lower bound
     filtered = [q for c in ("entity", "date") for q in by_cat[c]]
     for key, items in (("service_count", plain), ("service_count_filtered", filtered)):
-        counted, bounded = [], []
+        counted: list[float] = []
+        bounded: list[float] = []
         for i, q in enumerate(items):
             r = q.request()
             for svc, sink in ((runner.service, counted), (uncounted, bounded))[:: 1 if i % 2 else -1]:
@@ -453,7 +455,8 @@ def measure_levers(runner: Runner, queries: Sequence[BenchQuery], app_factory: A
     uncounted.close()
 
     # The shape `auto` gives two or three words (the conjunction boosted over the disjunction), raw Whoosh.
-    auto, anyq = [], []
+    auto: list[float] = []
+    anyq: list[float] = []
     for i, q in enumerate(by_cat["words"]):
         r = q.request()
         shapes = ((runner.raw_query(q), auto), (runner.builder.build(r.q, match="any").query, anyq))
@@ -462,7 +465,8 @@ def measure_levers(runner: Runner, queries: Sequence[BenchQuery], app_factory: A
     levers["auto_vs_any"] = _pair("raw Whoosh, match=auto vs any (2-3 words)", auto, anyq, "auto", "any")
 
     def ab(name: str, items: Sequence[BenchQuery], change: dict[str, Any], a: str, b: str) -> None:
-        with_, without = [], []
+        with_: list[float] = []
+        without: list[float] = []
         for i, q in enumerate(items):
             r = q.request()
             other = replace(r, **change)

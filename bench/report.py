@@ -51,7 +51,7 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     if seq_groups:
         basis = "1 client, 1 worker, cache off; raw run back to back with each request"
 
-        def vs_raw(group: Mapping[str, Any], fallback: Mapping[str, Any], p: str) -> float:
+        def vs_raw(group: Mapping[str, Any], fallback: Mapping[str, Any], p: str) -> float | None:
             return _div(group.get(p), group.get(f"raw_{p}") or fallback.get(f"raw_{p}"))
 
         s = seq_groups.get("plain", {})
@@ -291,7 +291,7 @@ def render(results: Mapping[str, Any]) -> str:
     if http:
         lines.append("")
         load = http.get("load", {})
-        any_load = next(iter(load.values()), {})
+        any_load: dict[str, Any] = next(iter(load.values()), {})
         lines.append(
             f"HTTP: gunicorn (gthread), {any_load.get('clients', '?')} keep-alive clients, "
             f"{any_load.get('requests', '?')} requests of the same mix, result cache off"

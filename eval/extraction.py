@@ -83,7 +83,7 @@ class GoldPassage:
 
 
 def _entity_items(entries: Iterable[dict[str, str]], where: str) -> dict[Item, str]:
-    out = {}
+    out: dict[Item, str] = {}
     for e in entries:
         if e["type"] not in ENTITY_TYPES:
             raise ValueError(f"{where}: unknown entity type {e['type']!r}")

@@ -223,7 +223,7 @@ class Runs:
             self.log(f"{name} {setting.label()}: {result.seconds:.1f} s")
             self.cache[key] = score(collection.qrels, result.run)["per_query"]
             RUNS_CACHE.write_text(json.dumps(self.cache))
-        return self.cache[key]  # type: ignore[no-any-return]
+        return self.cache[key]
 
     def mean(self, name: str, setting: Setting, measure: str = "nDCG@10") -> float:
         values = self.per_query(name, setting)[measure]

@@ -216,7 +216,7 @@ def document_items(pairs: Iterable[tuple[str, str]]) -> set[Item]:
     into "International Atomic Energy Agency"); kept when it could be two."""
     items = {(kind, item_key(kind, name)) for kind, name in pairs if kind in ENTITY_TYPES and name.strip()}
     items = {(k, n) for k, n in items if n}
-    out = set()
+    out: set[Item] = set()
     for kind, key in items:
         longer = [n for k, n in items if k == kind and n != key and (_is_run(key, n) or _is_acronym_of(key, n))]
         out.add((kind, longer[0] if len(longer) == 1 else key))
@@ -266,7 +266,7 @@ def score(documents: Sequence[NerDocument], predict: Predictor) -> dict[str, Any
     started = time.perf_counter()
     predictions = predict([d.text for d in documents])
     seconds = time.perf_counter() - started
-    counts = {c: [0, 0, 0] for c in ENTITY_TYPES}
+    counts: dict[str, list[int]] = {c: [0, 0, 0] for c in ENTITY_TYPES}
     for doc, predicted_pairs in zip(documents, predictions, strict=True):
         gold = document_items(doc.mentions)
         optional = {(k, item_key(k, n)) for n in doc.optional for k in ENTITY_TYPES}
@@ -278,7 +278,7 @@ def score(documents: Sequence[NerDocument], predict: Predictor) -> dict[str, Any
             counts[kind][1] += 1
         for kind, _ in missed:
             counts[kind][2] += 1
-    scores = {c: _prf(*counts[c]) for c in ENTITY_TYPES}
+    scores: dict[str, dict[str, float | int]] = {c: _prf(*counts[c]) for c in ENTITY_TYPES}
     scores["entities"] = _prf(*(sum(counts[c][i] for c in ENTITY_TYPES) for i in range(3)))
     return {"documents": len(documents), "seconds": seconds, "scores": scores}
 

@@ -107,7 +107,7 @@ def read_smart(path: Path) -> list[dict[str, str]]:
                 current[key].append(m.group(2))
         elif current is not None and key:
             current[key].append(line)
-    return [{k: " ".join(" ".join(v).split()) for k, v in r.items()} for r in records]  # type: ignore[attr-defined]
+    return [{k: " ".join(" ".join(v).split()) for k, v in r.items()} for r in records]
 
 
 def _documents(records: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
