@@ -580,9 +580,18 @@ class _Run:
 
     def phrase(self, q: wq.Phrase) -> _Result:
         """Candidates: every word (SpanNear2's intersection, whose score is the sum of the words' scores); then
-        their positions."""
+        their positions: the sparse phrase's (`_sparse`), spread over the segment, when the arrays hold them."""
         if q.fieldname not in self.kernel.schema:
             return self.empty()
+        if self._positional(q.fieldname):
+            docs, scores = self._sparse(q)
+            mask = np.zeros(self.n, dtype=bool)
+            mask[docs] = True
+            if not self.scored:
+                return mask, self.no_scores
+            score = np.zeros(self.n)
+            score[docs] = scores
+            return mask, score
         words = [self._btext(q.fieldname, w) for w in q.words]
         if not words:
             return self.empty()
@@ -590,9 +599,7 @@ class _Run:
         mask, score = parts[0] if len(parts) == 1 else self._sum(parts, 1.0, union=False)
         if self.scored and q.boost != 1.0:
             score = score * q.boost
-        if not self._positional(q.fieldname):
-            return self._verified(q, mask, score)
-        return self._positioned(mask, score, lambda docs: self._in_order(q.fieldname, words, q.slop, docs))
+        return self._verified(q, mask, score)
 
     def field_part(self, q: FieldPart) -> _Result:
         """`title:`/`body:`: the query on `text` (field_parts._with_spans scores a pattern's terms as an Or with
