@@ -77,20 +77,20 @@ def _write(index: Path, upserts: list[dict[str, Any]], deletes: list[str]) -> No
     apply_changes(IndexStore(index), docs, deletes, _NoExtraction(), "none")  # type: ignore[arg-type]
 
 
-def _page(client: FlaskClient, **params: Any) -> dict[str, Any]:
-    response = client.get("/search", query_string={"q": QUERY, "limit": 100, "highlight": "false", **params})
+def _page(client: FlaskClient, q: str = QUERY, **params: Any) -> dict[str, Any]:
+    response = client.get("/search", query_string={"q": q, "limit": 100, "highlight": "false", **params})
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     data: dict[str, Any] = response.get_json()
     assert not data["timed_out"]
     return data
 
 
-def _walk(client: FlaskClient, sort: str, during: Any = None) -> list[str]:
+def _walk(client: FlaskClient, sort: str, during: Any = None, q: str = QUERY) -> list[str]:
     ids: list[str] = []
     cursor = None
     pages = 0
     while True:
-        data = _page(client, sort=sort, **({"cursor": cursor} if cursor else {}))
+        data = _page(client, q, sort=sort, **({"cursor": cursor} if cursor else {}))
         ids += [h["id"] for h in data["hits"]]
         pages += 1
         if during is not None:
@@ -100,9 +100,18 @@ def _walk(client: FlaskClient, sort: str, during: Any = None) -> list[str]:
             return ids
 
 
-@pytest.mark.parametrize("sort", ["relevance", "published", "-published"])
+@pytest.mark.parametrize(
+    ("sort", "q"),
+    [
+        ("relevance", QUERY),
+        ("published", QUERY),
+        ("-published", QUERY),
+        ("relevance", "report harb*"),  # a prefix: its terms' statistics are not among the query's
+        ("relevance", "report harbor~1"),  # a fuzzy term: likewise
+    ],
+)
 def test_a_cursor_walk_sees_each_document_once_while_documents_are_written(
-    big_client: FlaskClient, index_copy: Path, sort: str
+    big_client: FlaskClient, index_copy: Path, sort: str, q: str
 ) -> None:
     rng = random.Random(sort)
     initial = {f"d{i:05d}" for i in range(DOCS)}
@@ -119,7 +128,7 @@ def test_a_cursor_walk_sees_each_document_once_while_documents_are_written(
             deleted.update(gone)
             _write(index_copy, upserts, gone)
 
-    ids = _walk(big_client, sort, write)
+    ids = _walk(big_client, sort, write, q)
     assert len(ids) == len(set(ids)), "a document came twice"
     missing = (initial - deleted) - set(ids)
     assert not missing, f"{len(missing)} documents present throughout were skipped, e.g. {sorted(missing)[:5]}"

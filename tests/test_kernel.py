@@ -193,6 +193,23 @@ def test_prefixes_expanding_to_several_terms_of_a_boosted_field_score_as_whoosh(
             assert_same_answers(tmp_path / "index", [SearchRequest(q=q) for q in queries])
 
 
+def test_every_term_of_an_expansion_scores_with_its_most_frequent_terms_frequency(tmp_path: Path) -> None:
+    """A misspelling that `harbour~1` or `harb*` reaches (one document) weighs as much as the word meant (six),
+    not more (Lucene's blended frequencies): the lone `harbor` is not ranked first for its rarity, on both paths.
+    One frequency an expansion is also what a cursor freezes (tests/test_cursors.py)."""
+    docs = [{"title": "Report", "body": "harbour ferry", "day": n, "people": []} for n in range(6)]
+    docs.append({"title": "Report", "body": "harbor ferry", "day": 6, "people": []})
+    build_index(tmp_path / "index", docs, 2, [])
+    for on in (True, False):
+        svc = service(tmp_path / "index", on)
+        try:
+            for q in ("harbour~1", "harb*", "harbour~1 ferry", "title:report harb*"):
+                hits = svc.search(SearchRequest(q=q), use_cache=False).hits
+                assert len(hits) == 7 and len({h.score for h in hits}) == 1, (on, q, [(h.id, h.score) for h in hits])
+        finally:
+            svc.close()
+
+
 # -- positions: a small vocabulary, so that phrases, slop phrases and parts both match and miss -----------------
 FEW = ["storm", "port", "the", "rain"]  # "the": a stopword stays in a phrase
 NAMES = ["Ann Lee", "Lee Ann", "Bo Lee"]  # `entity:"lee ann"` is one name, or the end and start of two

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from whoosh import matching
 from whoosh import query as wq
 from whoosh.support.levenshtein import distance
 
@@ -68,6 +69,38 @@ class Expanded(wq.MultiTerm):
 
     def normalize(self) -> wq.Query:
         return self
+
+    @property
+    def stats_key(self) -> tuple[str, str]:
+        """Where the collection statistics (cursors.Stats) hold the expansion's one document frequency: its
+        pattern as written ("harb*", "harbor~1/0"), which no indexed word can spell."""
+        original = self.original
+        if isinstance(original, wq.FuzzyTerm):
+            return self.fieldname, f"{original.text}~{original.maxdist}/{original.prefixlength}"
+        return self.fieldname, pattern_text(self)
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        """An Or of the terms, each scored with the expansion's blended frequency (`blended_frequency`) when
+        the scoring can take it (service._FrozenBM25.blended). Whoosh's own matcher scored a `constantscore`
+        pattern's terms with the searcher's live statistics instead of the search's, which a cursor could not
+        freeze: a walk over `harb*` repeated documents while others were written."""
+        weighting = getattr(context, "weighting", None)
+        if weighting is not None and hasattr(weighting, "blended"):
+            context = context.set(weighting=weighting.blended(searcher, self))
+        terms = [wq.Term(self.fieldname, t) for t in self.btexts if t]
+        if not terms:
+            return matching.NullMatcher()
+        if len(terms) == 1:  # as Whoosh's MultiTerm: the term alone, the boost dropped
+            return terms[0].matcher(searcher, context)
+        return wq.Or(terms, boost=self.boost).matcher(searcher, context)
+
+
+def blended_frequency(frequencies: Iterable[int]) -> int:
+    """An expansion's document frequency: its most frequent term's, for every one of its terms (Lucene's
+    TopTermsBlendedFreqScoringRewrite, Elasticsearch's default for fuzzy queries). A rare variant (a misspelling
+    that `harbor~1` reaches) weighs no more than the word meant, and the whole expansion has one frequency, which
+    a cursor freezes with the query's terms."""
+    return max(frequencies, default=0)
 
 
 def pattern_text(q: wq.Query) -> str:
@@ -179,6 +212,15 @@ def expanding_queries(q: wq.Query) -> Iterator[wq.Query]:
         return
     for child in q.children():
         yield from expanding_queries(child)
+
+
+def expansions(q: wq.Query) -> Iterator[Expanded]:
+    """The expanded patterns in `q`, once expand_query ran."""
+    if isinstance(q, Expanded):
+        yield q
+        return
+    for child in q.children():
+        yield from expansions(child)
 
 
 def expand_query(

@@ -64,6 +64,9 @@ class FieldPart(WrappingSpan):
         return 0  # none of the matches may fall in the part
 
     def matcher(self, searcher: Any, context: Any = None) -> matching.Matcher:
+        weighting = getattr(context, "weighting", None)
+        if isinstance(self.q, Expanded) and weighting is not None and hasattr(weighting, "blended"):
+            context = context.set(weighting=weighting.blended(searcher, self.q))  # as Expanded.matcher
         q = _with_spans(self.q, searcher.reader())
         if q is None:
             return matching.NullMatcher()

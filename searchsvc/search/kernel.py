@@ -4,8 +4,9 @@ Whoosh's matchers score one document at a time in Python; here a query is evalua
 (a match mask and a score per document), each term's whole posting array at once, as bm25s does. The scores are
 the Whoosh path's, term for term: BM25 (service.BM25) with the same statistics (a cursor's frozen ones, or the live
 ones), boosts multiplied where Whoosh's WrappingMatcher multiplies, sums where its union and intersection matchers
-add, and Whoosh's quirks kept (a one-term prefix drops its boost; a multi-term expansion scores with the live
-statistics; a lone child of a compound query drops the compound's boost). tests/test_kernel.py holds the two
+add, and Whoosh's quirks kept (a one-term prefix drops its boost; a lone child of a compound query drops the
+compound's boost). Every term of an expansion scores with the expansion's one blended document frequency
+(expansion.blended_frequency), as expansion.Expanded's matcher does. tests/test_kernel.py holds the two
 paths equal on random indexes, queries and deletions.
 
 A phrase (or a `title:`/`body:` part) takes its candidates from the kernel (the AND of its words), then checks
@@ -29,7 +30,7 @@ from whoosh import query as wq
 
 from searchsvc.index.postings import KERNEL_FIELDS, SegmentPostings
 from searchsvc.index.schema import body_start
-from searchsvc.search.expansion import Expanded
+from searchsvc.search.expansion import Expanded, blended_frequency
 from searchsvc.search.field_parts import FieldPart
 from searchsvc.search.selection import kth_largest
 
@@ -219,10 +220,10 @@ class _Run:
         self.scored = scored
         self.timed_out = False
         self.work = 0  # postings read
-        # (field, term, live statistics) -> its unboosted result: `auto` queries hold each word twice. Results
-        # are never changed in place.
-        self.memo: dict[tuple[str, bytes, bool, bool], _Result] = {}
-        self.sparse_memo: dict[tuple[str, bytes, bool], _Sparse] = {}
+        # (field, term, an expansion's frequency or None, scored) -> its unboosted result: `auto` queries hold
+        # each word twice. Results are never changed in place.
+        self.memo: dict[tuple[str, bytes, int | None, bool], _Result] = {}
+        self.sparse_memo: dict[tuple[str, bytes, int | None], _Sparse] = {}
         self._no_scores: np.ndarray | None = None
 
     def empty(self) -> _Result:
@@ -237,25 +238,32 @@ class _Run:
         return self._no_scores
 
     # -- terms ---------------------------------------------------------------------------------------------
-    def _term_params(self, fieldname: str, btext: bytes, live: bool) -> tuple[float, float]:
-        kernel = self.kernel
-        stats = kernel.live_statistics() if live else self.stats
-        n = None if live else stats.frequencies.get((fieldname, btext.decode("utf-8")))
+    def _term_params(self, fieldname: str, btext: bytes, df: int | None) -> tuple[float, float]:
+        kernel, stats = self.kernel, self.stats
+        n = df if df is not None else stats.frequencies.get((fieldname, btext.decode("utf-8")))
         if n is None:
             n = kernel.doc_frequency(fieldname, btext)
-        avgfl = (None if live else stats.avg_lengths.get(fieldname)) or kernel.avg_length(fieldname) or 1
+        avgfl = stats.avg_lengths.get(fieldname) or kernel.avg_length(fieldname) or 1
         return lucene_idf(stats.documents, n), avgfl
 
-    def term(self, fieldname: str, btext: bytes, boost: float = 1.0, live: bool = False) -> _Result:
-        key = (fieldname, btext, live, self.scored)
+    def blended(self, q: Expanded) -> int:
+        """The document frequency every term of expansion `q` scores with (service._FrozenBM25.blended)."""
+        n = self.stats.frequencies.get(q.stats_key)
+        if n is None:
+            n = blended_frequency(self.kernel.doc_frequency(q.fieldname, t) for t in q.btexts if t)
+        return n
+
+    def term(self, fieldname: str, btext: bytes, boost: float = 1.0, df: int | None = None) -> _Result:
+        """A term's matches and scores; `df`: the document frequency it scores with (an expansion's)."""
+        key = (fieldname, btext, df, self.scored)
         found = self.memo.get(key)
         if found is None:
-            found = self.memo[key] = self._term(fieldname, btext, live)
+            found = self.memo[key] = self._term(fieldname, btext, df)
         if boost == 1.0 or not self.scored:
             return found
         return found[0], found[1] * boost
 
-    def _term(self, fieldname: str, btext: bytes, live: bool) -> _Result:
+    def _term(self, fieldname: str, btext: bytes, df: int | None) -> _Result:
         if fieldname not in KERNEL_FIELDS or fieldname not in self.kernel.schema:
             raise Unsupported(fieldname)
         mask, score = self.empty()
@@ -267,16 +275,16 @@ class _Run:
         mask[docs] = True
         if not self.scored:
             return mask, score
-        score[docs] = self._scores(fieldname, btext, docs, tf, live)
+        score[docs] = self._scores(fieldname, btext, docs, tf, df)
         return mask, score
 
-    def _scores(self, fieldname: str, btext: bytes, docs: np.ndarray, tf: np.ndarray, live: bool) -> np.ndarray:
+    def _scores(self, fieldname: str, btext: bytes, docs: np.ndarray, tf: np.ndarray, df: int | None) -> np.ndarray:
         """The term's score in each of `docs` (its postings, weights `tf`): BM25, or for a field that is not
         scorable Whoosh's WeightScorer, the posting's weight."""
         lengths = self.postings.field_lengths(fieldname)
         if lengths is None:
             return tf.astype(np.float64)
-        idf, avgfl = self._term_params(fieldname, btext, live)
+        idf, avgfl = self._term_params(fieldname, btext, df)
         return bm25(idf, tf.astype(np.float64), lengths[docs].astype(np.float64), avgfl, self.kernel.b, self.kernel.k1)
 
     def _btext(self, fieldname: str, text: Any) -> bytes:
@@ -287,13 +295,13 @@ class _Run:
         except (KeyError, ValueError):
             raise Unsupported(fieldname) from None
 
-    def terms_or(self, fieldname: str, btexts: Sequence[bytes], boost: float, live: bool) -> _Result:
+    def terms_or(self, fieldname: str, btexts: Sequence[bytes], boost: float, df: int | None) -> _Result:
         """Whoosh's MultiTerm.matcher: one term is that term (its boost dropped); more are an Or of them."""
         btexts = [t for t in btexts if t]
         if not btexts:
             return self.empty()
         if len(btexts) == 1:
-            return self.term(fieldname, btexts[0])
+            return self.term(fieldname, btexts[0], df=df)
         if not self.scored:  # a filter's range of days: every posting list marked at once
             mask = np.zeros(self.n, dtype=bool)
             found = [self.postings.find(fieldname, t) for t in btexts]
@@ -306,7 +314,7 @@ class _Run:
         # Many terms (a broad prefix): one accumulator, not an array pair per term.
         mask, score = self.empty()
         for t in btexts:
-            m, s = self.term(fieldname, t, live=live)
+            m, s = self.term(fieldname, t, df=df)
             mask |= m
             if self.scored:
                 score += s
@@ -345,10 +353,10 @@ class _Run:
             btexts = [t for t in q.btexts if t]
             if not btexts:
                 return _no_matches()
+            df = self.blended(q)
             if len(btexts) == 1:  # MultiTerm.matcher: the term alone, the boost dropped
-                return self._sparse_term(q.fieldname, btexts[0])
-            live = bool(q.constantscore)
-            parts = [self._sparse_term(q.fieldname, t, live) for t in btexts]
+                return self._sparse_term(q.fieldname, btexts[0], df)
+            parts = [self._sparse_term(q.fieldname, t, df) for t in btexts]
             docs, scores = self._sparse_sum(parts, union=True)
             return docs, scores if q.boost == 1.0 else scores * q.boost
         if type(q) is wq.Phrase and q.fieldname in self.kernel.schema and self._positional(q.fieldname):
@@ -363,11 +371,11 @@ class _Run:
             return docs[at], scores[at]
         raise _Dense
 
-    def _sparse_term(self, fieldname: str, btext: bytes, live: bool = False) -> _Sparse:
+    def _sparse_term(self, fieldname: str, btext: bytes, df: int | None = None) -> _Sparse:
         """_term's matches and scores, without the dense arrays."""
         if fieldname not in KERNEL_FIELDS or fieldname not in self.kernel.schema:
             raise _Dense  # node raises Unsupported
-        key = (fieldname, btext, live)
+        key = (fieldname, btext, df)
         found = self.sparse_memo.get(key)
         if found is not None:
             return found
@@ -377,7 +385,7 @@ class _Run:
         else:
             docs, tf = self.postings.postings(i)
             self.work += len(docs)
-            found = (docs.astype(np.int64), self._scores(fieldname, btext, docs, tf, live))
+            found = (docs.astype(np.int64), self._scores(fieldname, btext, docs, tf, df))
         self.sparse_memo[key] = found
         return found
 
@@ -435,7 +443,7 @@ class _Run:
         if isinstance(q, wq.Term):
             return self.term(q.fieldname, self._btext(q.fieldname, q.text), q.boost)
         if isinstance(q, Expanded):
-            return self.terms_or(q.fieldname, q.btexts, q.boost, live=bool(q.constantscore))
+            return self.terms_or(q.fieldname, q.btexts, q.boost, self.blended(q))
         if isinstance(q, wq.TermRange) and type(q) is wq.TermRange:
             return self.term_range(q)
         if isinstance(q, wq.Phrase):
@@ -509,7 +517,7 @@ class _Run:
         keys = self.postings.keys
         prefix_len = len(q.fieldname.encode("utf-8")) + 1
         btexts = [keys[i][prefix_len:] for i in self.postings.range(q.fieldname, lo, hi)]
-        return self.terms_or(q.fieldname, btexts, q.boost, live=bool(q.constantscore))
+        return self.terms_or(q.fieldname, btexts, q.boost, None)
 
     # -- positions -----------------------------------------------------------------------------------------
     def _checked(
@@ -615,7 +623,8 @@ class _Run:
             words = [t for t in inner.btexts if t and self.postings.find(inner.fieldname, t) >= 0]
             if not words:
                 return self.empty()
-            parts = [self.term(inner.fieldname, t, inner.boost) for t in words]
+            df = self.blended(inner)
+            parts = [self.term(inner.fieldname, t, inner.boost, df) for t in words]
             mask, score = parts[0] if len(parts) == 1 else self._sum(parts, 1.0, union=True)
         elif isinstance(inner, wq.Term):
             mask, score = self.node(inner)

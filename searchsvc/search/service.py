@@ -76,7 +76,14 @@ from searchsvc.search import docsets, kernel, spelling
 from searchsvc.search.aliases import canonical_terms, completions
 from searchsvc.search.archive_names import archive_names, merged_top
 from searchsvc.search.cursors import MAX_STATS_TERMS, Cursor, Stats, decode, fingerprint
-from searchsvc.search.expansion import Expander, ExpansionTimedOut, expanding_queries
+from searchsvc.search.expansion import (
+    Expanded,
+    Expander,
+    ExpansionTimedOut,
+    blended_frequency,
+    expanding_queries,
+    expansions,
+)
 from searchsvc.search.facets import FacetColumn, docnums
 from searchsvc.search.field_parts import FieldPart
 from searchsvc.search.highlight import (
@@ -127,6 +134,15 @@ class BM25(scoring.BM25F):
         total = parent.doc_count_all()
         return math.log(1 + (total - n + 0.5) / (n + 0.5))
 
+    def blended(self, searcher: Searcher, q: Expanded) -> scoring.WeightingModel:
+        """The weighting of the terms of expansion `q` (Expanded.matcher): each with its blended frequency."""
+        return _FrozenBM25(Stats(searcher.get_parent().doc_count_all()), _blended_now(searcher, q))
+
+
+def _blended_now(searcher: Searcher, q: Expanded) -> int:
+    parent = searcher.get_parent()
+    return blended_frequency(parent.doc_frequency(q.fieldname, t) for t in q.btexts if t)
+
 
 WEIGHTING = BM25(K1=1.5, B=0.75)
 # Scores are rounded to this many decimals before they are compared: a cursor's page must order exactly as the
@@ -154,18 +170,25 @@ class _FrozenScorer(scoring.BM25FScorer):
 
 class _FrozenBM25(BM25):
     """BM25 with the collection statistics a cursor's first page scored with (cursors.Stats); terms it does
-    not know (only documents written since can hold them) are read live."""
+    not know (only documents written since can hold them) are read live. With `frequency`, every term scores
+    with that document frequency (an expansion's, `blended`)."""
 
-    def __init__(self, stats: Stats) -> None:
+    def __init__(self, stats: Stats, frequency: int | None = None) -> None:
         super().__init__(K1=WEIGHTING.K1, B=WEIGHTING.B)
         self.stats = stats
+        self.frequency = frequency
+
+    def blended(self, searcher: Searcher, q: Expanded) -> scoring.WeightingModel:
+        """The weighting of the terms of expansion `q` (Expanded.matcher): its blended frequency, frozen."""
+        n = self.stats.frequencies.get(q.stats_key)
+        return _FrozenBM25(self.stats, _blended_now(searcher, q) if n is None else n)
 
     def scorer(self, searcher, fieldname, text, qf=1):
         if not searcher.schema[fieldname].scorable:
             return scoring.WeightScorer.for_(searcher, fieldname, text)
         parent = searcher.get_parent()
         key = (fieldname, text.decode("utf-8") if isinstance(text, bytes) else text)
-        n = self.stats.frequencies.get(key)
+        n = self.frequency if self.frequency is not None else self.stats.frequencies.get(key)
         if n is None:
             n = parent.doc_frequency(fieldname, text)
         total = self.stats.documents
@@ -186,6 +209,11 @@ def _collection_stats(searcher: Searcher, queries: list[wq.Query], found: kernel
 
     frequencies: dict[tuple[str, str], int] = {}
     lengths: dict[str, float] = {}
+    for q in queries:  # expansions first: each is one frequency for many terms
+        for pattern in expansions(q):
+            if pattern.fieldname in searcher.schema and len(frequencies) < MAX_STATS_TERMS:
+                terms = [t for t in pattern.btexts if t]
+                frequencies[pattern.stats_key] = blended_frequency(frequency(pattern.fieldname, t) for t in terms)
     for q in queries:
         for fieldname, text in q.iter_all_terms():
             if fieldname not in searcher.schema or not searcher.schema[fieldname].scorable:
