@@ -108,6 +108,8 @@ def _walk(client: FlaskClient, sort: str, during: Any = None, q: str = QUERY) ->
         ("-published", QUERY),
         ("relevance", "report harb*"),  # a prefix: its terms' statistics are not among the query's
         ("relevance", "report harbor~1"),  # a fuzzy term: likewise
+        ("relevance", "report harbour ferry storm market"),  # natural language: feedback terms
+        ("relevance", 'report "harbour ferry" title:report'),  # a phrase, a field part
     ],
 )
 def test_a_cursor_walk_sees_each_document_once_while_documents_are_written(
