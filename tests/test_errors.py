@@ -193,6 +193,31 @@ def test_payload_too_large(make_app: Any) -> None:
     assert_error(response, 413, "payload_too_large")
 
 
+class BrokenChunks:
+    """A server's input stream for a chunked body with broken framing: it raises its own parse error, as gunicorn's
+    raises InvalidChunkSize for a chunk size that is not hex (tests/test_writes_gunicorn.py sends one for real)."""
+
+    def read(self, *args: Any) -> bytes:
+        raise RuntimeError("Invalid chunk size: b'ZZ'")
+
+    readline = read
+
+
+CHUNKED = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+
+
+@pytest.mark.parametrize(("url", "mimetype"), [("/search", "application/json"), ("/key", "text/html")])
+def test_a_body_with_broken_chunked_framing_is_a_400_not_a_500(client: FlaskClient, url: str, mimetype: str) -> None:
+    kind = "application/json" if url == "/search" else "application/x-www-form-urlencoded"
+    environ = {**CHUNKED, "wsgi.input": BrokenChunks(), "CONTENT_TYPE": kind}
+    response = client.post(url, environ_overrides=environ)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.mimetype == mimetype
+    if mimetype == "application/json":
+        assert_error(response, 400, "invalid_parameter")
+        assert "malformed" in response.get_json()["error"]["message"]
+
+
 def test_unexpected_errors_are_a_generic_json_500(make_app: Any, caplog: pytest.LogCaptureFixture) -> None:
     app = make_app(search_key="s3cret")
 
