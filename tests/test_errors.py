@@ -37,6 +37,23 @@ def test_error_body_shape() -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"published_from": "2021-" + "x" * 100_000}, "published_from"),
+        ({"facets": ["y" * 100_000]}, "facets"),
+        ({"z" * 100_000: 1}, "z" * 199 + "…"),
+    ],
+    ids=["date", "facet", "parameter name"],
+)
+def test_an_error_quotes_a_huge_value_in_part(client: FlaskClient, body: dict[str, Any], field: str) -> None:
+    # Messages quote the value at fault: these were as large as the request (the parameter name twice).
+    response = client.post("/search", json=body)
+    error = assert_error(response, 400, response.get_json()["error"]["code"], field)
+    assert len(error["message"]) <= 1000 and error["message"].endswith("…")
+    assert len(response.get_data()) < 1500
+
+
+@pytest.mark.parametrize(
     ("exc", "status", "code"),
     [
         (QueryError("x"), 400, "invalid_query"),
