@@ -388,6 +388,10 @@ BAD_WRITES: list[tuple[str, str, dict[str, Any], int, str, str | None]] = [
     ("PUT", "/documents/a%01b", BODY, 400, PARAM, "id"),
     ("PUT", "/documents/" + "x" * 300, BODY, 400, PARAM, "id"),
     ("PUT", "/documents/a", {"json": {"body": BIG}}, 400, PARAM, "body"),
+    # Every field counts, not the body alone: a 1.4 MB title was accepted, then came whole with every hit.
+    ("PUT", "/documents/a", {"json": {"body": "x", "title": BIG}}, 400, PARAM, "title"),
+    ("PUT", "/documents/a", {"json": {"body": "x", "tags": [f"tag-{i:06d}" for i in range(110)]}}, 400, PARAM, "tags"),
+    ("PUT", "/documents/a", {"json": {"body": "x" * 600, "author": "y" * 500}}, 400, PARAM, "body"),
     ("PUT", "/documents/a?wiat=true", BODY, 400, UNKNOWN, "wiat"),
     ("PUT", "/documents/a?timeout=5", BODY, 400, PARAM, "timeout"),
     ("PUT", "/documents/a?wait=true&timeout=61", BODY, 400, PARAM, "timeout"),
