@@ -27,6 +27,7 @@ from searchsvc.documents import (
     iter_documents,
     load_path,
     markdown,
+    size_of_inputs,
 )
 from searchsvc.extract import entities, names
 
@@ -306,6 +307,17 @@ def test_symlinked_files_are_followed_only_inside_the_folder(tmp_path: Path) -> 
     warnings = problems(items, LoadWarning)
     assert [w.name for w in warnings] == [str(tmp_path / "docs" / "leak.txt")]
     assert "outside the source folder" in warnings[0].reason
+
+
+def test_a_symlink_loop_is_skipped_like_a_dangling_link(tmp_path: Path) -> None:
+    """A loop of links (ELOOP) once ended the walk: `searchsvc index` exited 4, indexing nothing."""
+    write(tmp_path, {"docs/a.txt": "A\n\nbody", "docs/z.txt": "Z\n\nbody"})
+    (tmp_path / "docs" / "loop1.txt").symlink_to("loop2.txt")
+    (tmp_path / "docs" / "loop2.txt").symlink_to("loop1.txt")
+    items = load_all(tmp_path / "docs")
+    assert sorted(docs(items)) == ["a", "z"]
+    assert not problems(items, LoadError)
+    assert size_of_inputs(tmp_path / "docs") == 2 * len("A\n\nbody")
 
 
 def test_a_symlinked_sidecar_is_read_only_inside_the_folder(tmp_path: Path) -> None:

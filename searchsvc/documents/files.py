@@ -68,6 +68,15 @@ def _inside(path: Path, boundary: Path) -> bool:
         return False
 
 
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """Whether entry is a file or a link to one; a link that resolves to nothing (dangling, or a loop: ELOOP)
+    is not, so one broken link is skipped instead of ending the walk and the whole index run."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 def _walk(folder: Path, boundary: Path | None = None) -> Iterator[Path | LoadError | LoadWarning]:
     """Supported files under folder, sorted by name (files, then sub-folders); hidden entries and sidecars
     are skipped, symlinked folders are not followed (no cycles), and a symlinked file is read only when it
@@ -86,7 +95,7 @@ def _walk(folder: Path, boundary: Path | None = None) -> Iterator[Path | LoadErr
             continue
         if entry.is_dir(follow_symlinks=False):
             folders.append(entry)
-        elif _is_supported(entry.name) and entry.is_file():
+        elif _is_supported(entry.name) and _is_file(entry):
             if entry.is_symlink() and not _inside(Path(entry.path), boundary):
                 yield LoadWarning(entry.path, "symbolic link to a file outside the source folder: not followed")
                 continue
