@@ -103,6 +103,21 @@ BAD_INPUTS = [
     bad("json-scalar", {"bad.json": '"text"'}, "bad.json", "a JSON object or an array of objects, got string"),
     bad("json-array-of-numbers", {"bad.json": "[1]"}, "bad.json[0]", "expected an object, got number"),
     bad("jsonl-array-line", {"bad.jsonl": "[1, 2]\n"}, "bad.jsonl:1", "expected an object, got array"),
+    # numbers Python's json takes and the HTTP API's parser refuses (a document reads the same both ways)
+    bad("json-nan", {"bad.json": '{"id": "x", "body": "b", "title": NaN}'}, "bad.json", "NaN is not a JSON number"),
+    bad("json-infinite", {"bad.json": '{"id": "x", "body": "b", "title": 1e999}'}, "bad.json", "out of range"),
+    bad(
+        "json-huge-integer",
+        {"bad.json": '{"id": "x", "body": "b", "n": 1' + "0" * 5000 + "}"},
+        "bad.json",
+        "invalid JSON: Exceeds the limit (4300",
+    ),
+    bad(  # a ValueError from the sidecar, read outside the parsers' guard, stopped the whole index run
+        "sidecar-huge-integer",
+        {"bad.txt": TITLED, "bad.meta.json": '{"author": 1' + "0" * 5000 + "}"},
+        "bad.meta.json",
+        "invalid JSON",
+    ),
     bad("json-too-deep", {"bad.json": "[" * 100_000 + "]" * 100_000}, "bad.json", "nested too deeply"),
     bad(
         "bad-published",
@@ -224,6 +239,17 @@ def test_a_broken_jsonl_line_does_not_stop_the_others(tmp_path: Path) -> None:
             "invalid JSON: Expecting property name enclosed in double quotes at column 2",
         )
     ]
+
+
+def test_a_jsonl_line_the_json_parser_cannot_convert_does_not_stop_the_others(tmp_path: Path) -> None:
+    """An integer of over 4,300 digits is a ValueError, not a JSONDecodeError: it ended the file's reading,
+    losing every later line (reported as the whole file's error)."""
+    huge = '{"id": "b", "body": "two", "n": 1' + "0" * 5000 + "}"
+    write(tmp_path, {"feed.jsonl": f'{{"id": "a", "body": "one"}}\n{huge}\n{{"id": "c", "body": "three"}}\n'})
+    items = list(load_path(tmp_path / "feed.jsonl"))
+    assert [d.id for d in items if isinstance(d, Document)] == ["a", "c"]
+    [error] = problems(items, LoadError)
+    assert error.name == f"{tmp_path / 'feed.jsonl'}:2" and error.reason.startswith("invalid JSON: ")
 
 
 def test_paths_that_are_missing_or_unsupported_are_errors_when_named(tmp_path: Path) -> None:

@@ -7,14 +7,13 @@ bad content. Use `searchsvc.documents` for the public API.
 from __future__ import annotations
 
 import codecs
-import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from searchsvc.documents.html import parse_html
-from searchsvc.documents.json_files import parse_json, stream_jsonl
+from searchsvc.documents.json_files import loads, parse_json, stream_jsonl
 from searchsvc.documents.markdown import parse_markdown
 from searchsvc.documents.model import (
     BODY_KEYS,
@@ -112,8 +111,8 @@ def load_sidecar(path: Path, max_bytes: int) -> tuple[dict[str, Any] | None, lis
     if text is None:
         return None, problems
     try:
-        meta = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        meta = loads(text)
+    except (ValueError, RecursionError) as exc:  # raised outside any parser's guard: it ended the whole run
         return None, [*problems, LoadError(name, f"invalid JSON: {exc}")]
     if not isinstance(meta, dict):
         return None, [*problems, LoadError(name, "metadata sidecar must be a JSON object")]
