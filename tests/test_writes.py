@@ -3,6 +3,7 @@ invalid documents, NDJSON, task listing, waits, reindex, bad requests and the Op
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import shutil
@@ -266,6 +267,23 @@ def test_ndjson(wclient: FlaskClient) -> None:
     assert error["message"].startswith("line 4 is not valid JSON")
     assert sorted(hit_ids(wclient.get("/search?q=narwhal").get_json())) == ["nd-1", "nd-2", "nd-3"]
     assert wclient.get("/documents/nd-2").get_json()["published"] == "2022-05-01"
+
+
+def test_a_utf8_byte_order_mark_is_skipped_as_the_indexer_skips_it_in_a_file(idle_client: FlaskClient) -> None:
+    """A BOM was a 400 for PUT, and lost an NDJSON body's first document, where the same .json/.jsonl file
+    from the source folder indexes whole."""
+    bom = codecs.BOM_UTF8
+    one = idle_client.put(
+        "/documents/bom-1", data=bom + b'{"body": "Saved by Notepad."}', headers=AUTH, content_type="application/json"
+    )
+    assert task_of(one, 202)["details"] == {"id": "bom-1"}
+    lines = bom + b'{"id": "bom-2", "body": "First line."}\n{"id": "bom-3", "body": "Second line."}\n'
+    many = idle_client.post("/documents", data=lines, headers=AUTH, content_type=NDJSON)
+    assert task_of(many, 202)["details"] == {"received": 2, "accepted": 2, "rejected": 0}
+    array = idle_client.post(
+        "/documents", data=bom + b'[{"id": "bom-4", "body": "x"}]', headers=AUTH, content_type="application/json"
+    )
+    assert task_of(array, 202)["details"] == {"received": 1, "accepted": 1, "rejected": 0}
 
 
 def test_a_fresh_service_creates_its_index_on_the_first_write(make_app: Any, tmp_path: Path) -> None:
