@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import socket
 import sys
@@ -102,6 +103,18 @@ BAD_INPUTS = [
     bad("json-several-values", {"bad.json": '{"id": "a"}\n{"id": "b"}\n'}, "bad.json", "use .jsonl"),
     bad("json-scalar", {"bad.json": '"text"'}, "bad.json", "a JSON object or an array of objects, got string"),
     bad("json-array-of-numbers", {"bad.json": "[1]"}, "bad.json[0]", "expected an object, got number"),
+    bad(  # a gzip-compressed export named .jsonl: each of its "lines" was an error and a warning of its own
+        "jsonl-compressed",
+        {"bad.jsonl": gzip.compress(b'{"id": "x", "body": "b"}\n' * 2000, mtime=0)},
+        "bad.jsonl",
+        "binary file (NUL byte at offset 3); JSON Lines must be UTF-8 text",
+    ),
+    bad(
+        "jsonl-utf16-without-bom",
+        {"bad.jsonl": '{"id": "x", "body": "b"}\n'.encode("utf-16-le")},
+        "bad.jsonl",
+        "binary",
+    ),
     bad("jsonl-array-line", {"bad.jsonl": "[1, 2]\n"}, "bad.jsonl:1", "expected an object, got array"),
     # numbers Python's json takes and the HTTP API's parser refuses (a document reads the same both ways)
     bad("json-nan", {"bad.json": '{"id": "x", "body": "b", "title": NaN}'}, "bad.json", "NaN is not a JSON number"),
@@ -467,6 +480,20 @@ def test_utf8_bom_utf16_and_surrogates(tmp_path: Path) -> None:
     assert "at byte 5," in next(iter(load_path(tmp_path / "bom-bad.txt"))).reason  # offsets count the BOM
     write(tmp_path, {"s.json": '{"id": "s", "body": "lone \\ud800 surrogate"}'})
     assert one_doc(tmp_path / "s.json").body == "lone \ufffd surrogate"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_text_not_binary(tmp_path: Path, codec: str) -> None:
+    """Some Windows and Java tools write UTF-16 without a BOM: its NULs made every such file "binary"."""
+    text = "Caf\u00e9 owners in Lisbon \u2014 a survey\n\nOwners said rents rose.\n"
+    write(tmp_path, {"wide.txt": text.encode(codec), "wide.json": '{"body": "x \u00e9"}'.encode(codec)})
+    assert one_doc(tmp_path / "wide.txt").title == "Caf\u00e9 owners in Lisbon \u2014 a survey"
+    assert one_doc(tmp_path / "wide.json").body == "x \u00e9"
+    # NULs on both sides of the code units, or a control character once decoded: binary as before
+    for data in (b"GIF89a\x00\x01", b"\x00\x01\x02\x00", b"ab\x00\x00"):
+        write(tmp_path, {"bin.txt": data})
+        [error] = load_path(tmp_path / "bin.txt")
+        assert isinstance(error, LoadError) and error.reason.startswith("binary file"), error
 
 
 # -- .json / .jsonl ---------------------------------------------------------------------------------------

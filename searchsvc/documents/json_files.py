@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from searchsvc.documents.model import LoadError, LoadItem, LoadWarning, build, json_type_name
+from searchsvc.documents.model import LoadError, LoadItem, LoadWarning, binary_error, build, json_type_name
 
 
 def _not_a_number(value: str) -> Any:
@@ -98,6 +98,10 @@ def stream_jsonl(
                     yield LoadError(name, "JSON Lines must be UTF-8 (this file is UTF-16)")
                     return
                 line = line.removeprefix(codecs.BOM_UTF8)
+                # a compressed export or UTF-16 without a BOM: every "line" of it was its own error, without end
+                if (binary := binary_error(line, name)) is not None:
+                    yield LoadError(name, f"{binary.reason}; JSON Lines must be UTF-8 text")
+                    return
             line_name = f"{name}:{lineno}"
             if len(line) > max_line_bytes and not line.endswith(b"\n"):
                 skipped = len(line) + _skip_line(handle, on_bytes)

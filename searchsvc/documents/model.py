@@ -56,6 +56,14 @@ class LoadWarning:
 LoadItem = Document | LoadError | LoadWarning
 
 
+def binary_error(data: bytes, name: str) -> LoadError | None:
+    """The LoadError of bytes holding a NUL, which no text file has (UTF-16 aside, which the caller tells by
+    its byte order mark): a NUL is how a binary file is told, whatever its format."""
+    if b"\0" not in data:
+        return None
+    return LoadError(name, f"binary file (NUL byte at offset {data.index(0)})")
+
+
 class DocumentError(ValueError):
     """A mapping that is not a valid document; `reason` names each bad field, `messages` is per field."""
 

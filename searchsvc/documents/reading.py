@@ -22,8 +22,10 @@ from searchsvc.documents.model import (
     LoadError,
     LoadItem,
     LoadWarning,
+    binary_error,
 )
 from searchsvc.documents.text import parse_text
+from searchsvc.text_rules import first_control
 
 # A file where more than this share of the decoded characters (and at least _MIN_REPLACED of them) are
 # replacements is not text at all; a short Latin-1 file ("Caf\xe9") still loads with a warning.
@@ -49,7 +51,8 @@ def read_bytes(path: Path, name: str, max_bytes: int) -> bytes | LoadError:
 
 
 def decode(data: bytes, name: str, *, html: bool = False) -> tuple[str | None, list[LoadError | LoadWarning]]:
-    """Text of a file, decoded as UTF-8 (or UTF-16 with a BOM, or an HTML page's declared charset).
+    """Text of a file, decoded as UTF-8 (or UTF-16 with a BOM or NULs that show it, or an HTML page's declared
+    charset).
 
     Invalid bytes are replaced with U+FFFD and reported as a LoadWarning; files with NUL bytes or mostly
     undecodable bytes are binary (LoadError, text None). Newlines are normalised to "\\n".
@@ -58,8 +61,10 @@ def decode(data: bytes, name: str, *, html: bool = False) -> tuple[str | None, l
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "UTF-16"
         text, bad = _decode_with(data, "utf-16")
-    elif b"\0" in data:
-        return None, [LoadError(name, f"binary file (NUL byte at offset {data.index(0)})")]
+    elif (unmarked := _utf16_without_bom(data)) is not None:
+        text, bad = unmarked, ()
+    elif (binary := binary_error(data, name)) is not None:
+        return None, [binary]
     else:
         text, bad = _decode_with(data, "utf-8-sig")
         if bad and html:
@@ -82,6 +87,24 @@ def decode(data: bytes, name: str, *, html: bool = False) -> tuple[str | None, l
         problems.append(LoadError(name, "file contains only whitespace"))
         return None, problems
     return text, problems
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """The text of UTF-16 written without a byte order mark (some Windows and Java tools), else None.
+
+    Told by its NULs: the zero high bytes of Latin characters all fall on one side of the code units (odd
+    offsets: little-endian), in at least a quarter of them; and it must decode strictly to text without
+    control characters, which a binary file's bytes do not."""
+    if len(data) % 2 or b"\0" not in data:
+        return None
+    even, odd = data[0::2].count(0), data[1::2].count(0)
+    if (even and odd) or 4 * (even + odd) < len(data) // 2:
+        return None
+    try:
+        text = data.decode("utf-16-le" if odd else "utf-16-be")
+    except UnicodeDecodeError:
+        return None
+    return None if first_control(text) else text
 
 
 def _decode_with(data: bytes, encoding: str) -> tuple[str, tuple[int, int] | tuple[()]]:
