@@ -663,6 +663,27 @@ def test_html_short_page_falls_back_to_title_tag_and_page_text(tmp_path: Path, n
     assert one_doc(tmp_path / "xml.xhtml.html").title == "XML decl"
 
 
+def test_a_page_too_large_for_trafilatura_is_read_as_its_visible_text(
+    tmp_path: Path, no_network: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trafilatura's time and memory grow ~4 s and ~170 MB a megabyte of dense markup: a 10 MB table (under
+    max_file_bytes) took 34 s and 1.7 GB to load. Past MAX_EXTRACTED_CHARS the page is not given to it."""
+    import trafilatura
+
+    from searchsvc.documents import html
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a page this large must not reach trafilatura")
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", refuse)
+    rows = "<tr><td>Lisbon</td><td>harbour</td></tr>" * (html.MAX_EXTRACTED_CHARS // 40 + 1)
+    write(tmp_path, {"big.html": page("<title>Port calls</title><style>td {}</style>", f"<table>{rows}</table>")})
+    warning, doc = load_path(tmp_path / "big.html")
+    assert isinstance(warning, LoadWarning) and "indexed as its whole visible text" in warning.reason
+    assert isinstance(doc, Document) and doc.title == "Port calls"
+    assert doc.body.startswith("Lisbon\nharbour\nLisbon\n") and "td {}" not in doc.body  # cells stay words
+
+
 def test_html_declared_charset_is_used_without_a_warning(tmp_path: Path, no_network: None) -> None:
     html = page(
         '<meta charset="windows-1252"><title>Caf\u00e9 prices \u2018soar\u2019</title>',
