@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -83,6 +85,33 @@ def test_changed_document_is_updated_and_prune_removes_deleted_files(corpus: Pat
     pruned = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
     assert pruned.deleted == 1
     assert _ids(store) == {"a", "c1"}
+
+
+def test_prune_keeps_the_documents_of_a_file_or_folder_that_failed_to_read(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--prune removes documents whose files are gone; a file caught half-written, or a folder that could not
+    be listed this once, deleted every document in it."""
+    _write(corpus, "sub/d.json", json.dumps({"id": "d1", "body": "Ferries resumed service in Porto."}))
+    store = IndexStore(tmp_path / "ix")
+    index_paths([corpus], store, IndexOptions(model=MODEL))
+    _write(corpus, "c.json", '{"id": "c1", "title": "Court ruling", "bo')  # an editor's save, caught midway
+    real_scandir = os.scandir
+
+    def flaky(path: Any) -> Any:
+        if Path(path) == corpus / "sub":
+            raise OSError(5, "Input/output error")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", flaky)
+    report = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
+    assert sorted(f.name for f in report.failures) == [str(corpus / "c.json"), str(corpus / "sub")]
+    assert report.deleted == 0 and _ids(store) == {"a", "b", "c1", "d1"}
+    monkeypatch.undo()
+    (corpus / "c.json").unlink()
+    (corpus / "sub" / "d.json").unlink()
+    gone = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
+    assert gone.deleted == 2 and _ids(store) == {"a", "b"}
 
 
 def test_rebuild_swaps_a_new_generation_and_keeps_the_old_readable(corpus: Path, tmp_path: Path) -> None:

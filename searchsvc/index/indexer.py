@@ -307,6 +307,11 @@ def apply_changes(
         store.touch()
 
 
+def _under(path: str, places: Iterable[str]) -> bool:
+    """Whether `path` is one of `places` or inside one of them (all absolute)."""
+    return any(path == place or path.startswith(place.rstrip("/") + "/") for place in places)
+
+
 def _source_name(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root)) if root.is_dir() else path.name
@@ -365,6 +370,7 @@ def index_paths(
         fresh = rebuild or not store.exists()
         existing = {} if fresh else _existing(store)
         seen: dict[str, str] = {}
+        failed: set[str] = set()  # files and folders that could not be read whole: prune keeps their documents
         meter = _ByteMeter(roots, progress)
 
         def changed() -> Iterator[tuple[Document, str, str, int]]:
@@ -383,6 +389,7 @@ def index_paths(
                         continue
                     if isinstance(item, LoadError):
                         report.failures.append(item)
+                        failed.add(os.path.abspath(path))
                         continue
                     name = _source_name(path, root)
                     if item.id in seen:
@@ -424,12 +431,12 @@ def index_paths(
             if options.prune and not fresh:
                 # Paths are stored as walked; an index written before that stored them resolved.
                 prefixes = {os.path.abspath(r) for r in roots} | {str(r.resolve()) for r in roots}
+                # A document is stale when its file is gone, not when the file (or its folder) failed to read
+                # this time: a file saved half-written, or a folder that could not be listed, lost them all.
                 stale = [
                     doc_id
                     for doc_id, (_, path) in existing.items()
-                    if doc_id not in seen
-                    and path
-                    and any(path == r or path.startswith(r.rstrip("/") + "/") for r in prefixes)
+                    if doc_id not in seen and path and _under(path, prefixes) and not _under(path, failed)
                 ]
             if writer is None and (fresh or stale):
                 writer, generation = _open_writer(store, fresh)
