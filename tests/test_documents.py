@@ -359,6 +359,14 @@ def test_a_symlink_loop_is_skipped_like_a_dangling_link(tmp_path: Path) -> None:
     assert size_of_inputs(tmp_path / "docs") == 2 * len("A\n\nbody")
 
 
+def test_a_file_whose_sidecar_name_would_be_too_long_loads(tmp_path: Path) -> None:
+    """A 250-character name is a valid file name, but NAME.meta.json is not (ENAMETOOLONG): looking for the
+    sidecar raised, and `searchsvc index` exited 4 having indexed nothing."""
+    long_name = "x" * 250 + ".txt"
+    write(tmp_path, {long_name: "Long name\n\nbody", "z.txt": "Z\n\nbody"})
+    assert sorted(docs(load_all(tmp_path))) == ["x" * 250, "z"]
+
+
 def test_a_symlinked_sidecar_is_read_only_inside_the_folder(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -121,7 +121,11 @@ def _decode_with(data: bytes, encoding: str) -> tuple[str, tuple[int, int] | tup
 def load_sidecar(path: Path, max_bytes: int) -> tuple[dict[str, Any] | None, list[LoadError | LoadWarning]]:
     """Metadata from `NAME.meta.json` beside `NAME.ext` (None when absent); its body keys are ignored."""
     sidecar = path.with_name(path.stem + SIDECAR_SUFFIX)
-    if not sidecar.is_file():
+    try:
+        present = sidecar.is_file()
+    except OSError:  # "File name too long" for a file whose name is long enough: it cannot have a sidecar
+        present = False
+    if not present:
         return None, []
     name = str(sidecar)
     if sidecar.is_symlink() and not sidecar.resolve().is_relative_to(path.parent.resolve()):
