@@ -216,6 +216,22 @@ def test_cli_index_reports_summary_and_exit_status(corpus: Path, tmp_path: Path)
     assert missing.exit_code == ExitStatus.NOTHING and "no such file" in missing.output
 
 
+def test_cli_report_prints_each_failure_on_one_line(tmp_path: Path) -> None:
+    """A line break in a file name split its failure over two report lines (a script reading them saw a
+    failure named "line.txt: ..."); a Latin-1 byte in a name was called a control character U+DCE9."""
+    folder = tmp_path / "docs"
+    _write(folder, "ok.txt", "Fine\n\nA document about Lisbon.")
+    _write(folder, "new\nline.txt", "Title\n\nbody")
+    _write(folder, os.fsdecode(b"caf\xe9.txt"), "Title\n\nbody")
+    result = CliRunner().invoke(main, ["index", str(folder), "--index", str(tmp_path / "ix"), "--workers", "1"])
+    assert result.exit_code == ExitStatus.PARTIAL, result.output
+    failed = [line for line in result.stderr.splitlines() if not line.startswith("indexed ")]
+    assert failed == [
+        f"failed: {folder}/caf\\xe9.txt: id: must be UTF-8 text: byte 0xE9 is not (a file name to rename as UTF-8?)",
+        f"failed: {folder}/new\\nline.txt: id: must not contain control characters (found U+000A)",
+    ]
+
+
 def test_cli_indexes_single_files(corpus: Path, tmp_path: Path) -> None:
     # `searchsvc index some/file.jsonl`: ids as a walk of the folder gives them (a text file's stem, a JSONL
     # record's own id), and a re-run sees the documents unchanged.

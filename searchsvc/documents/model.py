@@ -103,6 +103,10 @@ def _check_id(value: str) -> None:
         raise ValidationError(f"must be 1 to 256 characters long (got {len(value)})")
     if value != value.strip():
         raise ValidationError("must not start or end with whitespace")
+    undecoded = next((c for c in value if "\udc80" <= c <= "\udcff"), None)
+    if undecoded:  # os.fsdecode's stand-in for a byte of a file name that is not UTF-8 (a Latin-1 archive's)
+        byte = f"0x{ord(undecoded) - 0xDC00:02X}"
+        raise ValidationError(f"must be UTF-8 text: byte {byte} is not (a file name to rename as UTF-8?)")
     bad = first_control(value) or next(
         (f"U+{ord(c):04X}" for c in value if c in "\t\n\r" or "\ud800" <= c <= "\udfff"), None
     )
