@@ -572,6 +572,24 @@ def test_markdown_front_matter_and_light_stripping(tmp_path: Path) -> None:
     )
 
 
+def test_markdown_toml_front_matter(tmp_path: Path) -> None:
+    """Hugo's `+++` front matter: without the `toml` package python-frontmatter did not know it, and the
+    block was indexed as the document's text (title '+++ title = "Port calls" ...')."""
+    write(
+        tmp_path,
+        {
+            "post.md": '+++\ntitle = "Port calls"\ndate = 2021-03-19T10:00:00+02:00\ntags = ["ports", "Lisbon"]\n+++\n'
+            "Ships called at Lisbon.\n",
+            "bad.md": '+++\ntitle = "unclosed\n+++\nBody\n',
+        },
+    )
+    doc = one_doc(tmp_path / "post.md")
+    assert (doc.title, doc.body, doc.tags) == ("Port calls", "Ships called at Lisbon.", ("ports", "Lisbon"))
+    assert doc.published == dt.datetime(2021, 3, 19, 10, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    [error] = load_path(tmp_path / "bad.md")
+    assert isinstance(error, LoadError) and error.reason.startswith("invalid front matter")
+
+
 def test_markdown_title_from_first_heading_or_derived(tmp_path: Path) -> None:
     write(
         tmp_path,
