@@ -101,7 +101,7 @@ def _print_report(report: IndexReport) -> None:
     wps = report.words / report.seconds if report.seconds else 0.0
     click.echo(
         f"indexed {report.indexed}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"deleted {report.deleted}, failed {len(report.failures)} "
+        f"deleted {report.deleted}, failed {report.failed} "
         f"in {report.seconds:.1f}s ({wps:,.0f} words/s)"
     )
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from whoosh.query import Term
 
 from searchsvc.cli import ExitStatus, main
-from searchsvc.documents import Document
+from searchsvc.documents import Document, LoadError
 from searchsvc.index.indexer import IndexOptions, RunOutcome, extraction_text, index_paths
 from searchsvc.index.store import IndexStore, IndexStoreError
 
@@ -112,6 +112,24 @@ def test_prune_keeps_the_documents_of_a_file_or_folder_that_failed_to_read(
     (corpus / "sub" / "d.json").unlink()
     gone = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
     assert gone.deleted == 2 and _ids(store) == {"a", "b"}
+
+
+def test_a_file_of_countless_bad_documents_is_summed_up_not_listed_whole(corpus: Path, tmp_path: Path) -> None:
+    """Every failure was kept and printed: a 10 MB JSON array of numbers held 4.9 million (1.4 GB), and a
+    JSON Lines file, read in constant memory, has no size limit."""
+    from searchsvc.index.indexer import MAX_LISTED
+
+    _write(corpus, "numbers.json", json.dumps(list(range(MAX_LISTED + 150))))
+    _write(corpus, "export.jsonl", "a,b,c\n" * (MAX_LISTED + 50) + '{"id": "j1", "body": "The last line."}\n')
+    report = index_paths([corpus], IndexStore(tmp_path / "ix"), IndexOptions(model=MODEL))
+    assert report.indexed == 4 and report.failed == 2 * MAX_LISTED + 200
+    for name in ("numbers.json", "export.jsonl"):
+        listed = [f for f in report.failures if f.name.startswith(str(corpus / name))]
+        assert len(listed) == MAX_LISTED + 1, name
+        assert listed[-1] == LoadError(
+            str(corpus / name), f"more failures in this file, not listed (the first {MAX_LISTED} are)"
+        )
+    assert report.to_json()["failed"] == report.failed and report.outcome == RunOutcome.PARTIAL
 
 
 def test_rebuild_swaps_a_new_generation_and_keeps_the_old_readable(corpus: Path, tmp_path: Path) -> None:

@@ -66,6 +66,11 @@ class RunOutcome(enum.Enum):
     NOTHING = "nothing"  # documents were given but none could be indexed
 
 
+# Problems listed per file (failures, and warnings apart); the rest are counted: a 10 MB JSON array of numbers
+# is 4.9 million failures (1.4 GB held, as many lines printed), and a JSON Lines file has no size limit.
+MAX_LISTED = 100
+
+
 @dataclass
 class IndexReport:
     indexed: int = 0
@@ -77,6 +82,25 @@ class IndexReport:
     failures: list[LoadError] = field(default_factory=list)
     warnings: list[LoadWarning] = field(default_factory=list)
     generation: str = ""
+    failed: int = 0  # every failure, listed or not
+    listed: Counter[tuple[bool, str]] = field(default_factory=Counter, repr=False)
+
+    def add(self, problem: LoadError | LoadWarning, file: str) -> None:
+        """Record one of `file`'s problems; past MAX_LISTED of its failures (or warnings) they are only counted,
+        and one more line says so."""
+        error = isinstance(problem, LoadError)
+        self.failed += error
+        self.listed[error, file] += 1
+        seen = self.listed[error, file]
+        if seen > MAX_LISTED + 1:
+            return
+        if seen == MAX_LISTED + 1:
+            note = f"more {'failures' if error else 'warnings'} in this file, not listed (the first {MAX_LISTED} are)"
+            problem = LoadError(file, note) if error else LoadWarning(file, note)
+        if isinstance(problem, LoadError):
+            self.failures.append(problem)
+        else:
+            self.warnings.append(problem)
 
     @property
     def outcome(self) -> RunOutcome:
@@ -91,7 +115,7 @@ class IndexReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "deleted": self.deleted,
-            "failed": len(self.failures),
+            "failed": self.failed,
             "words": self.words,
             "seconds": round(self.seconds, 3),
             "generation": self.generation,
@@ -385,17 +409,18 @@ def index_paths(
                 )
                 for path, item in documents:
                     if isinstance(item, LoadWarning):
-                        report.warnings.append(item)
+                        report.add(item, str(path))
                         continue
                     if isinstance(item, LoadError):
-                        report.failures.append(item)
+                        report.add(item, str(path))
                         failed.add(os.path.abspath(path))
                         continue
                     name = _source_name(path, root)
                     if item.id in seen:
-                        report.failures.append(
-                            LoadError(name, f"duplicate id {item.id!r}, first seen in {seen[item.id]}")
+                        report.add(
+                            LoadError(name, f"duplicate id {item.id!r}, first seen in {seen[item.id]}"), str(path)
                         )
+                        failed.add(os.path.abspath(path))
                         continue
                     seen[item.id] = name
                     digest = content_hash(item, options.model)
