@@ -114,6 +114,22 @@ def test_prune_keeps_the_documents_of_a_file_or_folder_that_failed_to_read(
     assert gone.deleted == 2 and _ids(store) == {"a", "b"}
 
 
+def test_prune_does_not_empty_the_index_of_a_source_folder_found_empty(corpus: Path, tmp_path: Path) -> None:
+    """An unmounted volume is an empty folder, not a missing one: --prune deleted every document from it."""
+    store = IndexStore(tmp_path / "ix")
+    index_paths([corpus], store, IndexOptions(model=MODEL))
+    hidden = tmp_path / "unmounted"
+    corpus.rename(hidden)
+    corpus.mkdir()
+    report = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
+    assert report.deleted == 0 and _ids(store) == {"a", "b", "c1"}
+    assert [f.name for f in report.failures] == [str(corpus)] and report.outcome == RunOutcome.NOTHING
+    assert "its 3 indexed documents are kept" in report.failures[0].reason
+    _write(corpus, "a.txt", (hidden / "a.txt").read_text())  # one file back: the others are pruned as before
+    again = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
+    assert again.deleted == 2 and _ids(store) == {"a"} and again.failures == []
+
+
 def test_a_file_of_countless_bad_documents_is_summed_up_not_listed_whole(corpus: Path, tmp_path: Path) -> None:
     """Every failure was kept and printed: a 10 MB JSON array of numbers held 4.9 million (1.4 GB), and a
     JSON Lines file, read in constant memory, has no size limit."""

@@ -395,6 +395,7 @@ def index_paths(
         existing = {} if fresh else _existing(store)
         seen: dict[str, str] = {}
         failed: set[str] = set()  # files and folders that could not be read whole: prune keeps their documents
+        found: set[Path] = set()  # roots that gave a document or a failure
         meter = _ByteMeter(roots, progress)
 
         def changed() -> Iterator[tuple[Document, str, str, int]]:
@@ -408,6 +409,8 @@ def index_paths(
                     on_bytes=meter.add,
                 )
                 for path, item in documents:
+                    if not isinstance(item, LoadWarning):
+                        found.add(root)
                     if isinstance(item, LoadWarning):
                         report.add(item, str(path))
                         continue
@@ -456,6 +459,15 @@ def index_paths(
             if options.prune and not fresh:
                 # Paths are stored as walked; an index written before that stored them resolved.
                 prefixes = {os.path.abspath(r) for r in roots} | {str(r.resolve()) for r in roots}
+                for root in roots:
+                    # An empty folder given as a source is what an unmounted volume looks like: pruning would
+                    # empty the index of it (the CLI refuses a missing folder for the same reason).
+                    places = {os.path.abspath(root), str(root.resolve())}
+                    held = sum(1 for _, path in existing.values() if path and _under(path, places))
+                    if root not in found and held:
+                        reason = f"no documents found (an unmounted folder?): its {held} indexed documents are kept"
+                        report.add(LoadError(str(root), reason), str(root))
+                        failed.update(places)
                 # A document is stale when its file is gone, not when the file (or its folder) failed to read
                 # this time: a file saved half-written, or a folder that could not be listed, lost them all.
                 stale = [
