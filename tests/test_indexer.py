@@ -124,10 +124,25 @@ def test_prune_does_not_empty_the_index_of_a_source_folder_found_empty(corpus: P
     report = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
     assert report.deleted == 0 and _ids(store) == {"a", "b", "c1"}
     assert [f.name for f in report.failures] == [str(corpus)] and report.outcome == RunOutcome.NOTHING
-    assert "its 3 indexed documents are kept" in report.failures[0].reason
+    assert "3 were indexed from it, they are kept" in report.failures[0].reason
     _write(corpus, "a.txt", (hidden / "a.txt").read_text())  # one file back: the others are pruned as before
     again = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
     assert again.deleted == 2 and _ids(store) == {"a"} and again.failures == []
+
+
+def test_a_rebuild_from_a_source_folder_found_empty_keeps_the_live_index(corpus: Path, tmp_path: Path) -> None:
+    store = IndexStore(tmp_path / "ix")
+    first = index_paths([corpus], store, IndexOptions(model=MODEL))
+    other = tmp_path / "other"
+    _write(other, "o.txt", "Other\n\nA document from another source folder.")
+    corpus.rename(tmp_path / "unmounted")
+    corpus.mkdir()
+    report = index_paths([corpus, other], store, IndexOptions(model=MODEL, rebuild=True))
+    assert [f.name for f in report.failures] == [str(corpus)] and "the index was not rebuilt" in report.failures[
+        0
+    ].reason
+    assert store.read_marker().generation == first.generation and _ids(store) == {"a", "b", "c1"}
+    assert report.indexed == 0 and report.outcome == RunOutcome.NOTHING  # `searchsvc index` exits 3
 
 
 def test_a_file_of_countless_bad_documents_is_summed_up_not_listed_whole(corpus: Path, tmp_path: Path) -> None:

@@ -316,6 +316,22 @@ def test_reindex_without_sources_fails(make_app: Any, own_index_dir: Path, tmp_p
     assert client.get("/stats").get_json()["generation"] == generation
 
 
+def test_reindex_from_a_source_folder_found_empty_fails_and_changes_nothing(make_app: Any, tmp_path: Path) -> None:
+    """An unmounted volume is an empty folder, not a missing one: the rebuild swapped in an index without
+    any of the documents that came from it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Ferries\n\nFerries resumed service in Porto.")
+    client = make_app(tmp_path / "index", admin_key=KEY, sources=str(docs)).test_client()
+    assert task_of(client.post("/reindex?wait=true&timeout=60", headers=AUTH), 200)["status"] == "succeeded"
+    generation = client.get("/stats").get_json()["generation"]
+    (docs / "a.txt").unlink()
+    task = task_of(client.post("/reindex?wait=true&timeout=60", headers=AUTH), 200)
+    assert task["status"] == "failed" and "the index was not changed" in task["error"], task
+    assert client.get("/stats").get_json()["generation"] == generation
+    assert hit_ids(client.get("/search?q=ferries").get_json()) == ["a"]
+
+
 # -- tasks ---------------------------------------------------------------------------------------------------
 def test_task_listing_and_paging(idle_client: FlaskClient) -> None:
     ids = [task_of(put(idle_client, f"t{i}", {"body": f"Task {i}."}), 202)["id"] for i in range(5)]

@@ -266,6 +266,21 @@ def _existing(store: IndexStore) -> dict[str, tuple[str, str]]:
         return {ids[n]: (hashes[n].hex(), paths[n]) for n in reader.all_doc_ids()}
 
 
+def _existing_any(store: IndexStore) -> dict[str, tuple[str, str]]:
+    """`_existing` of the live generation, of any schema version, before a rebuild replaces it; empty when
+    there is none or it cannot be read (then there is nothing a rebuild could lose)."""
+    if store.read_marker(any_version=True) is None:
+        return {}
+    try:
+        ix, _ = store.open(any_version=True)
+        with ix.reader() as reader:
+            ids, paths = reader.column_reader("id"), reader.column_reader("path")
+            return {ids[n]: ("", paths[n]) for n in reader.all_doc_ids()}
+    except Exception:  # an index too old to have the columns, or damaged
+        log.warning("cannot read the documents of the index being rebuilt", exc_info=True)
+        return {}
+
+
 def _api_documents(store: IndexStore) -> list[tuple[Document, Extraction]]:
     """Documents added over HTTP (no source file) with their extractions, to carry into a rebuilt generation
     (of this or an older schema version: both store what document_from_stored reads)."""
@@ -455,19 +470,30 @@ def index_paths(
                         report.indexed += 1
                     report.words += len(doc.body.split()) + len(doc.title.split())
                     meter.show(read)
+            # A source folder found empty is what an unmounted volume looks like: pruning or rebuilding would
+            # drop every document indexed from it (the CLI refuses a missing folder for the same reason).
+            unfound = [root for root in roots if root not in found]
+            live = (_existing_any(store) if fresh else existing) if unfound and (fresh or options.prune) else {}
+            empty = False
+            for root in unfound:
+                places = {os.path.abspath(root), str(root.resolve())}
+                held = sum(1 for _, path in live.values() if path and _under(path, places))
+                if held:
+                    kept = "the index was not rebuilt" if fresh else "they are kept"
+                    reason = f"no documents found (an unmounted folder?): {held} were indexed from it, {kept}"
+                    report.add(LoadError(str(root), reason), str(root))
+                    failed.update(places)
+                    empty = True
+            if fresh and empty:  # the live generation stays; the new one is dropped
+                if writer is not None:
+                    writer.cancel()
+                report.indexed = report.updated = report.words = 0  # nothing was: the run's outcome is NOTHING
+                report.seconds = time.perf_counter() - started
+                return report
             stale: list[str] = []
             if options.prune and not fresh:
                 # Paths are stored as walked; an index written before that stored them resolved.
                 prefixes = {os.path.abspath(r) for r in roots} | {str(r.resolve()) for r in roots}
-                for root in roots:
-                    # An empty folder given as a source is what an unmounted volume looks like: pruning would
-                    # empty the index of it (the CLI refuses a missing folder for the same reason).
-                    places = {os.path.abspath(root), str(root.resolve())}
-                    held = sum(1 for _, path in existing.values() if path and _under(path, places))
-                    if root not in found and held:
-                        reason = f"no documents found (an unmounted folder?): its {held} indexed documents are kept"
-                        report.add(LoadError(str(root), reason), str(root))
-                        failed.update(places)
                 # A document is stale when its file is gone, not when the file (or its folder) failed to read
                 # this time: a file saved half-written, or a folder that could not be listed, lost them all.
                 stale = [
