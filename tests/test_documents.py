@@ -348,6 +348,19 @@ def test_symlinked_files_are_followed_only_inside_the_folder(tmp_path: Path) -> 
     assert "outside the source folder" in warnings[0].reason
 
 
+def test_folders_nested_deeper_than_the_recursion_limit_are_walked(tmp_path: Path) -> None:
+    """The walk recursed once a folder: 1,200 nested folders (a 2,400-byte path) raised RecursionError, which
+    ended the index run."""
+    write(tmp_path, {"docs/a.txt": "A\n\nbody", "docs/z/z.txt": "Z\n\nbody"})
+    deep = tmp_path / "docs"
+    for _ in range(max(1_200, sys.getrecursionlimit() + 100)):  # not mkdir(parents=True): it recurses too
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "leaf.json").write_text('{"id": "leaf", "body": "Deep down."}')
+    items = load_all(tmp_path / "docs")
+    assert list(docs(items)) == ["a", "leaf", "z/z"]  # files first, then folders in name order, depth first
+
+
 def test_a_symlink_loop_is_skipped_like_a_dangling_link(tmp_path: Path) -> None:
     """A loop of links (ELOOP) once ended the walk: `searchsvc index` exited 4, indexing nothing."""
     write(tmp_path, {"docs/a.txt": "A\n\nbody", "docs/z.txt": "Z\n\nbody"})
