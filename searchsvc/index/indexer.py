@@ -424,11 +424,10 @@ def index_paths(
                     on_bytes=meter.add,
                 )
                 for path, item in documents:
-                    if not isinstance(item, LoadWarning):
-                        found.add(root)
                     if isinstance(item, LoadWarning):
                         report.add(item, str(path))
                         continue
+                    found.add(root)
                     if isinstance(item, LoadError):
                         report.add(item, str(path))
                         failed.add(os.path.abspath(path))
