@@ -352,18 +352,21 @@ def test_folders_nested_deeper_than_the_recursion_limit_are_walked(tmp_path: Pat
     """The walk recursed once a folder: 1,200 nested folders (a 2,400-byte path) raised RecursionError, which
     ended the index run."""
     write(tmp_path, {"docs/a.txt": "A\n\nbody", "docs/z/z.txt": "Z\n\nbody"})
-    chain = [tmp_path / "docs" / "d"]
-    for _ in range(max(1_200, sys.getrecursionlimit() + 100)):  # not mkdir(parents=True): it recurses too
-        chain[-1].mkdir()
-        chain.append(chain[-1] / "d")
-    leaf = chain[-2] / "leaf.json"
-    leaf.write_text('{"id": "leaf", "body": "Deep down."}')
+    made: list[Path] = []
     try:
+        folder = tmp_path / "docs" / "d"
+        for _ in range(max(1_200, sys.getrecursionlimit() + 100)):  # not mkdir(parents=True): it recurses too
+            folder.mkdir()
+            made.append(folder)
+            folder = folder / "d"
+        leaf = made[-1] / "leaf.json"
+        leaf.write_text('{"id": "leaf", "body": "Deep down."}')
         items = load_all(tmp_path / "docs")
         assert list(docs(items)) == ["a", "leaf", "z/z"]  # files first, then folders in name order, depth first
     finally:  # pytest removes old temporary folders with shutil.rmtree, which recurses: it would fail on this
-        leaf.unlink()
-        for folder in reversed(chain[:-1]):
+        if made:
+            (made[-1] / "leaf.json").unlink(missing_ok=True)
+        for folder in reversed(made):
             folder.rmdir()
 
 
