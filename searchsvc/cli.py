@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -14,6 +15,7 @@ import click
 from searchsvc.config import SettingsError, load_settings, settings_table
 from searchsvc.index.indexer import IndexOptions, IndexReport, RunOutcome, index_paths
 from searchsvc.index.store import IndexStore, IndexStoreError
+from searchsvc.text_rules import CONTROL
 
 
 class ExitStatus(enum.IntEnum):
@@ -74,15 +76,32 @@ class _Progress:
             click.echo(f"indexed {done * 100 // total}% of the input ({done:,} of {total:,} bytes)", err=True)
 
 
+# What a report line must not print as it is: a control character (a line break in a file name made two lines
+# of one failure) or a byte of a file name that is not UTF-8 (os.fsdecode's surrogate, U+DC80-U+DCFF).
+_UNPRINTABLE = re.compile(f"{CONTROL.pattern}|[\t\n\r\udc80-\udcff]")
+
+
+def _printable(text: str) -> str:
+    """`text` on one line: a control character as \\n, \\t or \\x07, a byte that is not UTF-8 as \\xe9."""
+
+    def escape(found: re.Match[str]) -> str:
+        char = found.group()
+        named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+        code = ord(char) - 0xDC00 if ord(char) >= 0xDC80 else ord(char)
+        return named or f"\\x{code:02x}"
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
 def _print_report(report: IndexReport) -> None:
     for w in report.warnings:
-        click.echo(f"warning: {w.name}: {w.reason}", err=True)
+        click.echo(f"warning: {_printable(w.name)}: {_printable(w.reason)}", err=True)
     for f in report.failures:
-        click.echo(f"failed: {f.name}: {f.reason}", err=True)
+        click.echo(f"failed: {_printable(f.name)}: {_printable(f.reason)}", err=True)
     wps = report.words / report.seconds if report.seconds else 0.0
     click.echo(
         f"indexed {report.indexed}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"deleted {report.deleted}, failed {len(report.failures)} "
+        f"deleted {report.deleted}, failed {report.failed} "
         f"in {report.seconds:.1f}s ({wps:,.0f} words/s)"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import socket
 import sys
@@ -27,6 +28,7 @@ from searchsvc.documents import (
     iter_documents,
     load_path,
     markdown,
+    size_of_inputs,
 )
 from searchsvc.extract import entities, names
 
@@ -101,7 +103,34 @@ BAD_INPUTS = [
     bad("json-several-values", {"bad.json": '{"id": "a"}\n{"id": "b"}\n'}, "bad.json", "use .jsonl"),
     bad("json-scalar", {"bad.json": '"text"'}, "bad.json", "a JSON object or an array of objects, got string"),
     bad("json-array-of-numbers", {"bad.json": "[1]"}, "bad.json[0]", "expected an object, got number"),
+    bad(  # a gzip-compressed export named .jsonl: each of its "lines" was an error and a warning of its own
+        "jsonl-compressed",
+        {"bad.jsonl": gzip.compress(b'{"id": "x", "body": "b"}\n' * 2000, mtime=0)},
+        "bad.jsonl",
+        "binary file (NUL byte at offset 3); JSON Lines must be UTF-8 text",
+    ),
+    bad(
+        "jsonl-utf16-without-bom",
+        {"bad.jsonl": '{"id": "x", "body": "b"}\n'.encode("utf-16-le")},
+        "bad.jsonl",
+        "binary",
+    ),
     bad("jsonl-array-line", {"bad.jsonl": "[1, 2]\n"}, "bad.jsonl:1", "expected an object, got array"),
+    # numbers Python's json takes and the HTTP API's parser refuses (a document reads the same both ways)
+    bad("json-nan", {"bad.json": '{"id": "x", "body": "b", "title": NaN}'}, "bad.json", "NaN is not a JSON number"),
+    bad("json-infinite", {"bad.json": '{"id": "x", "body": "b", "title": 1e999}'}, "bad.json", "out of range"),
+    bad(
+        "json-huge-integer",
+        {"bad.json": '{"id": "x", "body": "b", "n": 1' + "0" * 5000 + "}"},
+        "bad.json",
+        "invalid JSON: Exceeds the limit (4300",
+    ),
+    bad(  # a ValueError from the sidecar, read outside the parsers' guard, stopped the whole index run
+        "sidecar-huge-integer",
+        {"bad.txt": TITLED, "bad.meta.json": '{"author": 1' + "0" * 5000 + "}"},
+        "bad.meta.json",
+        "invalid JSON",
+    ),
     bad("json-too-deep", {"bad.json": "[" * 100_000 + "]" * 100_000}, "bad.json", "nested too deeply"),
     bad(
         "bad-published",
@@ -225,6 +254,17 @@ def test_a_broken_jsonl_line_does_not_stop_the_others(tmp_path: Path) -> None:
     ]
 
 
+def test_a_jsonl_line_the_json_parser_cannot_convert_does_not_stop_the_others(tmp_path: Path) -> None:
+    """An integer of over 4,300 digits is a ValueError, not a JSONDecodeError: it ended the file's reading,
+    losing every later line (reported as the whole file's error)."""
+    huge = '{"id": "b", "body": "two", "n": 1' + "0" * 5000 + "}"
+    write(tmp_path, {"feed.jsonl": f'{{"id": "a", "body": "one"}}\n{huge}\n{{"id": "c", "body": "three"}}\n'})
+    items = list(load_path(tmp_path / "feed.jsonl"))
+    assert [d.id for d in items if isinstance(d, Document)] == ["a", "c"]
+    [error] = problems(items, LoadError)
+    assert error.name == f"{tmp_path / 'feed.jsonl'}:2" and error.reason.startswith("invalid JSON: ")
+
+
 def test_paths_that_are_missing_or_unsupported_are_errors_when_named(tmp_path: Path) -> None:
     write(tmp_path, {"report.pdf": b"%PDF", "x.meta.json": b"{}"})
     items = load_all(tmp_path / "missing", tmp_path / "report.pdf", tmp_path / "x.meta.json")
@@ -306,6 +346,47 @@ def test_symlinked_files_are_followed_only_inside_the_folder(tmp_path: Path) -> 
     warnings = problems(items, LoadWarning)
     assert [w.name for w in warnings] == [str(tmp_path / "docs" / "leak.txt")]
     assert "outside the source folder" in warnings[0].reason
+
+
+def test_folders_nested_deeper_than_the_recursion_limit_are_walked(tmp_path: Path) -> None:
+    """The walk recursed once a folder: 1,200 nested folders (a 2,400-byte path) raised RecursionError, which
+    ended the index run."""
+    write(tmp_path, {"docs/a.txt": "A\n\nbody", "docs/z/z.txt": "Z\n\nbody"})
+    made: list[Path] = []
+    try:
+        folder = tmp_path / "docs" / "d"
+        for _ in range(max(1_200, sys.getrecursionlimit() + 100)):  # not mkdir(parents=True): it recurses too
+            folder.mkdir()
+            made.append(folder)
+            folder = folder / "d"
+        leaf = made[-1] / "leaf.json"
+        leaf.write_text('{"id": "leaf", "body": "Deep down."}')
+        items = load_all(tmp_path / "docs")
+        assert list(docs(items)) == ["a", "leaf", "z/z"]  # files first, then folders in name order, depth first
+    finally:  # pytest removes old temporary folders with shutil.rmtree, which recurses: it would fail on this
+        if made:
+            (made[-1] / "leaf.json").unlink(missing_ok=True)
+        for folder in reversed(made):
+            folder.rmdir()
+
+
+def test_a_symlink_loop_is_skipped_like_a_dangling_link(tmp_path: Path) -> None:
+    """A loop of links (ELOOP) once ended the walk: `searchsvc index` exited 4, indexing nothing."""
+    write(tmp_path, {"docs/a.txt": "A\n\nbody", "docs/z.txt": "Z\n\nbody"})
+    (tmp_path / "docs" / "loop1.txt").symlink_to("loop2.txt")
+    (tmp_path / "docs" / "loop2.txt").symlink_to("loop1.txt")
+    items = load_all(tmp_path / "docs")
+    assert sorted(docs(items)) == ["a", "z"]
+    assert not problems(items, LoadError)
+    assert size_of_inputs(tmp_path / "docs") == 2 * len("A\n\nbody")
+
+
+def test_a_file_whose_sidecar_name_would_be_too_long_loads(tmp_path: Path) -> None:
+    """A 250-character name is a valid file name, but NAME.meta.json is not (ENAMETOOLONG): looking for the
+    sidecar raised, and `searchsvc index` exited 4 having indexed nothing."""
+    long_name = "x" * 250 + ".txt"
+    write(tmp_path, {long_name: "Long name\n\nbody", "z.txt": "Z\n\nbody"})
+    assert sorted(docs(load_all(tmp_path))) == ["x" * 250, "z"]
 
 
 def test_a_symlinked_sidecar_is_read_only_inside_the_folder(tmp_path: Path) -> None:
@@ -431,6 +512,20 @@ def test_utf8_bom_utf16_and_surrogates(tmp_path: Path) -> None:
     assert one_doc(tmp_path / "s.json").body == "lone \ufffd surrogate"
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_text_not_binary(tmp_path: Path, codec: str) -> None:
+    """Some Windows and Java tools write UTF-16 without a BOM: its NULs made every such file "binary"."""
+    text = "Caf\u00e9 owners in Lisbon \u2014 a survey\n\nOwners said rents rose.\n"
+    write(tmp_path, {"wide.txt": text.encode(codec), "wide.json": '{"body": "x \u00e9"}'.encode(codec)})
+    assert one_doc(tmp_path / "wide.txt").title == "Caf\u00e9 owners in Lisbon \u2014 a survey"
+    assert one_doc(tmp_path / "wide.json").body == "x \u00e9"
+    # NULs on both sides of the code units, or a control character once decoded: binary as before
+    for data in (b"GIF89a\x00\x01", b"\x00\x01\x02\x00", b"ab\x00\x00"):
+        write(tmp_path, {"bin.txt": data})
+        [error] = load_path(tmp_path / "bin.txt")
+        assert isinstance(error, LoadError) and error.reason.startswith("binary file"), error
+
+
 # -- .json / .jsonl ---------------------------------------------------------------------------------------
 
 
@@ -497,6 +592,24 @@ def test_markdown_front_matter_and_light_stripping(tmp_path: Path) -> None:
         "Heading in the text\n\nOil prices rose after the report on OPEC.\n\nQuoted line\n\n"
         "x = 1  # *not emphasis*\n\nReference link and chart in snake_case_names."
     )
+
+
+def test_markdown_toml_front_matter(tmp_path: Path) -> None:
+    """Hugo's `+++` front matter: without the `toml` package python-frontmatter did not know it, and the
+    block was indexed as the document's text (title '+++ title = "Port calls" ...')."""
+    write(
+        tmp_path,
+        {
+            "post.md": '+++\ntitle = "Port calls"\ndate = 2021-03-19T10:00:00+02:00\ntags = ["ports", "Lisbon"]\n+++\n'
+            "Ships called at Lisbon.\n",
+            "bad.md": '+++\ntitle = "unclosed\n+++\nBody\n',
+        },
+    )
+    doc = one_doc(tmp_path / "post.md")
+    assert (doc.title, doc.body, doc.tags) == ("Port calls", "Ships called at Lisbon.", ("ports", "Lisbon"))
+    assert doc.published == dt.datetime(2021, 3, 19, 10, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    [error] = load_path(tmp_path / "bad.md")
+    assert isinstance(error, LoadError) and error.reason.startswith("invalid front matter")
 
 
 def test_markdown_title_from_first_heading_or_derived(tmp_path: Path) -> None:
@@ -596,6 +709,27 @@ def test_html_short_page_falls_back_to_title_tag_and_page_text(tmp_path: Path, n
     assert (short.title, short.body) == ("Short page", "Hello world.")
     assert one_doc(tmp_path / "url.html").body == "http://example.com/not-fetched"
     assert one_doc(tmp_path / "xml.xhtml.html").title == "XML decl"
+
+
+def test_a_page_too_large_for_trafilatura_is_read_as_its_visible_text(
+    tmp_path: Path, no_network: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trafilatura's time and memory grow ~4 s and ~170 MB a megabyte of dense markup: a 10 MB table (under
+    max_file_bytes) took 34 s and 1.7 GB to load. Past MAX_EXTRACTED_CHARS the page is not given to it."""
+    import trafilatura
+
+    from searchsvc.documents import html
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a page this large must not reach trafilatura")
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", refuse)
+    rows = "<tr><td>Lisbon</td><td>harbour</td></tr>" * (html.MAX_EXTRACTED_CHARS // 40 + 1)
+    write(tmp_path, {"big.html": page("<title>Port calls</title><style>td {}</style>", f"<table>{rows}</table>")})
+    warning, doc = load_path(tmp_path / "big.html")
+    assert isinstance(warning, LoadWarning) and "indexed as its whole visible text" in warning.reason
+    assert isinstance(doc, Document) and doc.title == "Port calls"
+    assert doc.body.startswith("Lisbon\nharbour\nLisbon\n") and "td {}" not in doc.body  # cells stay words
 
 
 def test_html_declared_charset_is_used_without_a_warning(tmp_path: Path, no_network: None) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from whoosh.query import Term
 
 from searchsvc.cli import ExitStatus, main
-from searchsvc.documents import Document
+from searchsvc.documents import Document, LoadError
 from searchsvc.index.indexer import IndexOptions, RunOutcome, extraction_text, index_paths
 from searchsvc.index.store import IndexStore, IndexStoreError
 
@@ -83,6 +85,82 @@ def test_changed_document_is_updated_and_prune_removes_deleted_files(corpus: Pat
     pruned = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
     assert pruned.deleted == 1
     assert _ids(store) == {"a", "c1"}
+
+
+def test_prune_keeps_the_documents_of_a_file_or_folder_that_failed_to_read(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--prune removes documents whose files are gone; a file caught half-written, or a folder that could not
+    be listed this once, deleted every document in it."""
+    _write(corpus, "sub/d.json", json.dumps({"id": "d1", "body": "Ferries resumed service in Porto."}))
+    store = IndexStore(tmp_path / "ix")
+    index_paths([corpus], store, IndexOptions(model=MODEL))
+    _write(corpus, "c.json", '{"id": "c1", "title": "Court ruling", "bo')  # an editor's save, caught midway
+    real_scandir = os.scandir
+
+    def flaky(path: Any) -> Any:
+        if Path(path) == corpus / "sub":
+            raise OSError(5, "Input/output error")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", flaky)
+    report = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
+    assert sorted(f.name for f in report.failures) == [str(corpus / "c.json"), str(corpus / "sub")]
+    assert report.deleted == 0 and _ids(store) == {"a", "b", "c1", "d1"}
+    monkeypatch.undo()
+    (corpus / "c.json").unlink()
+    (corpus / "sub" / "d.json").unlink()
+    gone = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
+    assert gone.deleted == 2 and _ids(store) == {"a", "b"}
+
+
+def test_prune_does_not_empty_the_index_of_a_source_folder_found_empty(corpus: Path, tmp_path: Path) -> None:
+    """An unmounted volume is an empty folder, not a missing one: --prune deleted every document from it."""
+    store = IndexStore(tmp_path / "ix")
+    index_paths([corpus], store, IndexOptions(model=MODEL))
+    hidden = tmp_path / "unmounted"
+    corpus.rename(hidden)
+    corpus.mkdir()
+    report = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
+    assert report.deleted == 0 and _ids(store) == {"a", "b", "c1"}
+    assert [f.name for f in report.failures] == [str(corpus)] and report.outcome == RunOutcome.NOTHING
+    assert "3 were indexed from it, they are kept" in report.failures[0].reason
+    _write(corpus, "a.txt", (hidden / "a.txt").read_text())  # one file back: the others are pruned as before
+    again = index_paths([corpus], store, IndexOptions(model=MODEL, prune=True))
+    assert again.deleted == 2 and _ids(store) == {"a"} and again.failures == []
+
+
+def test_a_rebuild_from_a_source_folder_found_empty_keeps_the_live_index(corpus: Path, tmp_path: Path) -> None:
+    store = IndexStore(tmp_path / "ix")
+    first = index_paths([corpus], store, IndexOptions(model=MODEL))
+    other = tmp_path / "other"
+    _write(other, "o.txt", "Other\n\nA document from another source folder.")
+    corpus.rename(tmp_path / "unmounted")
+    corpus.mkdir()
+    report = index_paths([corpus, other], store, IndexOptions(model=MODEL, rebuild=True))
+    assert [f.name for f in report.failures] == [str(corpus)] and "the index was not rebuilt" in report.failures[
+        0
+    ].reason
+    assert store.read_marker().generation == first.generation and _ids(store) == {"a", "b", "c1"}
+    assert report.indexed == 0 and report.outcome == RunOutcome.NOTHING  # `searchsvc index` exits 3
+
+
+def test_a_file_of_countless_bad_documents_is_summed_up_not_listed_whole(corpus: Path, tmp_path: Path) -> None:
+    """Every failure was kept and printed: a 10 MB JSON array of numbers held 4.9 million (1.4 GB), and a
+    JSON Lines file, read in constant memory, has no size limit."""
+    from searchsvc.index.indexer import MAX_LISTED
+
+    _write(corpus, "numbers.json", json.dumps(list(range(MAX_LISTED + 150))))
+    _write(corpus, "export.jsonl", "a,b,c\n" * (MAX_LISTED + 50) + '{"id": "j1", "body": "The last line."}\n')
+    report = index_paths([corpus], IndexStore(tmp_path / "ix"), IndexOptions(model=MODEL))
+    assert report.indexed == 4 and report.failed == 2 * MAX_LISTED + 200
+    for name in ("numbers.json", "export.jsonl"):
+        listed = [f for f in report.failures if f.name.startswith(str(corpus / name))]
+        assert len(listed) == MAX_LISTED + 1, name
+        assert listed[-1] == LoadError(
+            str(corpus / name), f"more failures in this file, not listed (the first {MAX_LISTED} are)"
+        )
+    assert report.to_json()["failed"] == report.failed and report.outcome == RunOutcome.PARTIAL
 
 
 def test_rebuild_swaps_a_new_generation_and_keeps_the_old_readable(corpus: Path, tmp_path: Path) -> None:
@@ -185,6 +263,22 @@ def test_cli_index_reports_summary_and_exit_status(corpus: Path, tmp_path: Path)
     assert nothing.exit_code == ExitStatus.NOTHING
     missing = runner.invoke(main, ["index", str(tmp_path / "nope"), "--index", ix])
     assert missing.exit_code == ExitStatus.NOTHING and "no such file" in missing.output
+
+
+def test_cli_report_prints_each_failure_on_one_line(tmp_path: Path) -> None:
+    """A line break in a file name split its failure over two report lines (a script reading them saw a
+    failure named "line.txt: ..."); a Latin-1 byte in a name was called a control character U+DCE9."""
+    folder = tmp_path / "docs"
+    _write(folder, "ok.txt", "Fine\n\nA document about Lisbon.")
+    _write(folder, "new\nline.txt", "Title\n\nbody")
+    _write(folder, os.fsdecode(b"caf\xe9.txt"), "Title\n\nbody")
+    result = CliRunner().invoke(main, ["index", str(folder), "--index", str(tmp_path / "ix"), "--workers", "1"])
+    assert result.exit_code == ExitStatus.PARTIAL, result.output
+    failed = [line for line in result.stderr.splitlines() if not line.startswith("indexed ")]
+    assert failed == [
+        f"failed: {folder}/caf\\xe9.txt: id: must be UTF-8 text: byte 0xE9 is not (a file name to rename as UTF-8?)",
+        f"failed: {folder}/new\\nline.txt: id: must not contain control characters (found U+000A)",
+    ]
 
 
 def test_cli_indexes_single_files(corpus: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ invalid documents, NDJSON, task listing, waits, reindex, bad requests and the Op
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import logging
@@ -269,6 +270,23 @@ def test_ndjson(wclient: FlaskClient) -> None:
     assert wclient.get("/documents/nd-2").get_json()["published"] == "2022-05-01"
 
 
+def test_a_utf8_byte_order_mark_is_skipped_as_the_indexer_skips_it_in_a_file(idle_client: FlaskClient) -> None:
+    """A BOM was a 400 for PUT, and lost an NDJSON body's first document, where the same .json/.jsonl file
+    from the source folder indexes whole."""
+    bom = codecs.BOM_UTF8
+    one = idle_client.put(
+        "/documents/bom-1", data=bom + b'{"body": "Saved by Notepad."}', headers=AUTH, content_type="application/json"
+    )
+    assert task_of(one, 202)["details"] == {"id": "bom-1"}
+    lines = bom + b'{"id": "bom-2", "body": "First line."}\n{"id": "bom-3", "body": "Second line."}\n'
+    many = idle_client.post("/documents", data=lines, headers=AUTH, content_type=NDJSON)
+    assert task_of(many, 202)["details"] == {"received": 2, "accepted": 2, "rejected": 0}
+    array = idle_client.post(
+        "/documents", data=bom + b'[{"id": "bom-4", "body": "x"}]', headers=AUTH, content_type="application/json"
+    )
+    assert task_of(array, 202)["details"] == {"received": 1, "accepted": 1, "rejected": 0}
+
+
 def test_a_fresh_service_creates_its_index_on_the_first_write(make_app: Any, tmp_path: Path) -> None:
     client = make_app(tmp_path / "new-index", admin_key=KEY).test_client()
     assert_error(client.get("/ready"), 503, "index_unavailable")
@@ -297,6 +315,22 @@ def test_reindex_without_sources_fails(make_app: Any, own_index_dir: Path, tmp_p
     task = task_of(client.post("/reindex?wait=true&timeout=30", headers=AUTH), 200)
     assert task["status"] == "failed" and "SEARCHSVC_SOURCES" in task["error"] and task["result"] is None
     assert client.get("/stats").get_json()["generation"] == generation
+
+
+def test_reindex_from_a_source_folder_found_empty_fails_and_changes_nothing(make_app: Any, tmp_path: Path) -> None:
+    """An unmounted volume is an empty folder, not a missing one: the rebuild swapped in an index without
+    any of the documents that came from it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Ferries\n\nFerries resumed service in Porto.")
+    client = make_app(tmp_path / "index", admin_key=KEY, sources=str(docs)).test_client()
+    assert task_of(client.post("/reindex?wait=true&timeout=60", headers=AUTH), 200)["status"] == "succeeded"
+    generation = client.get("/stats").get_json()["generation"]
+    (docs / "a.txt").unlink()
+    task = task_of(client.post("/reindex?wait=true&timeout=60", headers=AUTH), 200)
+    assert task["status"] == "failed" and "the index was not changed" in task["error"], task
+    assert client.get("/stats").get_json()["generation"] == generation
+    assert hit_ids(client.get("/search?q=ferries").get_json()) == ["a"]
 
 
 # -- tasks ---------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from searchsvc.documents.model import LoadError, LoadItem, build, parse_published
+from searchsvc.documents.model import LoadError, LoadItem, LoadWarning, build, parse_published
 
 # Meta tags (property, name or itemprop, lower-cased) that state a publication date, most trusted first.
 DATE_META = (
@@ -36,8 +36,16 @@ DATE_META = (
     "citation_publication_date",
     "date",
 )
+# trafilatura takes ~4 s and ~170 MB a megabyte of dense markup, in proportion (a 10 MB table: 34 s and 1.7 GB
+# of memory): a page larger than this is read as its visible text, menus and footers included.
+MAX_EXTRACTED_CHARS = 1_000_000
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _ISO_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_BLOCKS = (
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure", "footer",
+    "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table",
+    "td", "th", "tr", "ul",
+)  # fmt: skip
 _NON_CONTENT = "//script|//style|//noscript|//template|//head"
 
 
@@ -96,11 +104,14 @@ def stated_date(tree: Any) -> dt.date | None:
     return None
 
 
-def _plain_text(tree: Any) -> str:
-    """Visible text of the page, a fallback for pages too short or odd for trafilatura."""
-    tree = copy.deepcopy(tree)
+def _plain_text(tree: Any, *, in_place: bool = False) -> str:
+    """Visible text of the page, a fallback for pages too short or odd for trafilatura, or too large for it.
+    `in_place` strips `tree` itself instead of a copy (a large page's, which is not read again)."""
+    tree = tree if in_place else copy.deepcopy(tree)
     for element in tree.xpath(_NON_CONTENT):
         element.drop_tree()
+    for element in tree.iter(*_BLOCKS):  # else "<td>a</td><td>b</td>" reads as the one word "ab"
+        element.tail = "\n" + (element.tail or "")
     lines = (" ".join(line.split()) for line in tree.text_content().split("\n"))
     return "\n".join(line for line in lines if line)
 
@@ -120,24 +131,29 @@ def parse_html(text: str, *, name: str, default_id: str, meta: dict[str, Any]) -
         yield LoadError(name, f"cannot parse HTML: {exc}")
         return
     published = stated_date(tree)
-    try:
-        extracted = trafilatura.bare_extraction(
-            tree,
-            with_metadata=True,
-            include_comments=False,
-            # only consulted by trafilatura's own date field, which is not used (see stated_date)
-            date_extraction_params={"extensive_search": False, "original_date": True},
-        )
-    except Exception as exc:  # a third-party failure on one page must not stop a batch
-        yield LoadError(name, f"HTML extraction failed: {type(exc).__name__}: {exc}")
-        return
-    # bare_extraction returns a Document object unless as_dict=True (typed as either)
-    found: dict[str, Any] = extracted.as_dict() if extracted is not None else {}  # type: ignore[union-attr]  # see above
+    found: dict[str, Any] = {}
+    if len(text) > MAX_EXTRACTED_CHARS:
+        reason = f"page of {len(text):,} characters (over {MAX_EXTRACTED_CHARS:,}): indexed as its whole visible text"
+        yield LoadWarning(name, reason)
+    else:
+        try:
+            extracted = trafilatura.bare_extraction(
+                tree,
+                with_metadata=True,
+                include_comments=False,
+                # only consulted by trafilatura's own date field, which is not used (see stated_date)
+                date_extraction_params={"extensive_search": False, "original_date": True},
+            )
+        except Exception as exc:  # a third-party failure on one page must not stop a batch
+            yield LoadError(name, f"HTML extraction failed: {type(exc).__name__}: {exc}")
+            return
+        # bare_extraction returns a Document object unless as_dict=True (typed as either)
+        found = extracted.as_dict() if extracted is not None else {}  # type: ignore[union-attr]  # see above
     title = found.get("title") or (tree.findtext(".//title") or "").strip() or None
     tags = [tag for value in found.get("tags") or [] for tag in str(value).split(",")]
     data: dict[str, Any] = {
         "title": title,
-        "body": found.get("text") or _plain_text(tree),
+        "body": found.get("text") or _plain_text(tree, in_place=not found),
         "published": published,
         "url": found.get("url"),
         "author": found.get("author"),

@@ -5,20 +5,43 @@ from __future__ import annotations
 import codecs
 import itertools
 import json
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from searchsvc.documents.model import LoadError, LoadItem, LoadWarning, build, json_type_name
+from searchsvc.documents.model import LoadError, LoadItem, LoadWarning, binary_error, build, json_type_name
+
+
+def _not_a_number(value: str) -> Any:
+    raise ValueError(f"{value} is not a JSON number")
+
+
+def _finite(value: str) -> float:
+    number = float(value)
+    if math.isinf(number):
+        raise ValueError(f"number {value[:40]} is out of range")
+    return number
+
+
+def loads(text: str) -> Any:
+    """json.loads, refusing NaN, Infinity and numbers that overflow a float as the HTTP API's parser (orjson)
+    does, so that a document reads the same from a file as over HTTP. Raises ValueError for any invalid JSON:
+    a JSONDecodeError, or a plain ValueError for those numbers and for an integer of over 4,300 digits
+    (Python's limit); RecursionError when nested too deeply."""
+    return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
 
 
 def parse_json(text: str, *, name: str, default_id: str) -> Iterator[LoadItem]:
     """A lone object may omit its id (the file's id is used); items of an array, named `file[i]`, may not."""
     try:
-        data = json.loads(text)
+        data = loads(text)
     except json.JSONDecodeError as exc:
         hint = " (several JSON values: use .jsonl for one object per line)" if exc.msg == "Extra data" else ""
         yield LoadError(name, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}")
+        return
+    except ValueError as exc:
+        yield LoadError(name, f"invalid JSON: {exc}")
         return
     except RecursionError:
         yield LoadError(name, "invalid JSON: nested too deeply")
@@ -75,6 +98,10 @@ def stream_jsonl(
                     yield LoadError(name, "JSON Lines must be UTF-8 (this file is UTF-16)")
                     return
                 line = line.removeprefix(codecs.BOM_UTF8)
+                # a compressed export or UTF-16 without a BOM: every "line" of it was its own error, without end
+                if (binary := binary_error(line, name)) is not None:
+                    yield LoadError(name, f"{binary.reason}; JSON Lines must be UTF-8 text")
+                    return
             line_name = f"{name}:{lineno}"
             if len(line) > max_line_bytes and not line.endswith(b"\n"):
                 skipped = len(line) + _skip_line(handle, on_bytes)
@@ -113,9 +140,12 @@ def _skip_line(handle: Any, on_bytes: Callable[[int], None] | None) -> int:
 
 def _parse_line(line: str, line_name: str) -> Iterator[LoadItem]:
     try:
-        item = json.loads(line)
+        item = loads(line)
     except json.JSONDecodeError as exc:
         yield LoadError(line_name, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        return
+    except ValueError as exc:  # a plain ValueError ended the file's generator: its later lines were lost
+        yield LoadError(line_name, f"invalid JSON: {exc}")
         return
     except RecursionError:
         yield LoadError(line_name, "invalid JSON: nested too deeply")

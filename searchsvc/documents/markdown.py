@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import re
+import tomllib
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,11 +136,28 @@ def split_heading(markdown: str) -> tuple[str | None, str]:
     return None, markdown
 
 
+@functools.cache
+def _handlers() -> list[Any]:
+    """python-frontmatter's YAML and JSON handlers, and TOML (`+++`, Hugo's) read with the standard library's
+    tomllib: python-frontmatter offers TOML only with the `toml` package, so its block was indexed as text."""
+    import frontmatter
+    from frontmatter.default_handlers import BaseHandler
+
+    class TOMLHandler(BaseHandler):
+        FM_BOUNDARY = re.compile(r"^\+{3,}\s*$", re.MULTILINE)
+        START_DELIMITER = END_DELIMITER = "+++"
+
+        def load(self, fm: str, **kwargs: object) -> Any:
+            return tomllib.loads(fm)  # TOMLDecodeError is a ValueError
+
+    return [*frontmatter.handlers, TOMLHandler()]
+
+
 def _front_matter(text: str, name: str) -> tuple[dict[str, Any], str] | LoadError:
     import frontmatter
     import yaml
 
-    handler = frontmatter.detect_format(text, frontmatter.handlers)
+    handler = frontmatter.detect_format(text, _handlers())
     if handler is None:
         return {}, text
     try:

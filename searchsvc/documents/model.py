@@ -56,6 +56,14 @@ class LoadWarning:
 LoadItem = Document | LoadError | LoadWarning
 
 
+def binary_error(data: bytes, name: str) -> LoadError | None:
+    """The LoadError of bytes holding a NUL, which no text file has (UTF-16 aside, which the caller tells by
+    its byte order mark): a NUL is how a binary file is told, whatever its format."""
+    if b"\0" not in data:
+        return None
+    return LoadError(name, f"binary file (NUL byte at offset {data.index(0)})")
+
+
 class DocumentError(ValueError):
     """A mapping that is not a valid document; `reason` names each bad field, `messages` is per field."""
 
@@ -95,6 +103,10 @@ def _check_id(value: str) -> None:
         raise ValidationError(f"must be 1 to 256 characters long (got {len(value)})")
     if value != value.strip():
         raise ValidationError("must not start or end with whitespace")
+    undecoded = next((c for c in value if "\udc80" <= c <= "\udcff"), None)
+    if undecoded:  # os.fsdecode's stand-in for a byte of a file name that is not UTF-8 (a Latin-1 archive's)
+        byte = f"0x{ord(undecoded) - 0xDC00:02X}"
+        raise ValidationError(f"must be UTF-8 text: byte {byte} is not (a file name to rename as UTF-8?)")
     bad = first_control(value) or next(
         (f"U+{ord(c):04X}" for c in value if c in "\t\n\r" or "\ud800" <= c <= "\udfff"), None
     )

@@ -7,14 +7,13 @@ bad content. Use `searchsvc.documents` for the public API.
 from __future__ import annotations
 
 import codecs
-import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from searchsvc.documents.html import parse_html
-from searchsvc.documents.json_files import parse_json, stream_jsonl
+from searchsvc.documents.json_files import loads, parse_json, stream_jsonl
 from searchsvc.documents.markdown import parse_markdown
 from searchsvc.documents.model import (
     BODY_KEYS,
@@ -23,8 +22,10 @@ from searchsvc.documents.model import (
     LoadError,
     LoadItem,
     LoadWarning,
+    binary_error,
 )
 from searchsvc.documents.text import parse_text
+from searchsvc.text_rules import first_control
 
 # A file where more than this share of the decoded characters (and at least _MIN_REPLACED of them) are
 # replacements is not text at all; a short Latin-1 file ("Caf\xe9") still loads with a warning.
@@ -50,7 +51,8 @@ def read_bytes(path: Path, name: str, max_bytes: int) -> bytes | LoadError:
 
 
 def decode(data: bytes, name: str, *, html: bool = False) -> tuple[str | None, list[LoadError | LoadWarning]]:
-    """Text of a file, decoded as UTF-8 (or UTF-16 with a BOM, or an HTML page's declared charset).
+    """Text of a file, decoded as UTF-8 (or UTF-16 with a BOM or NULs that show it, or an HTML page's declared
+    charset).
 
     Invalid bytes are replaced with U+FFFD and reported as a LoadWarning; files with NUL bytes or mostly
     undecodable bytes are binary (LoadError, text None). Newlines are normalised to "\\n".
@@ -59,8 +61,10 @@ def decode(data: bytes, name: str, *, html: bool = False) -> tuple[str | None, l
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "UTF-16"
         text, bad = _decode_with(data, "utf-16")
-    elif b"\0" in data:
-        return None, [LoadError(name, f"binary file (NUL byte at offset {data.index(0)})")]
+    elif (unmarked := _utf16_without_bom(data)) is not None:
+        text, bad = unmarked, ()
+    elif (binary := binary_error(data, name)) is not None:
+        return None, [binary]
     else:
         text, bad = _decode_with(data, "utf-8-sig")
         if bad and html:
@@ -85,6 +89,24 @@ def decode(data: bytes, name: str, *, html: bool = False) -> tuple[str | None, l
     return text, problems
 
 
+def _utf16_without_bom(data: bytes) -> str | None:
+    """The text of UTF-16 written without a byte order mark (some Windows and Java tools), else None.
+
+    Told by its NULs: the zero high bytes of Latin characters all fall on one side of the code units (odd
+    offsets: little-endian), in at least a quarter of them; and it must decode strictly to text without
+    control characters, which a binary file's bytes do not."""
+    if len(data) % 2 or b"\0" not in data:
+        return None
+    even, odd = data[0::2].count(0), data[1::2].count(0)
+    if (even and odd) or 4 * (even + odd) < len(data) // 2:
+        return None
+    try:
+        text = data.decode("utf-16-le" if odd else "utf-16-be")
+    except UnicodeDecodeError:
+        return None
+    return None if first_control(text) else text
+
+
 def _decode_with(data: bytes, encoding: str) -> tuple[str, tuple[int, int] | tuple[()]]:
     """Decode strictly if possible; else with replacement, returning (first bad byte offset, replacements)."""
     try:
@@ -99,7 +121,11 @@ def _decode_with(data: bytes, encoding: str) -> tuple[str, tuple[int, int] | tup
 def load_sidecar(path: Path, max_bytes: int) -> tuple[dict[str, Any] | None, list[LoadError | LoadWarning]]:
     """Metadata from `NAME.meta.json` beside `NAME.ext` (None when absent); its body keys are ignored."""
     sidecar = path.with_name(path.stem + SIDECAR_SUFFIX)
-    if not sidecar.is_file():
+    try:
+        present = sidecar.is_file()
+    except OSError:  # "File name too long" for a file whose name is long enough: it cannot have a sidecar
+        present = False
+    if not present:
         return None, []
     name = str(sidecar)
     if sidecar.is_symlink() and not sidecar.resolve().is_relative_to(path.parent.resolve()):
@@ -112,8 +138,8 @@ def load_sidecar(path: Path, max_bytes: int) -> tuple[dict[str, Any] | None, lis
     if text is None:
         return None, problems
     try:
-        meta = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        meta = loads(text)
+    except (ValueError, RecursionError) as exc:  # raised outside any parser's guard: it ended the whole run
         return None, [*problems, LoadError(name, f"invalid JSON: {exc}")]
     if not isinstance(meta, dict):
         return None, [*problems, LoadError(name, "metadata sidecar must be a JSON object")]

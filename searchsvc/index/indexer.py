@@ -66,6 +66,11 @@ class RunOutcome(enum.Enum):
     NOTHING = "nothing"  # documents were given but none could be indexed
 
 
+# Problems listed per file (failures, and warnings apart); the rest are counted: a 10 MB JSON array of numbers
+# is 4.9 million failures (1.4 GB held, as many lines printed), and a JSON Lines file has no size limit.
+MAX_LISTED = 100
+
+
 @dataclass
 class IndexReport:
     indexed: int = 0
@@ -77,6 +82,25 @@ class IndexReport:
     failures: list[LoadError] = field(default_factory=list)
     warnings: list[LoadWarning] = field(default_factory=list)
     generation: str = ""
+    failed: int = 0  # every failure, listed or not
+    listed: Counter[tuple[bool, str]] = field(default_factory=Counter, repr=False)
+
+    def add(self, problem: LoadError | LoadWarning, file: str) -> None:
+        """Record one of `file`'s problems; past MAX_LISTED of its failures (or warnings) they are only counted,
+        and one more line says so."""
+        error = isinstance(problem, LoadError)
+        self.failed += error
+        self.listed[error, file] += 1
+        seen = self.listed[error, file]
+        if seen > MAX_LISTED + 1:
+            return
+        if seen == MAX_LISTED + 1:
+            note = f"more {'failures' if error else 'warnings'} in this file, not listed (the first {MAX_LISTED} are)"
+            problem = LoadError(file, note) if error else LoadWarning(file, note)
+        if isinstance(problem, LoadError):
+            self.failures.append(problem)
+        else:
+            self.warnings.append(problem)
 
     @property
     def outcome(self) -> RunOutcome:
@@ -91,7 +115,7 @@ class IndexReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "deleted": self.deleted,
-            "failed": len(self.failures),
+            "failed": self.failed,
             "words": self.words,
             "seconds": round(self.seconds, 3),
             "generation": self.generation,
@@ -242,6 +266,21 @@ def _existing(store: IndexStore) -> dict[str, tuple[str, str]]:
         return {ids[n]: (hashes[n].hex(), paths[n]) for n in reader.all_doc_ids()}
 
 
+def _existing_any(store: IndexStore) -> dict[str, tuple[str, str]]:
+    """`_existing` of the live generation, of any schema version, before a rebuild replaces it; empty when
+    there is none or it cannot be read (then there is nothing a rebuild could lose)."""
+    if store.read_marker(any_version=True) is None:
+        return {}
+    try:
+        ix, _ = store.open(any_version=True)
+        with ix.reader() as reader:
+            ids, paths = reader.column_reader("id"), reader.column_reader("path")
+            return {ids[n]: ("", paths[n]) for n in reader.all_doc_ids()}
+    except Exception:  # an index too old to have the columns, or damaged
+        log.warning("cannot read the documents of the index being rebuilt", exc_info=True)
+        return {}
+
+
 def _api_documents(store: IndexStore) -> list[tuple[Document, Extraction]]:
     """Documents added over HTTP (no source file) with their extractions, to carry into a rebuilt generation
     (of this or an older schema version: both store what document_from_stored reads)."""
@@ -307,6 +346,11 @@ def apply_changes(
         store.touch()
 
 
+def _under(path: str, places: Iterable[str]) -> bool:
+    """Whether `path` is one of `places` or inside one of them (all absolute)."""
+    return any(path == place or path.startswith(place.rstrip("/") + "/") for place in places)
+
+
 def _source_name(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root)) if root.is_dir() else path.name
@@ -365,6 +409,8 @@ def index_paths(
         fresh = rebuild or not store.exists()
         existing = {} if fresh else _existing(store)
         seen: dict[str, str] = {}
+        failed: set[str] = set()  # files and folders that could not be read whole: prune keeps their documents
+        found: set[Path] = set()  # roots that gave a document or a failure
         meter = _ByteMeter(roots, progress)
 
         def changed() -> Iterator[tuple[Document, str, str, int]]:
@@ -379,16 +425,19 @@ def index_paths(
                 )
                 for path, item in documents:
                     if isinstance(item, LoadWarning):
-                        report.warnings.append(item)
+                        report.add(item, str(path))
                         continue
+                    found.add(root)
                     if isinstance(item, LoadError):
-                        report.failures.append(item)
+                        report.add(item, str(path))
+                        failed.add(os.path.abspath(path))
                         continue
                     name = _source_name(path, root)
                     if item.id in seen:
-                        report.failures.append(
-                            LoadError(name, f"duplicate id {item.id!r}, first seen in {seen[item.id]}")
+                        report.add(
+                            LoadError(name, f"duplicate id {item.id!r}, first seen in {seen[item.id]}"), str(path)
                         )
+                        failed.add(os.path.abspath(path))
                         continue
                     seen[item.id] = name
                     digest = content_hash(item, options.model)
@@ -420,16 +469,36 @@ def index_paths(
                         report.indexed += 1
                     report.words += len(doc.body.split()) + len(doc.title.split())
                     meter.show(read)
+            # A source folder found empty is what an unmounted volume looks like: pruning or rebuilding would
+            # drop every document indexed from it (the CLI refuses a missing folder for the same reason).
+            unfound = [root for root in roots if root not in found]
+            live = (_existing_any(store) if fresh else existing) if unfound and (fresh or options.prune) else {}
+            empty = False
+            for root in unfound:
+                places = {os.path.abspath(root), str(root.resolve())}
+                held = sum(1 for _, path in live.values() if path and _under(path, places))
+                if held:
+                    kept = "the index was not rebuilt" if fresh else "they are kept"
+                    reason = f"no documents found (an unmounted folder?): {held} were indexed from it, {kept}"
+                    report.add(LoadError(str(root), reason), str(root))
+                    failed.update(places)
+                    empty = True
+            if fresh and empty:  # the live generation stays; the new one is dropped
+                if writer is not None:
+                    writer.cancel()
+                report.indexed = report.updated = report.words = 0  # nothing was: the run's outcome is NOTHING
+                report.seconds = time.perf_counter() - started
+                return report
             stale: list[str] = []
             if options.prune and not fresh:
                 # Paths are stored as walked; an index written before that stored them resolved.
                 prefixes = {os.path.abspath(r) for r in roots} | {str(r.resolve()) for r in roots}
+                # A document is stale when its file is gone, not when the file (or its folder) failed to read
+                # this time: a file saved half-written, or a folder that could not be listed, lost them all.
                 stale = [
                     doc_id
                     for doc_id, (_, path) in existing.items()
-                    if doc_id not in seen
-                    and path
-                    and any(path == r or path.startswith(r.rstrip("/") + "/") for r in prefixes)
+                    if doc_id not in seen and path and _under(path, prefixes) and not _under(path, failed)
                 ]
             if writer is None and (fresh or stale):
                 writer, generation = _open_writer(store, fresh)

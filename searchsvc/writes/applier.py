@@ -87,7 +87,10 @@ def _reindex(task: Task, store: IndexStore, settings: Settings) -> Outcome:
         take_lock=False,  # the task writer holds it
         extractor=_get_extractor(settings.spacy_model),  # not a second copy of the model
     )
-    return (task.id, "succeeded", public_report(report.to_json(), settings.source_paths), None)
+    result = public_report(report.to_json(), settings.source_paths)
+    if not report.generation:  # a source folder found empty (unmounted?) held documents: nothing was swapped
+        return (task.id, "failed", result, "a source folder gave no documents: the index was not changed")
+    return (task.id, "succeeded", result, None)
 
 
 def public_report(report: dict[str, Any], roots: list[Path]) -> dict[str, Any]:
