@@ -15,6 +15,7 @@ from searchsvc.allocator import tune_allocator
 from searchsvc.api import pages
 from searchsvc.api import read_routes as api
 from searchsvc.api import write_routes as api_writes
+from searchsvc.api.bodies import BodyFramingMiddleware
 from searchsvc.api.request_ids import RequestIdMiddleware
 from searchsvc.config import load_settings
 from searchsvc.logs import configure_logging
@@ -36,6 +37,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     service = SearchService(settings, recorder=metrics)
     api.register(app, settings, service, metrics)
     api_writes.register(app, settings, service, metrics)  # also starts this process's task writer
-    app.wsgi_app = RequestIdMiddleware(app.wsgi_app, settings.log_queries)  # type: ignore[method-assign]
+    app.wsgi_app = RequestIdMiddleware(BodyFramingMiddleware(app.wsgi_app), settings.log_queries)  # type: ignore[method-assign]
     pages.register(app, settings, service)
     return app

@@ -136,12 +136,23 @@ class InsufficientStorageError(ServiceError):
     code = "storage_full"
 
 
+# Characters of an error's message and field: messages quote the value at fault, and a 5 MB date or parameter
+# name in a POST body was quoted whole (an error as large as the request, the name twice).
+MAX_MESSAGE = 1000
+MAX_FIELD = 200
+
+
 def error_body(code: str, message: str, field: str | None = None, request_id: str | None = None) -> dict[str, Any]:
     """The JSON error body; the only place its shape is written down. `request_id` is the request's (the
     X-Request-Id header of the answer), so a client can quote it and an operator find its log lines."""
     if code not in CODES:
         raise ValueError(f"unknown error code {code!r}")
+    message, field = _clipped(message, MAX_MESSAGE), None if field is None else _clipped(field, MAX_FIELD)
     return {"error": {"code": code, "message": message, "field": field, "request_id": request_id}}
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def code_for_status(status: int) -> str:

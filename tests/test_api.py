@@ -95,6 +95,20 @@ def test_empty_form_fields_count_as_not_given(client: FlaskClient) -> None:
     assert data["total"] == 3
 
 
+@pytest.mark.parametrize(
+    ("dates", "same_as"),
+    [
+        ("published_from=9999-12", "published_from=9999-12-01"),
+        ("mentioned_to=9999-12", "mentioned_to=9999-12-31"),
+        ("published_from=0001-01&published_to=9999-12", "published_from=0001-01-01&published_to=9999-12-31"),
+    ],
+)
+def test_the_first_and_last_months_a_date_can_hold_are_filters(client: FlaskClient, dates: str, same_as: str) -> None:
+    # 9999-12 was a 500: the month's last day was found by stepping into the month after it.
+    data = ok(client.get(f"/search?{dates}"), SearchResponseSchema)
+    assert data["total"] == ok(client.get(f"/search?{same_as}"), SearchResponseSchema)["total"]
+
+
 def test_sort_and_pagination(client: FlaskClient) -> None:
     everything = ok(client.get("/search?sort=-published&limit=100"), SearchResponseSchema)
     dated = [h["published"] for h in everything["hits"] if h["published"]]

@@ -37,6 +37,23 @@ def test_error_body_shape() -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"published_from": "2021-" + "x" * 100_000}, "published_from"),
+        ({"facets": ["y" * 100_000]}, "facets"),
+        ({"z" * 100_000: 1}, "z" * 199 + "…"),
+    ],
+    ids=["date", "facet", "parameter name"],
+)
+def test_an_error_quotes_a_huge_value_in_part(client: FlaskClient, body: dict[str, Any], field: str) -> None:
+    # Messages quote the value at fault: these were as large as the request (the parameter name twice).
+    response = client.post("/search", json=body)
+    error = assert_error(response, 400, response.get_json()["error"]["code"], field)
+    assert len(error["message"]) <= 1000 and error["message"].endswith("…")
+    assert len(response.get_data()) < 1500
+
+
+@pytest.mark.parametrize(
     ("exc", "status", "code"),
     [
         (QueryError("x"), 400, "invalid_query"),
@@ -130,6 +147,14 @@ HOSTILE: list[tuple[str, str, dict[str, Any], int, str, str | None]] = [
         None,
     ),
     ("POST", "/search", {"data": '{"q": "belt"}'}, 415, "unsupported_media_type", None),
+    (
+        "POST",
+        "/search",
+        {"data": '{"q": "belt"}', "content_type": "application/json", "headers": {"Content-Encoding": "br"}},
+        415,
+        "unsupported_media_type",
+        None,
+    ),
     ("POST", "/search", {"json": {"q": "belt", "limt": 5}}, 400, "unknown_parameter", "limt"),
     ("POST", "/search", {"json": {"limit": True}}, 400, "invalid_parameter", "limit"),
     ("POST", "/search", {"json": {"limit": 2.5}}, 400, "invalid_parameter", "limit"),
@@ -183,6 +208,31 @@ def test_payload_too_large(make_app: Any) -> None:
     client = make_app(max_body_bytes=1000).test_client()
     response = client.post("/search", data='{"q": "' + "x" * 2000 + '"}', content_type="application/json")
     assert_error(response, 413, "payload_too_large")
+
+
+class BrokenChunks:
+    """A server's input stream for a chunked body with broken framing: it raises its own parse error, as gunicorn's
+    raises InvalidChunkSize for a chunk size that is not hex (tests/test_writes_gunicorn.py sends one for real)."""
+
+    def read(self, *args: Any) -> bytes:
+        raise RuntimeError("Invalid chunk size: b'ZZ'")
+
+    readline = read
+
+
+CHUNKED = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+
+
+@pytest.mark.parametrize(("url", "mimetype"), [("/search", "application/json"), ("/key", "text/html")])
+def test_a_body_with_broken_chunked_framing_is_a_400_not_a_500(client: FlaskClient, url: str, mimetype: str) -> None:
+    kind = "application/json" if url == "/search" else "application/x-www-form-urlencoded"
+    environ = {**CHUNKED, "wsgi.input": BrokenChunks(), "CONTENT_TYPE": kind}
+    response = client.post(url, environ_overrides=environ)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.mimetype == mimetype
+    if mimetype == "application/json":
+        assert_error(response, 400, "invalid_parameter")
+        assert "malformed" in response.get_json()["error"]["message"]
 
 
 def test_unexpected_errors_are_a_generic_json_500(make_app: Any, caplog: pytest.LogCaptureFixture) -> None:

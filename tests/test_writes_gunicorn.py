@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -376,3 +377,24 @@ def test_a_chunked_body_over_the_limit_is_refused_whole(own_index_dir: Path, tmp
         ok = requests.post(f"{server.base}/documents?wait=true", data=_chunks(under), headers=headers, timeout=120)
         assert ok.status_code == 200, ok.text
         assert ok.json()["task"]["details"]["received"] == 500
+        # Broken chunked framing (a chunk size that is not hex): gunicorn's reader raises, which was a 500.
+        broken = _raw(
+            server.base,
+            b"POST /documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() + b"\r\n"
+            b"Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            b"ZZ\r\n{}\r\n0\r\n\r\n",
+        )
+        assert broken.startswith(b"HTTP/1.1 400 "), broken[:300]
+        assert b'"code":"invalid_parameter"' in broken and b"application/json" in broken
+        assert len(requests.get(f"{server.base}/tasks", timeout=10).json()["tasks"]) == 1  # the good batch only
+
+
+def _raw(base: str, request: bytes) -> bytes:
+    """The whole answer to bytes sent as they are (requests would frame the body itself)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer

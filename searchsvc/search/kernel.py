@@ -219,6 +219,7 @@ class _Run:
         self.deadline = deadline
         self.scored = scored
         self.timed_out = False
+        self.batches = 0  # candidate batches verified: the first is, whatever the clock, so that a run gets somewhere
         self.work = 0  # postings read
         # (field, term, an expansion's frequency or None, scored) -> its unboosted result: `auto` queries hold
         # each word twice. Results are never changed in place.
@@ -533,13 +534,16 @@ class _Run:
         return kept, np.where(kept, score, 0.0)
 
     def _kept(self, candidates: np.ndarray, check: Callable[[np.ndarray], np.ndarray], batch: int) -> np.ndarray:
-        """The candidates (ascending) that `check` keeps, a batch at a time, the clock read between batches."""
+        """The candidates (ascending) that `check` keeps, a batch at a time, the clock read before each but the run's
+        first: once per node it was not, and a query of many phrases (60 of five words, slop 99) verified the first
+        batch of every one past the deadline, 0.36 s over a bound of 0.2 s at 104k documents."""
         found = []
         for start in range(0, len(candidates), batch):
-            if start and self.deadline is not None and time.monotonic() > self.deadline:
+            if self.batches and self.deadline is not None and (self.timed_out or time.monotonic() > self.deadline):
                 self.timed_out = True  # the candidates not checked are left out
                 break
             found.append(np.asarray(check(candidates[start : start + batch]), dtype=np.int64))
+            self.batches += 1
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     def _verified(self, q: wq.Query, mask: np.ndarray, score: np.ndarray) -> _Result:

@@ -4,6 +4,7 @@ and the service trusts them."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ def date_bounds(value: str, fieldname: str) -> tuple[str, str]:
             first = last = dt.date(year, int(month), int(day))
         elif month is not None:
             first = dt.date(year, int(month), 1)
-            last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+            # No date arithmetic past the month: 9999-12 has no next month to step back from.
+            last = first.replace(day=calendar.monthrange(year, first.month)[1])
         else:
             first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
     except ValueError:
