@@ -25,13 +25,16 @@ if not (CHROMIUM and CHROMEDRIVER):
     )
 
 from selenium import webdriver  # noqa: E402  (only once the browser is known to be there)
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoAlertPresentException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 SCRIPT_DOC = {
@@ -93,6 +96,20 @@ def b(browser: WebDriver, server: Server) -> Iterator[Browser]:
     helper.assert_quiet()
 
 
+def _gone(element: WebElement) -> bool:
+    """Whether `element`'s page was left. Selenium's staleness_of knows one answer, a stale element; Chromium
+    mid-navigation may answer that the node's id belongs to no document (a failure of a full run)."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc) or "No node with given id" in str(exc):
+            return True
+        raise
+    return False
+
+
 class Browser:
     def __init__(self, driver: WebDriver, base: str) -> None:
         self.d = driver
@@ -114,7 +131,7 @@ class Browser:
             element.send_keys(*keys)
         else:
             element.click()
-        WebDriverWait(self.d, 10).until(staleness_of(old))
+        WebDriverWait(self.d, 10).until(lambda _: _gone(old))
         WebDriverWait(self.d, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def find(self, css: str) -> WebElement:
