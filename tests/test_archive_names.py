@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from whoosh.fields import ID, KEYWORD, Schema
 
 from searchsvc.config import load_settings
 from searchsvc.index.indexer import IndexOptions, index_paths
 from searchsvc.index.store import IndexStore
-from searchsvc.search.archive_names import compute
+from searchsvc.search.archive_names import _lexicon, compute
 from searchsvc.search.requests import Filters, SearchRequest
 from searchsvc.search.service import SearchService
 from tests.conftest import MODEL, TEST_SETTINGS
@@ -126,3 +127,27 @@ def test_a_later_document_linking_two_names_merges_them_everywhere(
     # Stable: rebuilding from the same files gives the same names.
     index_paths([folder], store, IndexOptions(model=MODEL, workers=1, rebuild=True))
     assert _people(service) == people
+
+
+def test_the_lexicon_is_read_segment_by_segment_as_whoosh_reads_it_whole(tmp_path: Path) -> None:
+    """Every HTTP write adds a segment, and a reader of several looked each term up in all of them (2.3 s at 104k
+    articles on every new view's first faceted search): the terms and their document counts summed over the
+    segments are Whoosh's, in its order, names and deletions across segments included."""
+    store = IndexStore(tmp_path / "index")
+    ix = store.create_generation()[0].storage.create_index(
+        Schema(id=ID(stored=True, unique=True), person=KEYWORD(commas=True, lowercase=True)), indexname="T"
+    )
+    people = ["ann lee", "bo", "ann lee,cy", "zoë", "bo,ann lee", "cy", "émile", "bo,al"]  # "al" last, first in order
+    for start in range(0, len(people), 3):
+        writer = ix.writer()
+        for n, names in enumerate(people[start : start + 3], start):
+            writer.add_document(id=f"d{n}", person=names)
+        writer.commit(merge=False)
+    writer = ix.writer()
+    writer.delete_by_term("id", "d1")
+    writer.commit(merge=False)
+    with ix.reader() as reader:
+        assert len(reader.leaf_readers()) == 3
+        whole = [(t.decode("utf-8"), i.doc_frequency()) for t, i in reader.iter_prefix("person", "")]
+        assert list(_lexicon(reader, "person")) == whole
+        assert list(_lexicon(reader, "person", "b")) == [("bo", 3)]

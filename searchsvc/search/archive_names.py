@@ -80,9 +80,17 @@ def _text(term: Any) -> str:
 
 
 def _lexicon(reader: Any, fieldname: str, prefix: str = "") -> Iterable[tuple[str, int]]:
+    """The field's terms starting with `prefix` and their document counts, in term order. Read segment by
+    segment: a reader of several segments looks every term up in each of them (104k articles after a few HTTP
+    writes: 67,000 terms, 2.3 s of every new view's first faceted search)."""
     if fieldname not in reader.schema:
         return []
-    return ((_text(t), info.doc_frequency()) for t, info in reader.iter_prefix(fieldname, prefix))
+    counts: dict[str, int] = {}
+    for leaf, _ in reader.leaf_readers():
+        for term, info in leaf.iter_prefix(fieldname, prefix):
+            text = _text(term)
+            counts[text] = counts.get(text, 0) + info.doc_frequency()
+    return sorted(counts.items())
 
 
 def compute(

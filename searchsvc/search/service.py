@@ -84,7 +84,7 @@ from searchsvc.search.expansion import (
     expanding_queries,
     expansions,
 )
-from searchsvc.search.facets import FacetColumn, docnums
+from searchsvc.search.facets import FacetColumn, docnums, segment_parts
 from searchsvc.search.field_parts import FieldPart
 from searchsvc.search.highlight import (
     MAX_SCAN_CHARS,
@@ -793,9 +793,14 @@ class _View:
         with self._lock:
             if facet in self._facet_columns:
                 return self._facet_columns[facet]
-        reader = self.searcher().reader()
-        merge = archive_names(reader, facet).of if facet in ENTITY_TYPES else None  # one name per entity
-        column = FacetColumn(reader.column_reader(_FACET_COLUMNS[facet]), months=facet == "published", merge=merge)
+        searcher = self.searcher()
+        merge = archive_names(searcher.reader(), facet).of if facet in ENTITY_TYPES else None  # one name per entity
+        name = _FACET_COLUMNS[facet]
+        segments = [
+            (leaf.reader().segment().segment_id(), functools.partial(leaf.reader().column_reader, name))
+            for leaf, _ in searcher.leaf_searchers()
+        ]
+        column = FacetColumn.of_parts(segment_parts(segments, name, months=facet == "published"), merge)
         with self._lock:
             return self._facet_columns.setdefault(facet, column)
 
