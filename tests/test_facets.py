@@ -117,3 +117,8 @@ def test_segment_parts_are_read_once_and_let_go_with_their_segment() -> None:
     )  # a commit added s3: s1 and s2 are not read again
     facets.segment_parts([reader("s4", ["Ann, Bo, Cy"])], "person")  # merged into one segment
     assert not any(key[0] in ("s1", "s2", "s3") for key in facets._parts)
+
+
+def test_a_view_without_segments_has_no_values() -> None:
+    column = FacetColumn.of_parts([])
+    assert column.top([], 5) == [] and column.distinct([]) == 0 and column.documents == 0

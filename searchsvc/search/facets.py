@@ -66,7 +66,7 @@ class ColumnPart:
                     pair_docs.append(docnum)
                     pair_codes.append(code)
         return cls(
-            list(codes), display, np.array(pair_docs, dtype=np.int64), np.array(pair_codes, dtype=np.int64), docnum + 1
+            list(codes), display, np.array(pair_docs, dtype=np.int32), np.array(pair_codes, dtype=np.int32), docnum + 1
         )
 
 
@@ -121,8 +121,9 @@ class FacetColumn:
         self.display: dict[str, str] = {}
         docs, held = [], []
         offset = 0
+        merged = False  # two keys of a part became one: a document holding both has that value twice
         for part in parts:
-            mapping = np.empty(len(part.keys), dtype=np.int64)  # the part's codes -> the view's
+            mapping = np.empty(len(part.keys), dtype=np.int32)  # the part's codes -> the view's
             for i, written in enumerate(part.keys):
                 key = merge(written) if merge is not None else written
                 code = codes.get(key)
@@ -131,14 +132,19 @@ class FacetColumn:
                 if key == written and key not in self.display:
                     self.display[key] = part.display[i]
                 mapping[i] = code
-            docs.append(part.pair_docs + offset)
+            merged = merged or len(np.unique(mapping)) < len(mapping)
+            # One part (a segment, or the view's only one) keeps its arrays: no copy held twice.
+            docs.append(part.pair_docs if not offset else part.pair_docs + np.int32(offset))
             held.append(mapping[part.pair_codes])
             offset += part.documents
-        pair_docs = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
-        pair_codes = np.concatenate(held) if held else np.zeros(0, dtype=np.int64)
-        if merge is not None and len(pair_docs):  # two names of a document may be one entity: it counts once
-            pairs = np.unique((pair_docs << 32) | pair_codes)
-            pair_docs, pair_codes = pairs >> 32, pairs & 0xFFFFFFFF
+        if len(docs) == 1:
+            pair_docs, pair_codes = docs[0], held[0]
+        else:
+            pair_docs = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int32)
+            pair_codes = np.concatenate(held) if held else np.zeros(0, dtype=np.int32)
+        if merged:  # a document counts once per value
+            pairs = np.unique((pair_docs.astype(np.int64) << 32) | pair_codes)
+            pair_docs, pair_codes = (pairs >> 32).astype(np.int32), (pairs & 0xFFFFFFFF).astype(np.int32)
         self.documents = offset
         self.keys = list(codes)
         for key in self.keys:
@@ -147,8 +153,8 @@ class FacetColumn:
         self.key_ranks = np.empty(len(self.keys), dtype=np.int64)
         self.key_ranks[sorted(range(len(self.keys)), key=self.keys.__getitem__)] = np.arange(len(self.keys))
         # One (document, value) pair per value held, in docnum order.
-        self.pair_docs = pair_docs.astype(np.int32)
-        self.pair_codes = pair_codes.astype(np.int32)
+        self.pair_docs = pair_docs.astype(np.int32, copy=False)
+        self.pair_codes = pair_codes.astype(np.int32, copy=False)
         # Where each document's pairs start (one more entry: the end).
         self.doc_starts = np.searchsorted(self.pair_docs, np.arange(self.documents + 1)).astype(np.int64)
 
