@@ -856,6 +856,8 @@ class SearchService:
         self._lock = threading.Lock()
         self._cache: _ResultCache[SearchResult] = _ResultCache(settings.cache_size)
         self._similar_cache: _ResultCache[Similar] = _ResultCache(settings.cache_size)
+        # Entity lists (autocomplete): an empty prefix reads every name of the type, ~0.2 s at 104k articles.
+        self._entities_cache: _ResultCache[list[dict[str, Any]]] = _ResultCache(settings.cache_size)
 
     # -- views -----------------------------------------------------------------------------------------------
     def _current(self) -> _View:
@@ -883,6 +885,7 @@ class SearchService:
             self._checked = checked
             self._cache.clear()
             self._similar_cache.clear()
+            self._entities_cache.clear()
             if view is not None:
                 self._retire(view)
             return fresh
@@ -1398,10 +1401,14 @@ class SearchService:
         (the alias table: "u.s" offers United States), most documents first."""
         written = prefix.strip()
         prefix = written.lower()
-        with self._use() as (_, searcher):
+        with self._use() as (view, searcher):
             reader = searcher.reader()
             if kind not in reader.schema:
                 return []
+            key = (view.key, kind, written, limit)
+            cached = self._entities_cache.get(key)
+            if cached is not None:
+                return [dict(entry) for entry in cached]
             scan: Iterator[tuple[int, Any]] = (
                 (info.doc_frequency(), text) for text, info in reader.iter_prefix(kind, prefix)
             )
@@ -1421,6 +1428,7 @@ class SearchService:
             for count, term in top:
                 name = term.decode("utf-8") if isinstance(term, bytes) else term
                 out.append({"name": _display_name(reader, creader, kind, name), "count": count})
+            self._entities_cache.put(key, [dict(entry) for entry in out])
             return out
 
     def stats(self) -> dict[str, Any]:
