@@ -32,19 +32,27 @@ def loads(text: str) -> Any:
     return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
 
 
+def _loaded(text: str, name: str, *, line: bool = False) -> Any:
+    """The JSON value of `text` (a whole file, or one `line` of JSON Lines), or the LoadError saying why not. A
+    plain ValueError (an overflowing number) must be caught too: in a generator it ended the file's later lines."""
+    try:
+        return loads(text)
+    except json.JSONDecodeError as exc:
+        if line:
+            return LoadError(name, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        hint = " (several JSON values: use .jsonl for one object per line)" if exc.msg == "Extra data" else ""
+        return LoadError(name, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}")
+    except ValueError as exc:
+        return LoadError(name, f"invalid JSON: {exc}")
+    except RecursionError:
+        return LoadError(name, "invalid JSON: nested too deeply")
+
+
 def parse_json(text: str, *, name: str, default_id: str) -> Iterator[LoadItem]:
     """A lone object may omit its id (the file's id is used); items of an array, named `file[i]`, may not."""
-    try:
-        data = loads(text)
-    except json.JSONDecodeError as exc:
-        hint = " (several JSON values: use .jsonl for one object per line)" if exc.msg == "Extra data" else ""
-        yield LoadError(name, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}")
-        return
-    except ValueError as exc:
-        yield LoadError(name, f"invalid JSON: {exc}")
-        return
-    except RecursionError:
-        yield LoadError(name, "invalid JSON: nested too deeply")
+    data = _loaded(text, name)
+    if isinstance(data, LoadError):
+        yield data
         return
     if isinstance(data, dict):
         yield build(data, name=name, default_id=default_id)
@@ -139,18 +147,10 @@ def _skip_line(handle: Any, on_bytes: Callable[[int], None] | None) -> int:
 
 
 def _parse_line(line: str, line_name: str) -> Iterator[LoadItem]:
-    try:
-        item = loads(line)
-    except json.JSONDecodeError as exc:
-        yield LoadError(line_name, f"invalid JSON: {exc.msg} at column {exc.colno}")
-        return
-    except ValueError as exc:  # a plain ValueError ended the file's generator: its later lines were lost
-        yield LoadError(line_name, f"invalid JSON: {exc}")
-        return
-    except RecursionError:
-        yield LoadError(line_name, "invalid JSON: nested too deeply")
-        return
-    if isinstance(item, dict):
+    item = _loaded(line, line_name, line=True)
+    if isinstance(item, LoadError):
+        yield item
+    elif isinstance(item, dict):
         yield build(item, name=line_name, default_id=None)
     else:
         yield LoadError(line_name, f"expected an object, got {json_type_name(item)}")

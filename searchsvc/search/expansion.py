@@ -22,7 +22,7 @@ import fnmatch
 import heapq
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from whoosh import matching
@@ -79,6 +79,13 @@ class Expanded(wq.MultiTerm):
             return self.fieldname, f"{original.text}~{original.maxdist}/{original.prefixlength}"
         return self.fieldname, pattern_text(self)
 
+    def blended_frequency(self, doc_frequency: Callable[[str, bytes], int]) -> int:
+        """The expansion's document frequency: its most frequent term's, for every one of its terms (Lucene's
+        TopTermsBlendedFreqScoringRewrite, Elasticsearch's default for fuzzy queries). A rare variant (a
+        misspelling that `harbor~1` reaches) weighs no more than the word meant, and the whole expansion has one
+        frequency, which a cursor freezes with the query's terms. `doc_frequency`: (field, term) -> its count."""
+        return max((doc_frequency(self.fieldname, t) for t in self.btexts if t), default=0)
+
     def matcher(self, searcher: Any, context: Any = None) -> Any:
         """An Or of the terms, each scored with the expansion's blended frequency (`blended_frequency`) when
         the scoring can take it (service._FrozenBM25.blended). Whoosh's own matcher scored a `constantscore`
@@ -93,14 +100,6 @@ class Expanded(wq.MultiTerm):
         if len(terms) == 1:  # as Whoosh's MultiTerm: the term alone, the boost dropped
             return terms[0].matcher(searcher, context)
         return wq.Or(terms, boost=self.boost).matcher(searcher, context)
-
-
-def blended_frequency(frequencies: Iterable[int]) -> int:
-    """An expansion's document frequency: its most frequent term's, for every one of its terms (Lucene's
-    TopTermsBlendedFreqScoringRewrite, Elasticsearch's default for fuzzy queries). A rare variant (a misspelling
-    that `harbor~1` reaches) weighs no more than the word meant, and the whole expansion has one frequency, which
-    a cursor freezes with the query's terms."""
-    return max(frequencies, default=0)
 
 
 def pattern_text(q: wq.Query) -> str:

@@ -6,7 +6,7 @@ the Whoosh path's, term for term: BM25 (service.BM25) with the same statistics (
 ones), boosts multiplied where Whoosh's WrappingMatcher multiplies, sums where its union and intersection matchers
 add, and Whoosh's quirks kept (a one-term prefix drops its boost; a lone child of a compound query drops the
 compound's boost). Every term of an expansion scores with the expansion's one blended document frequency
-(expansion.blended_frequency), as expansion.Expanded's matcher does. tests/test_kernel.py holds the two
+(Expanded.blended_frequency), as Expanded's matcher does. tests/test_kernel.py holds the two
 paths equal on random indexes, queries and deletions.
 
 A phrase (or a `title:`/`body:` part) takes its candidates from the kernel (the AND of its words), then checks
@@ -30,7 +30,7 @@ from whoosh import query as wq
 
 from searchsvc.index.postings import KERNEL_FIELDS, SegmentPostings
 from searchsvc.index.schema import body_start
-from searchsvc.search.expansion import Expanded, blended_frequency
+from searchsvc.search.expansion import Expanded
 from searchsvc.search.field_parts import FieldPart
 from searchsvc.search.selection import kth_largest
 
@@ -251,7 +251,7 @@ class _Run:
         """The document frequency every term of expansion `q` scores with (service._FrozenBM25.blended)."""
         n = self.stats.frequencies.get(q.stats_key)
         if n is None:
-            n = blended_frequency(self.kernel.doc_frequency(q.fieldname, t) for t in q.btexts if t)
+            n = q.blended_frequency(self.kernel.doc_frequency)
         return n
 
     def term(self, fieldname: str, btext: bytes, boost: float = 1.0, df: int | None = None) -> _Result:

@@ -80,7 +80,6 @@ from searchsvc.search.expansion import (
     Expanded,
     Expander,
     ExpansionTimedOut,
-    blended_frequency,
     expanding_queries,
     expansions,
 )
@@ -136,12 +135,8 @@ class BM25(scoring.BM25F):
 
     def blended(self, searcher: Searcher, q: Expanded) -> scoring.WeightingModel:
         """The weighting of the terms of expansion `q` (Expanded.matcher): each with its blended frequency."""
-        return _FrozenBM25(Stats(searcher.get_parent().doc_count_all()), _blended_now(searcher, q))
-
-
-def _blended_now(searcher: Searcher, q: Expanded) -> int:
-    parent = searcher.get_parent()
-    return blended_frequency(parent.doc_frequency(q.fieldname, t) for t in q.btexts if t)
+        parent = searcher.get_parent()
+        return _FrozenBM25(Stats(parent.doc_count_all()), q.blended_frequency(parent.doc_frequency))
 
 
 WEIGHTING = BM25(K1=1.5, B=0.75)
@@ -181,7 +176,7 @@ class _FrozenBM25(BM25):
     def blended(self, searcher: Searcher, q: Expanded) -> scoring.WeightingModel:
         """The weighting of the terms of expansion `q` (Expanded.matcher): its blended frequency, frozen."""
         n = self.stats.frequencies.get(q.stats_key)
-        return _FrozenBM25(self.stats, _blended_now(searcher, q) if n is None else n)
+        return _FrozenBM25(self.stats, q.blended_frequency(searcher.get_parent().doc_frequency) if n is None else n)
 
     def scorer(self, searcher, fieldname, text, qf=1):
         if not searcher.schema[fieldname].scorable:
@@ -212,8 +207,7 @@ def _collection_stats(searcher: Searcher, queries: list[wq.Query], found: kernel
     for q in queries:  # expansions first: each is one frequency for many terms
         for pattern in expansions(q):
             if pattern.fieldname in searcher.schema and len(frequencies) < MAX_STATS_TERMS:
-                terms = [t for t in pattern.btexts if t]
-                frequencies[pattern.stats_key] = blended_frequency(frequency(pattern.fieldname, t) for t in terms)
+                frequencies[pattern.stats_key] = pattern.blended_frequency(frequency)
     for q in queries:
         for fieldname, text in q.iter_all_terms():
             if fieldname not in searcher.schema or not searcher.schema[fieldname].scorable:
